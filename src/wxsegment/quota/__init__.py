@@ -1,0 +1,28 @@
+"""The quota ledger: no follower ever receives a fifth mass push in a natural month.
+
+See ``docs/quota.md`` for the invariant, the two phases and the reconciliation procedure.
+"""
+
+from __future__ import annotations
+
+from wxsegment.quota._types import (
+    DEFAULT_ACCOUNT,
+    MAX_PUSHES_PER_MONTH,
+    PendingEntry,
+    QuotaLedger,
+    RefusalReason,
+    Reservation,
+    Transition,
+    Usage,
+)
+
+__all__ = [
+    "DEFAULT_ACCOUNT",
+    "MAX_PUSHES_PER_MONTH",
+    "PendingEntry",
+    "QuotaLedger",
+    "RefusalReason",
+    "Reservation",
+    "Transition",
+    "Usage",
+]
