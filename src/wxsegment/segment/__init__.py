@@ -19,7 +19,9 @@ Build segments with `tag` and `attr` and combine them with ``&``, ``|`` and ``~`
 from __future__ import annotations
 
 from wxsegment.segment._builders import Attr, attr, tag
+from wxsegment.segment._equivalence import Counterexample, counterexample, equivalent
 from wxsegment.segment._evaluate import matches
+from wxsegment.segment._explain import Explanation, explain
 from wxsegment.segment._nodes import (
     EVERYONE,
     NOBODY,
@@ -41,6 +43,7 @@ from wxsegment.segment._nodes import (
     not_,
     or_,
 )
+from wxsegment.segment._normalize import normalize, to_nnf
 from wxsegment.segment._render import render
 
 __all__ = [
@@ -51,7 +54,9 @@ __all__ = [
     "Between",
     "Compare",
     "Constant",
+    "Counterexample",
     "Exists",
+    "Explanation",
     "In",
     "Node",
     "Not",
@@ -63,9 +68,14 @@ __all__ = [
     "Within",
     "and_",
     "attr",
+    "counterexample",
+    "equivalent",
+    "explain",
     "matches",
+    "normalize",
     "not_",
     "or_",
     "render",
     "tag",
+    "to_nnf",
 ]
