@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from wxsegment._clock import SHANGHAI
 from wxsegment._model import AttributeValue, Follower
-from wxsegment.segment import attr, matches, render, tag
+from wxsegment.segment import attr, explain, matches, render, tag
 
 __all__ = ["main", "synthetic_followers"]
 
@@ -55,4 +55,6 @@ def main(argv: Sequence[str] = ()) -> int:
     print(f"segment : {render(audience)}")
     print(f"matched : {len(chosen)} of {len(followers)} followers")
     print(f"sample  : {', '.join(chosen[:5])}")
+    print("why this size:")
+    print(explain(audience, followers, now=now))
     return 0
