@@ -5,6 +5,8 @@ See ``docs/quota.md`` for the invariant, the two phases and the reconciliation p
 
 from __future__ import annotations
 
+from wxsegment.quota._memory import MemoryLedger, MemoryStore
+from wxsegment.quota._sqlite import SQLiteLedger
 from wxsegment.quota._types import (
     DEFAULT_ACCOUNT,
     MAX_PUSHES_PER_MONTH,
@@ -19,10 +21,13 @@ from wxsegment.quota._types import (
 __all__ = [
     "DEFAULT_ACCOUNT",
     "MAX_PUSHES_PER_MONTH",
+    "MemoryLedger",
+    "MemoryStore",
     "PendingEntry",
     "QuotaLedger",
     "RefusalReason",
     "Reservation",
+    "SQLiteLedger",
     "Transition",
     "Usage",
 ]

@@ -1,0 +1,421 @@
+"""`SQLiteLedger`: the embedded default ledger, one file shared safely by processes on a host.
+
+Every batch is decided by set-based statements inside one ``BEGIN IMMEDIATE`` transaction per
+chunk: the chunk's openids go into a temporary table in one statement (``json_each``), one
+``INSERT ... SELECT`` classifies them all against the reservations, content keys and monthly
+counters, and a few more statements apply the grants. ``BEGIN IMMEDIATE`` takes the database's
+write lock before reading, so concurrent reservers (threads or processes) are serialized and
+can never both grant the last slot. A crash rolls the open transaction back: a follower's
+reservation is either fully written (row, counter, content key) or absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timezone
+from typing import Final
+
+from wxsegment.quota._types import (
+    DEFAULT_ACCOUNT,
+    MAX_PUSHES_PER_MONTH,
+    PendingEntry,
+    RefusalReason,
+    Reservation,
+    Transition,
+    Usage,
+)
+from wxsegment.quota._validate import (
+    check_account,
+    check_at,
+    check_id,
+    check_limit,
+    check_openids,
+    check_optional_key,
+)
+
+__all__ = ["SQLiteLedger"]
+
+#: Followers decided per transaction: large enough to amortize statements, small enough that
+#: other processes wait at most a fraction of a second for the write lock.
+DEFAULT_CHUNK: Final = 20_000
+
+_SCHEMA: Final = (
+    """CREATE TABLE IF NOT EXISTS wxs_reservations (
+        account TEXT NOT NULL, campaign TEXT NOT NULL, openid TEXT NOT NULL,
+        month TEXT NOT NULL, content_key TEXT, committed INTEGER NOT NULL,
+        reserved_at TEXT NOT NULL,
+        PRIMARY KEY (account, campaign, openid)) WITHOUT ROWID""",
+    """CREATE INDEX IF NOT EXISTS wxs_reservations_pending
+        ON wxs_reservations (account, committed, campaign)""",
+    """CREATE TABLE IF NOT EXISTS wxs_months (
+        account TEXT NOT NULL, openid TEXT NOT NULL, month TEXT NOT NULL,
+        committed INTEGER NOT NULL, pending INTEGER NOT NULL,
+        PRIMARY KEY (account, openid, month)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS wxs_contents (
+        account TEXT NOT NULL, openid TEXT NOT NULL, content_key TEXT NOT NULL,
+        live INTEGER NOT NULL,
+        PRIMARY KEY (account, openid, content_key)) WITHOUT ROWID""",
+)
+
+_TEMP: Final = (
+    "CREATE TEMP TABLE IF NOT EXISTS wxs_in (pos INTEGER PRIMARY KEY, openid TEXT NOT NULL)",
+    """CREATE TEMP TABLE IF NOT EXISTS wxs_decision (
+        openid TEXT PRIMARY KEY, pos INTEGER NOT NULL, outcome TEXT NOT NULL,
+        month TEXT) WITHOUT ROWID""",
+)
+
+_LOAD: Final = "INSERT INTO temp.wxs_in (pos, openid) SELECT key, value FROM json_each(?)"
+
+_CLASSIFY_RESERVE: Final = """
+INSERT INTO temp.wxs_decision (openid, pos, outcome)
+SELECT i.openid, i.pos,
+       CASE WHEN r.openid IS NOT NULL THEN 'already'
+            WHEN c.live > 0 THEN 'duplicate'
+            WHEN coalesce(m.committed, 0) + coalesce(m.pending, 0) >= :limit THEN 'exhausted'
+            ELSE 'granted' END
+FROM temp.wxs_in AS i
+LEFT JOIN wxs_reservations AS r
+       ON r.account = :account AND r.campaign = :campaign AND r.openid = i.openid
+LEFT JOIN wxs_contents AS c
+       ON c.account = :account AND c.openid = i.openid AND c.content_key = :content_key
+LEFT JOIN wxs_months AS m
+       ON m.account = :account AND m.openid = i.openid AND m.month = :month
+"""
+
+_INSERT_GRANTED: Final = """
+INSERT INTO wxs_reservations
+    (account, campaign, openid, month, content_key, committed, reserved_at)
+SELECT :account, :campaign, openid, :month, :content_key, :committed, :reserved_at
+FROM temp.wxs_decision WHERE outcome = 'granted'
+"""
+
+_BUMP_MONTHS: Final = """
+INSERT INTO wxs_months (account, openid, month, committed, pending)
+SELECT :account, openid, :month, :committed, 1 - :committed
+FROM temp.wxs_decision WHERE outcome = 'granted'
+ON CONFLICT (account, openid, month) DO UPDATE
+SET committed = committed + excluded.committed, pending = pending + excluded.pending
+"""
+
+_BUMP_CONTENTS: Final = """
+INSERT INTO wxs_contents (account, openid, content_key, live)
+SELECT :account, openid, :content_key, 1
+FROM temp.wxs_decision WHERE outcome = 'granted'
+ON CONFLICT (account, openid, content_key) DO UPDATE SET live = live + 1
+"""
+
+_CLASSIFY_SETTLE: Final = """
+INSERT INTO temp.wxs_decision (openid, pos, outcome, month)
+SELECT i.openid, i.pos,
+       CASE WHEN r.openid IS NULL THEN 'missing'
+            WHEN r.committed = 1 THEN 'committed'
+            ELSE 'pending' END,
+       r.month
+FROM temp.wxs_in AS i
+LEFT JOIN wxs_reservations AS r
+       ON r.account = :account AND r.campaign = :campaign AND r.openid = i.openid
+"""
+
+_SELECT_ALL_PENDING: Final = """
+INSERT INTO temp.wxs_decision (openid, pos, outcome, month)
+SELECT openid, row_number() OVER (ORDER BY openid), 'pending', month
+FROM wxs_reservations
+WHERE account = :account AND campaign = :campaign AND committed = 0
+"""
+
+_MOVE_MONTHS: Final = """
+UPDATE wxs_months
+SET committed = committed + :to_committed, pending = pending - 1
+FROM temp.wxs_decision AS d
+WHERE wxs_months.account = :account AND wxs_months.openid = d.openid
+  AND wxs_months.month = d.month AND d.outcome = 'pending'
+"""
+
+_COMMIT_ROWS: Final = """
+UPDATE wxs_reservations SET committed = 1
+WHERE account = :account AND campaign = :campaign AND committed = 0
+  AND openid IN (SELECT openid FROM temp.wxs_decision WHERE outcome = 'pending')
+"""
+
+_DROP_CONTENTS: Final = """
+UPDATE wxs_contents SET live = live - 1
+FROM wxs_reservations AS r, temp.wxs_decision AS d
+WHERE r.account = :account AND r.campaign = :campaign AND r.openid = d.openid
+  AND d.outcome = 'pending' AND r.content_key IS NOT NULL
+  AND wxs_contents.account = :account AND wxs_contents.openid = d.openid
+  AND wxs_contents.content_key = r.content_key
+"""
+
+_DELETE_ROWS: Final = """
+DELETE FROM wxs_reservations
+WHERE account = :account AND campaign = :campaign AND committed = 0
+  AND openid IN (SELECT openid FROM temp.wxs_decision WHERE outcome = 'pending')
+"""
+
+
+def _utc_text(at: datetime) -> str:
+    return at.astimezone(timezone.utc).isoformat()
+
+
+class SQLiteLedger:
+    """A `QuotaLedger` in one SQLite file (WAL): the embedded default, safe across processes.
+
+    Several accounts may share a file; each ledger instance counts for one. Use one instance
+    per thread or share one (calls are serialized by a lock).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        account: str = DEFAULT_ACCOUNT,
+        limit: int = MAX_PUSHES_PER_MONTH,
+        chunk_size: int = DEFAULT_CHUNK,
+        busy_timeout: float = 60.0,
+    ) -> None:
+        self._account = check_account(account)
+        self._limit = check_limit(limit)
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+        self._chunk = chunk_size
+        self._path = os.fspath(path)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            self._path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA temp_store=MEMORY")
+        with self._write():
+            for statement in _SCHEMA:
+                self._db.execute(statement)
+        for statement in _TEMP:
+            self._db.execute(statement)
+
+    def __repr__(self) -> str:
+        return f"SQLiteLedger({self._path!r}, account={self._account!r}, limit={self._limit})"
+
+    @property
+    def account(self) -> str:
+        """The service account this ledger counts for."""
+        return self._account
+
+    @property
+    def limit(self) -> int:
+        """Maximum committed + pending pushes per follower per month."""
+        return self._limit
+
+    def _write(self) -> _Transaction:
+        return _Transaction(self._db, self._lock)
+
+    def _load(self, openids: Sequence[str]) -> None:
+        self._db.execute("DELETE FROM temp.wxs_in")
+        self._db.execute("DELETE FROM temp.wxs_decision")
+        self._db.execute(_LOAD, (json.dumps(list(openids)),))
+
+    def _decisions(self) -> list[tuple[str, str]]:
+        return self._db.execute(
+            "SELECT openid, outcome FROM temp.wxs_decision ORDER BY pos"
+        ).fetchall()
+
+    def reserve(
+        self,
+        campaign: str,
+        openids: Iterable[str],
+        *,
+        at: datetime,
+        content_key: str | None = None,
+    ) -> Reservation:
+        """Reserve one push of ``campaign`` for each follower (see `QuotaLedger.reserve`)."""
+        check_id(campaign, "campaign")
+        key = check_optional_key(content_key)
+        at, month = check_at(at)
+        targets = check_openids(openids) or []
+        granted: list[str] = []
+        already: list[str] = []
+        refused: dict[str, RefusalReason] = {}
+        params: dict[str, object] = {
+            "account": self._account,
+            "campaign": campaign,
+            "content_key": key,
+            "month": month,
+            "limit": self._limit,
+            "committed": 0,
+            "reserved_at": _utc_text(at),
+        }
+        for start in range(0, len(targets), self._chunk):
+            with self._write():
+                self._load(targets[start : start + self._chunk])
+                self._db.execute(_CLASSIFY_RESERVE, params)
+                self._apply_grants(params, key)
+                for openid, outcome in self._decisions():
+                    if outcome == "granted":
+                        granted.append(openid)
+                    elif outcome == "already":
+                        already.append(openid)
+                    elif outcome == "duplicate":
+                        refused[openid] = RefusalReason.DUPLICATE_CONTENT
+                    else:
+                        refused[openid] = RefusalReason.QUOTA_EXHAUSTED
+        return Reservation(campaign, month, tuple(granted), tuple(already), refused)
+
+    def _apply_grants(self, params: dict[str, object], key: str | None) -> None:
+        self._db.execute(_INSERT_GRANTED, params)
+        self._db.execute(_BUMP_MONTHS, params)
+        if key is not None:
+            self._db.execute(_BUMP_CONTENTS, params)
+
+    def _settle(
+        self, campaign: str, openids: Iterable[str] | None, *, commit: bool
+    ) -> list[tuple[str, str]]:
+        check_id(campaign, "campaign")
+        targets = check_openids(openids)
+        params = {"account": self._account, "campaign": campaign, "to_committed": int(commit)}
+        chunks: list[Sequence[str] | None] = (
+            [None]
+            if targets is None
+            else [targets[i : i + self._chunk] for i in range(0, len(targets), self._chunk)]
+        )
+        decided: list[tuple[str, str]] = []
+        for chunk in chunks:
+            with self._write():
+                if chunk is None:
+                    self._db.execute("DELETE FROM temp.wxs_decision")
+                    self._db.execute(_SELECT_ALL_PENDING, params)
+                else:
+                    self._load(chunk)
+                    self._db.execute(_CLASSIFY_SETTLE, params)
+                self._db.execute(_MOVE_MONTHS, params)
+                if commit:
+                    self._db.execute(_COMMIT_ROWS, params)
+                else:
+                    self._db.execute(_DROP_CONTENTS, params)
+                    self._db.execute(
+                        "DELETE FROM wxs_contents WHERE account = ? AND live <= 0",
+                        (self._account,),
+                    )
+                    self._db.execute(_DELETE_ROWS, params)
+                decided.extend(self._decisions())
+        return decided
+
+    def commit(self, campaign: str, openids: Iterable[str] | None = None) -> Transition:
+        """Mark pending reservations as sent (see `QuotaLedger.commit`)."""
+        decided = self._settle(campaign, openids, commit=True)
+        return Transition(
+            done=tuple(o for o, outcome in decided if outcome == "pending"),
+            already=tuple(o for o, outcome in decided if outcome == "committed"),
+            missing=tuple(o for o, outcome in decided if outcome == "missing"),
+        )
+
+    def release(self, campaign: str, openids: Iterable[str] | None = None) -> Transition:
+        """Drop pending reservations; committed ones are refused (see `QuotaLedger.release`)."""
+        decided = self._settle(campaign, openids, commit=False)
+        return Transition(
+            done=tuple(o for o, outcome in decided if outcome == "pending"),
+            missing=tuple(o for o, outcome in decided if outcome == "missing"),
+            refused=tuple(o for o, outcome in decided if outcome == "committed"),
+        )
+
+    def usage(self, openid: str, *, at: datetime) -> Usage:
+        """Committed and pending pushes of ``openid`` in the month of ``at``."""
+        check_openids([openid])
+        _, month = check_at(at)
+        with self._lock:
+            row = self._db.execute(
+                "SELECT committed, pending FROM wxs_months "
+                "WHERE account = ? AND openid = ? AND month = ?",
+                (self._account, openid, month),
+            ).fetchone()
+        committed, pending = row if row is not None else (0, 0)
+        return Usage(month, committed, pending, self._limit)
+
+    def remaining(self, openid: str, *, at: datetime) -> int:
+        """Free slots of ``openid`` in the month of ``at``."""
+        return self.usage(openid, at=at).remaining
+
+    def pending(self, campaign: str | None = None) -> Iterator[PendingEntry]:
+        """Pending reservations ordered by campaign then openid."""
+        query = (
+            "SELECT campaign, openid, month, content_key, reserved_at FROM wxs_reservations "
+            "WHERE account = ? AND committed = 0"
+        )
+        args: tuple[str, ...] = (self._account,)
+        if campaign is not None:
+            check_id(campaign, "campaign")
+            query += " AND campaign = ?"
+            args += (campaign,)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY campaign, openid", args).fetchall()
+        return iter(
+            [
+                PendingEntry(name, openid, month, key, datetime.fromisoformat(at))
+                for name, openid, month, key, at in rows
+            ]
+        )
+
+    def record_external(
+        self,
+        external_id: str,
+        openids: Iterable[str],
+        *,
+        at: datetime,
+        content_key: str | None = None,
+    ) -> Transition:
+        """Count pushes made outside the library as committed (idempotent per external id)."""
+        check_id(external_id, "external_id")
+        key = check_optional_key(content_key)
+        at, month = check_at(at)
+        targets = check_openids(openids) or []
+        params: dict[str, object] = {
+            "account": self._account,
+            "campaign": external_id,
+            "content_key": key,
+            "month": month,
+            "committed": 1,
+            "reserved_at": _utc_text(at),
+        }
+        done: list[str] = []
+        already: list[str] = []
+        for start in range(0, len(targets), self._chunk):
+            with self._write():
+                self._load(targets[start : start + self._chunk])
+                self._db.execute(_CLASSIFY_SETTLE, params)
+                self._db.execute(
+                    "UPDATE temp.wxs_decision SET outcome = "
+                    "CASE outcome WHEN 'missing' THEN 'granted' ELSE 'already' END"
+                )
+                self._apply_grants(params, key)
+                for openid, outcome in self._decisions():
+                    (done if outcome == "granted" else already).append(openid)
+        return Transition(done=tuple(done), already=tuple(already))
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._db.close()
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (or ``ROLLBACK`` on error) under the instance lock."""
+
+    def __init__(self, db: sqlite3.Connection, lock: threading.Lock) -> None:
+        self._db = db
+        self._lock = lock
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        try:
+            self._db.execute("ROLLBACK" if kind is not None else "COMMIT")
+        finally:
+            self._lock.release()

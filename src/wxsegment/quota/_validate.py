@@ -1,0 +1,71 @@
+"""Input validation shared by every ledger backend: all checks happen before any write."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from wxsegment._clock import ensure_aware, month_key
+
+__all__ = [
+    "check_account",
+    "check_at",
+    "check_id",
+    "check_limit",
+    "check_openids",
+    "check_optional_key",
+]
+
+_MAX_ID_LENGTH = 128
+
+
+def check_id(value: object, what: str) -> str:
+    """A campaign id, external id or content key: a non-empty string of at most 128 chars."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a string, not {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{what} must not be empty")
+    if len(value) > _MAX_ID_LENGTH:
+        raise ValueError(f"{what} must be at most {_MAX_ID_LENGTH} characters, got {len(value)}")
+    return value
+
+
+def check_optional_key(value: object) -> str | None:
+    """A content key, or ``None``."""
+    return None if value is None else check_id(value, "content_key")
+
+
+def check_account(value: object) -> str:
+    """The account a ledger is bound to."""
+    return check_id(value, "account")
+
+
+def check_limit(value: object) -> int:
+    """A monthly limit: an int of at least 1."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"limit must be an int, not {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"limit must be at least 1, got {value}")
+    return value
+
+
+def check_openids(openids: Iterable[str] | None) -> list[str] | None:
+    """Unique openids in input order (``None`` passes through); every one a non-empty str."""
+    if openids is None:
+        return None
+    if isinstance(openids, (str, bytes)):
+        raise TypeError("openids must be an iterable of openid strings, not a single string")
+    unique: dict[str, None] = {}
+    for openid in openids:
+        if not isinstance(openid, str):
+            raise TypeError(f"openids must be strings, got {type(openid).__name__}")
+        if not openid:
+            raise ValueError("openids must not be empty strings")
+        unique[openid] = None
+    return list(unique)
+
+
+def check_at(at: datetime) -> tuple[datetime, str]:
+    """The instant (timezone-aware) and its Asia/Shanghai month key."""
+    ensure_aware(at, "at")
+    return at, month_key(at)

@@ -1,0 +1,209 @@
+"""The ledger contract, checked identically on every backend through `make_ledger`."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.quota.conftest import LedgerFactory
+from wxsegment.quota import QuotaLedger, RefusalReason, Transition
+
+AT = datetime(2026, 5, 10, 12, tzinfo=timezone.utc)
+# 2026-05-31 23:59:59 in Asia/Shanghai, and the first second of June there.
+LAST_SECOND_OF_MAY = datetime(2026, 5, 31, 15, 59, 59, tzinfo=timezone.utc)
+FIRST_SECOND_OF_JUNE = LAST_SECOND_OF_MAY + timedelta(seconds=1)
+
+
+def counts(ledger: QuotaLedger, openid: str, at: datetime = AT) -> tuple[int, int]:
+    usage = ledger.usage(openid, at=at)
+    return usage.committed, usage.pending
+
+
+def test_reserve_grants_then_reports_already(make_ledger: LedgerFactory) -> None:
+    """A first reserve grants; repeating it changes nothing and reports 'already'."""
+    ledger = make_ledger()
+    first = ledger.reserve("c1", ["a", "b", "a"], at=AT)
+    assert first.granted == ("a", "b")
+    assert first.month == "2026-05"
+    again = ledger.reserve("c1", ["b", "c"], at=AT)
+    assert again.granted == ("c",)
+    assert again.already == ("b",)
+    assert counts(ledger, "b") == (0, 1)
+    assert ledger.remaining("b", at=AT) == 3
+
+
+def test_fifth_push_is_refused(make_ledger: LedgerFactory) -> None:
+    """With four pushes pending or committed, a fifth campaign is refused as exhausted."""
+    ledger = make_ledger()
+    for index in range(4):
+        assert ledger.reserve(f"c{index}", ["a"], at=AT).granted == ("a",)
+    ledger.commit("c0")
+    refused = ledger.reserve("c4", ["a", "b"], at=AT)
+    assert refused.refused == {"a": RefusalReason.QUOTA_EXHAUSTED}
+    assert refused.granted == ("b",)
+    assert counts(ledger, "a") == (1, 3)
+    assert ledger.remaining("a", at=AT) == 0
+
+
+def test_limit_is_configurable(make_ledger: LedgerFactory) -> None:
+    """A ledger with limit 2 refuses the third push."""
+    ledger = make_ledger(limit=2)
+    assert ledger.limit == 2
+    ledger.reserve("c1", ["a"], at=AT)
+    ledger.reserve("c2", ["a"], at=AT)
+    assert ledger.reserve("c3", ["a"], at=AT).refused == {"a": RefusalReason.QUOTA_EXHAUSTED}
+
+
+def test_months_are_natural_months_in_shanghai(make_ledger: LedgerFactory) -> None:
+    """23:59:59 and 00:00:00 Asia/Shanghai fall in different quota months."""
+    ledger = make_ledger(limit=1)
+    assert ledger.reserve("may", ["a"], at=LAST_SECOND_OF_MAY).month == "2026-05"
+    june = ledger.reserve("june", ["a"], at=FIRST_SECOND_OF_JUNE)
+    assert june.month == "2026-06"
+    assert june.granted == ("a",)
+    assert counts(ledger, "a", LAST_SECOND_OF_MAY) == (0, 1)
+    assert counts(ledger, "a", FIRST_SECOND_OF_JUNE) == (0, 1)
+
+
+def test_duplicate_content_is_refused_in_any_month_and_precedes_exhaustion(
+    make_ledger: LedgerFactory,
+) -> None:
+    """A content key pending or committed blocks it forever, and that reason wins."""
+    ledger = make_ledger(limit=1)
+    ledger.reserve("c1", ["a"], at=AT, content_key="article-9")
+    later = AT + timedelta(days=60)
+    assert ledger.reserve("c2", ["a"], at=later, content_key="article-9").refused == {
+        "a": RefusalReason.DUPLICATE_CONTENT
+    }
+    # In May "a" is both exhausted and a duplicate: duplicate content is reported.
+    assert ledger.reserve("c3", ["a"], at=AT, content_key="article-9").refused == {
+        "a": RefusalReason.DUPLICATE_CONTENT
+    }
+    assert ledger.reserve("c4", ["a"], at=later, content_key="article-10").granted == ("a",)
+
+
+def test_release_frees_the_slot_and_the_content_key(make_ledger: LedgerFactory) -> None:
+    """Releasing a pending reservation gives back its slot and its content key."""
+    ledger = make_ledger(limit=1)
+    ledger.reserve("c1", ["a", "b"], at=AT, content_key="k")
+    assert ledger.release("c1", ["a", "zz"]) == Transition(done=("a",), missing=("zz",))
+    assert counts(ledger, "a") == (0, 0)
+    assert ledger.reserve("c2", ["a"], at=AT, content_key="k").granted == ("a",)
+    assert ledger.release("c1", ["a"]) == Transition(missing=("a",))
+
+
+def test_commit_is_idempotent_and_release_of_committed_is_refused(
+    make_ledger: LedgerFactory,
+) -> None:
+    """commit twice reports 'already'; a committed push cannot be released."""
+    ledger = make_ledger()
+    ledger.reserve("c1", ["a", "b"], at=AT)
+    assert ledger.commit("c1", ["a", "x"]) == Transition(done=("a",), missing=("x",))
+    assert ledger.commit("c1", ["a"]) == Transition(already=("a",))
+    assert ledger.release("c1", ["a", "b"]) == Transition(done=("b",), refused=("a",))
+    assert counts(ledger, "a") == (1, 0)
+    assert counts(ledger, "b") == (0, 0)
+
+
+def test_commit_and_release_without_openids_settle_all_pending(
+    make_ledger: LedgerFactory,
+) -> None:
+    """openids=None commits (or releases) every pending reservation of the campaign."""
+    ledger = make_ledger()
+    ledger.reserve("c1", ["b", "a", "c"], at=AT)
+    ledger.commit("c1", ["c"])
+    assert ledger.commit("c1") == Transition(done=("a", "b"))
+    ledger.reserve("c2", ["a", "b"], at=AT)
+    assert ledger.release("c2") == Transition(done=("a", "b"))
+    assert ledger.release("c2") == Transition()
+    assert counts(ledger, "a") == (1, 0)
+
+
+def test_pending_lists_unsettled_reservations(make_ledger: LedgerFactory) -> None:
+    """pending() lists what is still pending, by campaign then openid, with its month."""
+    ledger = make_ledger()
+    ledger.reserve("c2", ["b", "a"], at=AT, content_key="k")
+    ledger.reserve("c1", ["z"], at=AT)
+    ledger.commit("c2", ["b"])
+    entries = list(ledger.pending())
+    assert [(e.campaign, e.openid) for e in entries] == [("c1", "z"), ("c2", "a")]
+    assert entries[1].content_key == "k"
+    assert entries[1].month == "2026-05"
+    assert entries[1].reserved_at == AT
+    assert [e.openid for e in ledger.pending("c2")] == ["a"]
+    assert list(ledger.pending("nope")) == []
+
+
+def test_external_sends_count_in_full_and_are_idempotent(make_ledger: LedgerFactory) -> None:
+    """Recorded external pushes count as committed, even past the limit, once per id."""
+    ledger = make_ledger(limit=1)
+    ledger.reserve("c1", ["a"], at=AT)
+    assert ledger.record_external("console-1", ["a", "b"], at=AT) == Transition(done=("a", "b"))
+    assert ledger.record_external("console-1", ["a"], at=AT) == Transition(already=("a",))
+    assert counts(ledger, "a") == (1, 1)
+    assert ledger.remaining("a", at=AT) == 0
+    ledger.record_external("console-2", ["c"], at=AT, content_key="k")
+    assert ledger.reserve("c2", ["c"], at=AT + timedelta(days=40), content_key="k").refused == {
+        "c": RefusalReason.DUPLICATE_CONTENT
+    }
+    assert list(ledger.pending("console-1")) == []
+
+
+def test_accounts_do_not_share_quotas(make_ledger: LedgerFactory) -> None:
+    """Two accounts in one store count separately; two handles on one account agree."""
+    first = make_ledger(account="wx-a", limit=1)
+    second = make_ledger(account="wx-b", limit=1)
+    first.reserve("c1", ["a"], at=AT)
+    assert second.reserve("c1", ["a"], at=AT).granted == ("a",)
+    again = make_ledger(account="wx-a", limit=1)
+    assert again.account == "wx-a"
+    assert again.reserve("c2", ["a"], at=AT).refused == {"a": RefusalReason.QUOTA_EXHAUSTED}
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda ledger: ledger.reserve("c9", ["x", "y"], at=datetime(2026, 5, 1)), ValueError),
+        (lambda ledger: ledger.reserve("", ["x"], at=AT), ValueError),
+        (lambda ledger: ledger.reserve("c9", ["x", 7], at=AT), TypeError),
+        (lambda ledger: ledger.reserve("c9", ["x", ""], at=AT), ValueError),
+        (lambda ledger: ledger.reserve("c9", "xy", at=AT), TypeError),
+        (lambda ledger: ledger.reserve("c9", ["x"], at=AT, content_key=""), ValueError),
+        (lambda ledger: ledger.commit("c1", ["a", None]), TypeError),
+        (lambda ledger: ledger.release("", ["a"]), ValueError),
+        (lambda ledger: ledger.record_external("", ["x"], at=AT), ValueError),
+        (lambda ledger: ledger.record_external("e", ["x"], at=datetime(2026, 5, 1)), ValueError),
+        (lambda ledger: ledger.usage("a", at=datetime(2026, 5, 1)), ValueError),
+    ],
+)
+def test_bad_input_raises_and_writes_nothing(
+    make_ledger: LedgerFactory, call: object, error: type[Exception]
+) -> None:
+    """Bad input raises a clear error and leaves the ledger exactly as it was."""
+    ledger = make_ledger()
+    ledger.reserve("c1", ["a"], at=AT)
+    before = (counts(ledger, "a"), counts(ledger, "x"), list(ledger.pending()))
+    with pytest.raises(error):
+        call(ledger)  # type: ignore[operator]
+    assert (counts(ledger, "a"), counts(ledger, "x"), list(ledger.pending())) == before
+
+
+def test_bad_limits_and_accounts_are_refused(make_ledger: LedgerFactory) -> None:
+    """A limit below 1 or an empty account is a ValueError."""
+    with pytest.raises(ValueError, match="limit"):
+        make_ledger(limit=0)
+    with pytest.raises(ValueError, match="account"):
+        make_ledger(account="")
+
+
+def test_large_batches_span_chunks(make_ledger: LedgerFactory) -> None:
+    """A batch bigger than a backend chunk is decided in full and in input order."""
+    ledger = make_ledger(limit=1)
+    openids = [f"o{i:06d}" for i in range(45_000)]
+    ledger.reserve("warm", openids[::3], at=AT)
+    result = ledger.reserve("big", list(reversed(openids)), at=AT)
+    assert len(result.granted) + len(result.refused) == len(openids)
+    assert set(result.refused) == set(openids[::3])
+    assert list(result.granted) == [o for o in reversed(openids) if o not in result.refused]
+    assert ledger.commit("big").done == tuple(sorted(result.granted))
