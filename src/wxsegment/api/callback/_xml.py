@@ -21,7 +21,6 @@ __all__ = [
     "check_size",
     "fields_of",
     "parse_xml",
-    "xml_text",
 ]
 
 #: Default limit on a push body, in bytes. WeChat's pushes are a few kilobytes at most.
@@ -104,11 +103,9 @@ def _checked(text: str, what: str) -> str:
 
 
 def cdata(text: str, what: str = "text") -> str:
-    """``text`` as CDATA; a ``]]>`` inside is split across two sections so it stays literal."""
-    body = _checked(text, what).replace("]]>", "]]]]><![CDATA[>")
+    """``text`` as CDATA; a ``]]>`` inside is split across two sections so it stays literal.
+
+    A carriage return goes between sections as ``&#13;``: parsers turn a raw one into ``\\n``.
+    """
+    body = _checked(text, what).replace("]]>", "]]]]><![CDATA[>").replace("\r", "]]>&#13;<![CDATA[")
     return f"<![CDATA[{body}]]>"
-
-
-def xml_text(text: str, what: str = "text") -> str:
-    """``text`` escaped as XML character data."""
-    return _checked(text, what).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
