@@ -646,3 +646,20 @@ def test_well_formed_messages_parse_or_raise_parse_error(
     except CallbackParseError:
         return
     assert isinstance(result, Message)
+
+
+def test_parsed_pushes_pickle() -> None:
+    """A parsed push survives pickling (e.g. to a work queue in another process)."""
+    import pickle
+
+    original = parse(
+        event(
+            "pic_weixin",
+            "<EventKey>6</EventKey><SendPicsInfo><Count>2</Count><PicList>"
+            "<item><PicMd5Sum>a</PicMd5Sum></item><item><PicMd5Sum>b</PicMd5Sum></item>"
+            "</PicList></SendPicsInfo>",
+        )
+    )
+    copy = pickle.loads(pickle.dumps(original))
+    assert copy == original
+    assert copy.fields["SendPicsInfo"] == original.fields["SendPicsInfo"]

@@ -77,7 +77,8 @@ class Decrypted:
 class MessageCrypto:
     """Seal and open WeChat's encrypted envelope for one account (safe and compatible modes).
 
-    ``previous_encoding_aes_key`` keeps pushes readable while WeChat switches to a new key.
+    ``previous_encoding_aes_key`` keeps pushes readable while WeChat switches to a new key;
+    ``max_size`` bounds the body; ``random_bytes`` supplies the 16-byte prefix of each reply.
     Neither the token nor the keys appear in the repr or in any error message.
     """
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
-from types import MappingProxyType
+from collections.abc import Iterator, Mapping
 from typing import Final, TypeAlias
 
 from defusedxml import DefusedXmlException
@@ -17,6 +16,7 @@ __all__ = [
     "DEFAULT_MAX_SIZE",
     "MAX_DEPTH",
     "FieldValue",
+    "Fields",
     "cdata",
     "check_size",
     "fields_of",
@@ -31,6 +31,30 @@ FieldValue: TypeAlias = "str | Mapping[str, FieldValue] | tuple[FieldValue, ...]
 
 # Characters XML 1.0 cannot carry at all, not even in CDATA.
 _NOT_XML: Final = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+class Fields(Mapping[str, "FieldValue"]):
+    """A read-only mapping of a push's fields; unlike ``MappingProxyType`` it pickles."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, FieldValue]) -> None:
+        self._data = dict(data)
+
+    def __getitem__(self, key: str) -> FieldValue:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"Fields({self._data!r})"
+
+    def __reduce__(self) -> tuple[type[Fields], tuple[dict[str, FieldValue]]]:
+        return (Fields, (self._data,))
 
 
 def check_size(data: str | bytes, max_size: int) -> bytes:
@@ -88,7 +112,7 @@ def fields_of(element: ET.Element, *, _depth: int = 0) -> Mapping[str, FieldValu
     collected: dict[str, list[FieldValue]] = {}
     for child in element:
         collected.setdefault(str(child.tag), []).append(_value(child, _depth))
-    return MappingProxyType(
+    return Fields(
         {tag: values[0] if len(values) == 1 else tuple(values) for tag, values in collected.items()}
     )
 
