@@ -255,6 +255,15 @@ def test_forged_signature_raises() -> None:
         crypto().decrypt(envelope(encrypted), msg_signature="签名", timestamp="1", nonce="n")
 
 
+def test_malformed_request_timestamp_is_a_signature_error() -> None:
+    """A non-numeric timestamp from the request fails the signature, not the program."""
+    encrypted = seal(b"<xml/>")
+    with pytest.raises(SignatureError):
+        crypto().decrypt(envelope(encrypted), msg_signature="0" * 40, timestamp="x", nonce="n")
+    good = signature(TOKEN, "x", "n", encrypted)
+    assert crypto().decrypt(envelope(encrypted), msg_signature=good, timestamp="x", nonce="n")
+
+
 def test_signature_checked_before_decrypting() -> None:
     """Garbage under a forged signature is a SignatureError, not a DecryptError."""
     with pytest.raises(SignatureError):

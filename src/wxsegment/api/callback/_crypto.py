@@ -138,7 +138,8 @@ class MessageCrypto:
         if node is None or len(node) or not (node.text or "").strip():
             raise CallbackParseError("encrypted push has no <Encrypt> text")
         encrypted = (node.text or "").strip()
-        expected = sign(self._token, _timestamp(timestamp), _nonce(nonce), encrypted)
+        # The request's own timestamp, unvalidated: a malformed one just fails the signature.
+        expected = sign(self._token, timestamp, _nonce(nonce), encrypted)
         if not matches(expected, msg_signature):
             raise SignatureError("msg_signature does not match the encrypted payload")
         return self._open(encrypted)
