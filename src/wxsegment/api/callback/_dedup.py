@@ -140,6 +140,8 @@ class SQLiteDedupStore:
             self._path, timeout=timeout, isolation_level=None, check_same_thread=False
         )
         self._db.execute("PRAGMA journal_mode=WAL")
+        # A mark lost to a power cut only lets one retry through; not worth an fsync per push.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS wxsegment_callback_seen"
             " (key TEXT PRIMARY KEY, expires_at REAL NOT NULL)"
