@@ -154,13 +154,9 @@ class WindowPolicy:
 
     message: WindowRule | None = attrs.field(default=WindowRule(_48H, 5), validator=_check_rule)
     click: WindowRule | None = attrs.field(default=WindowRule(_1MIN, 3), validator=_check_rule)
-    subscribe: WindowRule | None = attrs.field(
-        default=WindowRule(_1MIN, 3), validator=_check_rule
-    )
+    subscribe: WindowRule | None = attrs.field(default=WindowRule(_1MIN, 3), validator=_check_rule)
     scan: WindowRule | None = attrs.field(default=WindowRule(_1MIN, 3), validator=_check_rule)
-    payment: WindowRule | None = attrs.field(
-        default=WindowRule(_48H, None), validator=_check_rule
-    )
+    payment: WindowRule | None = attrs.field(default=WindowRule(_48H, None), validator=_check_rule)
     overlap: Overlap = attrs.field(default=Overlap.LATEST, validator=_check_overlap)
 
     def rule(self, kind: Interaction) -> WindowRule | None:
@@ -329,9 +325,7 @@ def assess(policy: WindowPolicy, openid: str, history: WindowHistory, now: datet
         last = max(at for at, _, _ in seen)
         # Several kinds at the very same instant: the least generous one governs.
         candidates = [
-            _window(openid, kind, at, rule, history.sends)
-            for at, kind, rule in seen
-            if at == last
+            _window(openid, kind, at, rule, history.sends) for at, kind, rule in seen if at == last
         ]
     else:
         latest: dict[Interaction, tuple[datetime, WindowRule]] = {}
@@ -406,9 +400,7 @@ class ServiceWindow:
         if not isinstance(kind, Interaction):
             raise TypeError(f"kind must be an Interaction, not {type(kind).__name__}")
         ensure_aware(at, "at")
-        self._store.add_interaction(
-            self._account, openid, kind, at, prune_before=self._cutoff(at)
-        )
+        self._store.add_interaction(self._account, openid, kind, at, prune_before=self._cutoff(at))
 
     def record_send(self, openid: str, *, at: datetime) -> None:
         """Count a customer-service message sent outside `consume` (e.g. by an agent)."""
