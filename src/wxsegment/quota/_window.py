@@ -1,8 +1,11 @@
 """The customer-service (客服) message window: may a customer-service message go out now?
 
 WeChat lets an account send customer-service messages to a follower only for a while after
-the follower interacted, and only a few of them. The allowance per interaction follows
-WeChat's published rules (see ``docs/quota.md``, "The customer-service window"); WeChat has
+the follower interacted, and only a few of them. The default allowances follow WeChat's
+published rules for service accounts (客服消息), restated in ``docs/quota.md`` ("The
+customer-service window"), from
+https://developers.weixin.qq.com/doc/offiaccount/Customer_Service/Customer_Service_Messages.html
+and https://developers.weixin.qq.com/doc/service/en/guide/product/kf/intro.html. WeChat has
 changed those numbers before, so they are configuration (`WindowPolicy`), not constants.
 
 Invariant W1: `ServiceWindow.consume` never grants a message that the policy does not allow,
