@@ -212,18 +212,32 @@ def test_accounts_do_not_share_windows(store: WindowStore) -> None:
 
 
 def test_pruning_drops_only_what_can_no_longer_matter(store: WindowStore) -> None:
-    """Old rows are pruned on write and by prune(); current answers do not change."""
+    """prune() and consume drop rows older than the longest window; answers do not change."""
     window = ServiceWindow(store)
     window.record("a", Interaction.MESSAGE, at=T)
     window.consume("a", now=T)
     window.record("b", Interaction.CLICK, at=T + timedelta(hours=40))
     later = T + H48 + timedelta(hours=1)
     assert window.prune(now=later) == 2
-    assert store.history(window.account, "a").interactions == ()
+    assert store.history(window.account, "a") == store.history(window.account, "nobody")
     assert window.allowance("b", now=later).refused is WindowRefusal.CLOSED
     again = T + timedelta(hours=40) + H48 + US
     window.record("b", Interaction.MESSAGE, at=again)
-    assert store.history(window.account, "b").interactions == ((again, Interaction.MESSAGE),)
+    assert window.consume("b", now=again).granted
+    history = store.history(window.account, "b")
+    assert history.interactions == ((again, Interaction.MESSAGE),)
+    assert history.sends == (again,)
+
+
+def test_a_clock_running_ahead_prunes_nothing(store: WindowStore) -> None:
+    """A future `at` prunes nothing that matters at `now`; a future-dated send still counts."""
+    window = ServiceWindow(store)
+    window.record("a", Interaction.MESSAGE, at=T)
+    window.record("a", Interaction.CLICK, at=T + timedelta(hours=100))
+    window.record_send("a", at=T + timedelta(hours=100))
+    now = T + timedelta(hours=47)
+    assert window.allowance("a", now=now).remaining == 4
+    assert window.consume("a", now=now).allowance.remaining == 3
 
 
 def test_defaults_follow_wechat_published_rules() -> None:
@@ -380,6 +394,8 @@ STEPS = (
     H48 - timedelta(seconds=1),
     H48,
 )
+# Mostly now; sometimes a callback handled late, or a clock running a second ahead.
+SKEWS = (timedelta(0), timedelta(0), timedelta(0), -MINUTE, -timedelta(seconds=1), US)
 FOLLOWERS = ("a", "b")
 
 
@@ -458,15 +474,23 @@ class WindowMachine(RuleBasedStateMachine):
     def wait(self, step: timedelta) -> None:
         self.now += step
 
-    @rule(openid=st.sampled_from(FOLLOWERS), kind=st.sampled_from(list(Interaction)))
-    def record(self, openid: str, kind: Interaction) -> None:
-        self.window.record(openid, kind, at=self.now)
-        self.model.add(openid, self.now, kind, False)
+    @rule(
+        openid=st.sampled_from(FOLLOWERS),
+        kind=st.sampled_from(list(Interaction)),
+        skew=st.sampled_from(SKEWS),
+    )
+    def record(self, openid: str, kind: Interaction, skew: timedelta) -> None:
+        self.window.record(openid, kind, at=self.now + skew)
+        self.model.add(openid, self.now + skew, kind, False)
 
-    @rule(openid=st.sampled_from(FOLLOWERS))
-    def record_send(self, openid: str) -> None:
-        self.window.record_send(openid, at=self.now)
-        self.model.add(openid, self.now, None, False)
+    @rule(openid=st.sampled_from(FOLLOWERS), skew=st.sampled_from(SKEWS))
+    def record_send(self, openid: str, skew: timedelta) -> None:
+        self.window.record_send(openid, at=self.now + skew)
+        self.model.add(openid, self.now + skew, None, False)
+
+    @rule()
+    def prune(self) -> None:
+        self.window.prune(now=self.now)
 
     @rule(openid=st.sampled_from(FOLLOWERS))
     def consume(self, openid: str) -> None:

@@ -229,25 +229,17 @@ class Consumption:
 class WindowStore(Protocol):
     """Storage for interactions and sends, shared by every `ServiceWindow` that uses it.
 
-    ``prune_before`` lets a write drop the follower's interactions *and* sends older than that
-    instant in the same transaction; dropping both together can only close windows, never
-    reopen one. `consume` must be atomic: ``decide`` sees the history and its verdict is
-    written before any other writer sees the follower again.
+    `consume` must be atomic: ``decide`` sees the history and its verdict is written before
+    any other writer sees the follower again. Its ``prune_before`` drops the follower's
+    interactions *and* sends older than that instant in the same transaction; dropping both
+    together can only close windows, never reopen one.
     """
 
-    def add_interaction(
-        self,
-        account: str,
-        openid: str,
-        kind: Interaction,
-        at: datetime,
-        *,
-        prune_before: datetime,
-    ) -> None:
+    def add_interaction(self, account: str, openid: str, kind: Interaction, at: datetime) -> None:
         """Store an interaction (the same kind at the same instant is stored once)."""
         ...
 
-    def add_send(self, account: str, openid: str, at: datetime, *, prune_before: datetime) -> None:
+    def add_send(self, account: str, openid: str, at: datetime) -> None:
         """Store one customer-service message sent at ``at``."""
         ...
 
@@ -367,6 +359,7 @@ class ServiceWindow:
         if not isinstance(policy, WindowPolicy):
             raise TypeError(f"policy must be a WindowPolicy, not {type(policy).__name__}")
         if store is None:
+            # Imported here because the stores import this module.
             from wxsegment.quota._window_stores import MemoryWindowStore
 
             store = MemoryWindowStore()
@@ -395,6 +388,8 @@ class ServiceWindow:
         return self._store
 
     def _cutoff(self, now: datetime) -> datetime:
+        # Pruning is tied to ``now`` only: an ``at`` from a clock running ahead must not drop
+        # rows that still matter.
         return now - self._policy.horizon
 
     def record(self, openid: str, kind: Interaction, *, at: datetime) -> None:
@@ -403,13 +398,13 @@ class ServiceWindow:
         if not isinstance(kind, Interaction):
             raise TypeError(f"kind must be an Interaction, not {type(kind).__name__}")
         ensure_aware(at, "at")
-        self._store.add_interaction(self._account, openid, kind, at, prune_before=self._cutoff(at))
+        self._store.add_interaction(self._account, openid, kind, at)
 
     def record_send(self, openid: str, *, at: datetime) -> None:
         """Count a customer-service message sent outside `consume` (e.g. by an agent)."""
         _check_openid(openid)
         ensure_aware(at, "at")
-        self._store.add_send(self._account, openid, at, prune_before=self._cutoff(at))
+        self._store.add_send(self._account, openid, at)
 
     def allowance(self, openid: str, *, now: datetime) -> Allowance:
         """Whether a message may go out to ``openid`` at ``now``, how many, until when."""

@@ -58,27 +58,15 @@ class MemoryWindowStore:
             found = self._followers[(account, openid)] = _Follower()
         return found
 
-    def add_interaction(
-        self,
-        account: str,
-        openid: str,
-        kind: Interaction,
-        at: datetime,
-        *,
-        prune_before: datetime,
-    ) -> None:
+    def add_interaction(self, account: str, openid: str, kind: Interaction, at: datetime) -> None:
         """Store an interaction (the same kind at the same instant is stored once)."""
         with self._lock:
-            follower = self._follower(account, openid)
-            follower.interactions.add((at, kind))
-            follower.prune(prune_before)
+            self._follower(account, openid).interactions.add((at, kind))
 
-    def add_send(self, account: str, openid: str, at: datetime, *, prune_before: datetime) -> None:
+    def add_send(self, account: str, openid: str, at: datetime) -> None:
         """Store one customer-service message sent at ``at``."""
         with self._lock:
-            follower = self._follower(account, openid)
-            follower.sends.append(at)
-            follower.prune(prune_before)
+            self._follower(account, openid).sends.append(at)
 
     def history(self, account: str, openid: str) -> WindowHistory:
         """The follower's stored interactions and sends."""
@@ -215,37 +203,19 @@ class SQLiteWindowStore:
             (account, openid, _micros(at)),
         )
 
-    def add_interaction(
-        self,
-        account: str,
-        openid: str,
-        kind: Interaction,
-        at: datetime,
-        *,
-        prune_before: datetime,
-    ) -> None:
+    def add_interaction(self, account: str, openid: str, kind: Interaction, at: datetime) -> None:
         """Store an interaction (the same kind at the same instant is stored once)."""
-
-        def work() -> bool:
+        with self._lock:
             self._db.execute(
                 "INSERT OR IGNORE INTO wxs_window_interactions (account, openid, at_us, kind) "
                 "VALUES (?, ?, ?, ?)",
                 (account, openid, _micros(at), kind.value),
             )
-            self._prune_follower(account, openid, prune_before)
-            return True
 
-        self._write(work)
-
-    def add_send(self, account: str, openid: str, at: datetime, *, prune_before: datetime) -> None:
+    def add_send(self, account: str, openid: str, at: datetime) -> None:
         """Store one customer-service message sent at ``at``."""
-
-        def work() -> bool:
+        with self._lock:
             self._insert_send(account, openid, at)
-            self._prune_follower(account, openid, prune_before)
-            return True
-
-        self._write(work)
 
     def history(self, account: str, openid: str) -> WindowHistory:
         """The follower's stored interactions and sends (one consistent snapshot)."""
