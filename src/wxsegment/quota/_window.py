@@ -302,7 +302,7 @@ def _generosity(allowance: Allowance) -> tuple[bool, float, datetime]:
     return (allowance.open, remaining, allowance.until)
 
 
-def assess(policy: WindowPolicy, openid: str, history: WindowHistory, now: datetime) -> Allowance:
+def _assess(policy: WindowPolicy, openid: str, history: WindowHistory, now: datetime) -> Allowance:
     """The allowance at ``now`` under ``policy``: a pure function of the history.
 
     Interactions after ``now`` have not happened yet and are ignored; sends are counted
@@ -410,7 +410,7 @@ class ServiceWindow:
         """Whether a message may go out to ``openid`` at ``now``, how many, until when."""
         _check_openid(openid)
         ensure_aware(now, "now")
-        return assess(self._policy, openid, self._store.history(self._account, openid), now)
+        return _assess(self._policy, openid, self._store.history(self._account, openid), now)
 
     def window_open(self, openid: str, *, now: datetime) -> bool:
         """True when a customer-service message may go out to ``openid`` at ``now``."""
@@ -426,16 +426,16 @@ class ServiceWindow:
         policy = self._policy
 
         def decide(history: WindowHistory) -> bool:
-            return assess(policy, openid, history, now).open
+            return _assess(policy, openid, history, now).open
 
         before, granted = self._store.consume(
             self._account, openid, now, decide, prune_before=self._cutoff(now)
         )
         if not granted:
-            allowance = assess(policy, openid, before, now)
+            allowance = _assess(policy, openid, before, now)
             return Consumption(False, allowance.refused, allowance)
         after = attrs.evolve(before, sends=(*before.sends, now))
-        return Consumption(True, None, assess(policy, openid, after, now))
+        return Consumption(True, None, _assess(policy, openid, after, now))
 
     def prune(self, *, now: datetime) -> int:
         """Drop interactions and sends that can no longer matter at ``now``; return how many."""
