@@ -325,6 +325,14 @@ def test_from_callback_maps_pushes(
     assert Interaction.from_callback(msg_type, event) is expected
 
 
+def test_from_callback_rejects_non_strings() -> None:
+    """A MsgType or Event that is not a string raises TypeError."""
+    with pytest.raises(TypeError):
+        Interaction.from_callback(b"text")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        Interaction.from_callback("event", 1)  # type: ignore[arg-type]
+
+
 def test_window_never_touches_the_monthly_quota(tmp_path: Path) -> None:
     """Window and ledger may share one SQLite file; consuming leaves the quota untouched."""
     path = tmp_path / "shared.sqlite3"

@@ -71,6 +71,8 @@ class Interaction(enum.Enum):
         (``subscribe`` with ``EventKey`` ``qrscene_...``) is reported as `SUBSCRIBE`.
         Pushes that open no window (``VIEW``, ``LOCATION``, ``unsubscribe``...) give ``None``.
         """
+        if not isinstance(msg_type, str) or not isinstance(event, (str, type(None))):
+            raise TypeError("msg_type must be a string and event a string or None")
         kind = msg_type.lower()
         if kind in _MESSAGE_TYPES:
             return cls.MESSAGE
