@@ -1,6 +1,8 @@
 """The quota ledger: no follower ever receives a fifth mass push in a natural month.
 
-See ``docs/quota.md`` for the invariant, the two phases and the reconciliation procedure.
+Also the customer-service window (`ServiceWindow`), which never touches the monthly quota.
+See ``docs/quota.md`` for the invariant, the two phases, the reconciliation procedure and the
+window's rules.
 """
 
 from __future__ import annotations
@@ -17,17 +19,44 @@ from wxsegment.quota._types import (
     Transition,
     Usage,
 )
+from wxsegment.quota._window import (
+    DEFAULT_WINDOW_POLICY,
+    Allowance,
+    Consumption,
+    Interaction,
+    Overlap,
+    ServiceWindow,
+    WindowHistory,
+    WindowPolicy,
+    WindowRefusal,
+    WindowRule,
+    WindowStore,
+)
+from wxsegment.quota._window_stores import MemoryWindowStore, SQLiteWindowStore
 
 __all__ = [
     "DEFAULT_ACCOUNT",
+    "DEFAULT_WINDOW_POLICY",
     "MAX_PUSHES_PER_MONTH",
+    "Allowance",
+    "Consumption",
+    "Interaction",
     "MemoryLedger",
     "MemoryStore",
+    "MemoryWindowStore",
+    "Overlap",
     "PendingEntry",
     "QuotaLedger",
     "RefusalReason",
     "Reservation",
     "SQLiteLedger",
+    "SQLiteWindowStore",
+    "ServiceWindow",
     "Transition",
     "Usage",
+    "WindowHistory",
+    "WindowPolicy",
+    "WindowRefusal",
+    "WindowRule",
+    "WindowStore",
 ]

@@ -1,0 +1,20 @@
+"""The Python examples in docs/quota.md run as written, in order, in one namespace."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "quota.md"
+
+
+def test_quota_page_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ```python block of docs/quota.md executes without error (their asserts hold)."""
+    blocks = re.findall(r"^```python\n(.*?)^```", PAGE.read_text(encoding="utf-8"), re.M | re.S)
+    assert len(blocks) >= 5
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {"__name__": "quota_docs"}
+    for index, block in enumerate(blocks):
+        exec(compile(block, f"{PAGE.name}[block {index}]", "exec"), namespace)
