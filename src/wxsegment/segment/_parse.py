@@ -55,6 +55,7 @@ MAX_LENGTH: Final = 100_000
 #: Deepest parenthesis nesting `parse` accepts.
 MAX_DEPTH: Final = 200
 
+_DIGITS: Final = frozenset("0123456789")  # str.isdigit() would also accept "²" and "٣"
 _CONTEXT: Final = 40  # characters of text shown on each side of the caret
 
 _NUMBER: Final = re.compile(r"-?(?:0|[1-9][0-9]*)(?P<frac>\.[0-9]+)?(?P<exp>[eE][+-]?[0-9]+)?")
@@ -171,7 +172,7 @@ def tokenize(text: str) -> Iterator[Token]:
             value, end = _read_string(text, pos)
             yield Token(TokenKind.STRING, text[pos:end], pos, value)
             pos = end
-        elif ch.isdigit() or (ch == "-" and text[pos + 1 : pos + 2].isdigit()):
+        elif ch in _DIGITS or (ch == "-" and text[pos + 1 : pos + 2] in _DIGITS):
             token = _read_literal(text, pos)
             yield token
             pos += len(token.text)
@@ -268,7 +269,7 @@ def _duration(text: str, start: int, match: re.Match[str]) -> timedelta:
             raise SegmentSyntaxError(
                 "duration units must appear once each, largest first (w, d, h, m, s)",
                 text,
-                start + part.start(2),
+                start + part.start(),
             )
         previous = rank
         seconds += int(part.group(1)) * _UNIT_SECONDS[part.group(2)]
@@ -398,7 +399,8 @@ class _Parser:
                 raise self.fail(closing, (*_CONNECTIVES, "')'"))
         elif token.kind is TokenKind.TAG:
             assert isinstance(token.value, str)
-            result = self.build(token, "a tag name", Tag, token.value)
+            name_at = token.position + len("tag:")
+            result = self.build(name_at, "a tag name", Tag, token.value)
         elif self.is_word(token, "everyone") or self.is_word(token, "nobody"):
             result = EVERYONE if token.text == "everyone" else NOBODY
         elif token.kind is TokenKind.NAME:
@@ -479,13 +481,14 @@ class _Parser:
         raise self.fail(token, _VALUE_NAMES)
 
     def build(
-        self, token: Token, expected: str, factory: Callable[..., Segment], *args: object
+        self, at: Token | int, expected: str, factory: Callable[..., Segment], *args: object
     ) -> Segment:
-        """Construct a node, turning a construction error into a syntax error at ``token``."""
+        """Construct a node, turning a construction error into a syntax error at ``at``."""
         try:
             return factory(*args)
         except (ValueError, TypeError, OverflowError) as exc:
-            raise self.fail(token, (expected,), str(exc)) from None
+            position = at if isinstance(at, int) else at.position
+            raise SegmentSyntaxError(str(exc), self.text, position, (expected,)) from None
 
 
 def _one_of(expected: tuple[str, ...]) -> str:
