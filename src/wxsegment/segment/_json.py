@@ -36,15 +36,16 @@ from wxsegment.segment._nodes import (
     not_,
     or_,
 )
-from wxsegment.segment._parse import parse_datetime
+from wxsegment.segment._parse import MAX_DEPTH, parse_datetime
 from wxsegment.segment._render import render
 
 __all__ = ["JSON_VERSION", "SegmentJSONError", "from_json", "to_json"]
 
 #: The schema version `to_json` writes and the newest one `from_json` reads.
 JSON_VERSION: Final = 1
-#: Deepest expression nesting `from_json` accepts.
-MAX_JSON_DEPTH: Final = 500
+#: Deepest expression nesting `from_json` accepts: room for every segment `parse` accepts (two
+#: nodes per parenthesis), and far from Python's recursion limit when trees are compared.
+MAX_JSON_DEPTH: Final = 2 * MAX_DEPTH + 10
 
 _FORMAT: Final = "segment"
 
@@ -255,7 +256,7 @@ def _read_value(data: object, path: str) -> AttributeValue:
         except ValueError as exc:
             raise SegmentJSONError(str(exc), path) from None
     if isinstance(raw, bool) or kind not in ("int", "float"):
-        raise SegmentJSONError(f"expected a {kind} value, got {_type_name(raw)}", path)
+        raise SegmentJSONError(f"expected a value of kind {kind!r}, got {_type_name(raw)}", path)
     if kind == "int" and isinstance(raw, int):
         return raw
     # A float may arrive as an integer literal from JSON writers that drop ".0".
@@ -267,4 +268,4 @@ def _read_value(data: object, path: str) -> AttributeValue:
         if not math.isfinite(number):
             raise SegmentJSONError("expected a finite number", path)
         return number
-    raise SegmentJSONError(f"expected a {kind} value, got {_type_name(raw)}", path)
+    raise SegmentJSONError(f"expected a value of kind {kind!r}, got {_type_name(raw)}", path)

@@ -52,8 +52,9 @@ __all__ = [
 
 #: Longest text `parse` reads, in characters.
 MAX_LENGTH: Final = 100_000
-#: Deepest parenthesis nesting `parse` accepts.
-MAX_DEPTH: Final = 200
+#: Deepest parenthesis nesting `parse` accepts. Comparing and hashing segment trees recurses, so
+#: this keeps every parsed segment far from Python's recursion limit.
+MAX_DEPTH: Final = 100
 
 _DIGITS: Final = frozenset("0123456789")  # str.isdigit() would also accept "²" and "٣"
 _CONTEXT: Final = 40  # characters of text shown on each side of the caret
