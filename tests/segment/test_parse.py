@@ -352,3 +352,12 @@ def test_render_is_canonical_for_synonyms() -> None:
     after = attr("t").after(datetime(2026, 1, 1, tzinfo=timezone.utc))
     assert synonym == and_(attr("x") == 1, not_(after))
     assert parse("x = 1 or y exists") == (Compare("x", Op.EQ, 1) | Exists("y"))
+
+
+def test_dsl_and_json_names_are_exported() -> None:
+    """parse, to_json, from_json and their errors are public names of wxsegment.segment."""
+    import wxsegment.segment as package
+
+    names = {"parse", "SegmentSyntaxError", "to_json", "from_json", "SegmentJSONError"}
+    assert names <= set(package.__all__)
+    assert all(getattr(package, name).__module__.startswith("wxsegment.segment.") for name in names)
