@@ -13,7 +13,9 @@ Build segments with `tag` and `attr` and combine them with ``&``, ``|`` and ``~`
         & (attr("spend") >= 100)
     )
 
-`matches` is the reference semantics; every other evaluator agrees with it.
+`matches` is the reference semantics; every other evaluator agrees with it. `render` and
+`parse` convert to and from the text DSL, `to_json` and `from_json` to and from a versioned
+JSON document.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from wxsegment.segment._builders import Attr, attr, tag
 from wxsegment.segment._equivalence import Counterexample, counterexample, equivalent
 from wxsegment.segment._evaluate import matches
 from wxsegment.segment._explain import Explanation, explain
+from wxsegment.segment._json import SegmentJSONError, from_json, to_json
 from wxsegment.segment._nodes import (
     EVERYONE,
     NOBODY,
@@ -44,6 +47,7 @@ from wxsegment.segment._nodes import (
     or_,
 )
 from wxsegment.segment._normalize import normalize, to_nnf
+from wxsegment.segment._parse import SegmentSyntaxError, parse
 from wxsegment.segment._render import render
 
 __all__ = [
@@ -64,6 +68,8 @@ __all__ = [
     "Or",
     "Predicate",
     "Segment",
+    "SegmentJSONError",
+    "SegmentSyntaxError",
     "Tag",
     "Within",
     "and_",
@@ -71,11 +77,14 @@ __all__ = [
     "counterexample",
     "equivalent",
     "explain",
+    "from_json",
     "matches",
     "normalize",
     "not_",
     "or_",
+    "parse",
     "render",
     "tag",
+    "to_json",
     "to_nnf",
 ]

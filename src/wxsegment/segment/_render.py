@@ -1,6 +1,7 @@
 """The canonical text form of a segment (the DSL accepted by `parse`).
 
-Grammar (``parse`` accepts exactly this; ``render`` emits its canonical subset)::
+Grammar (``parse`` accepts this plus a few synonyms listed in `wxsegment.segment._parse`;
+``render`` emits its canonical subset)::
 
     segment   := disjunct ("or" disjunct)*
     disjunct  := unary ("and" unary)*

@@ -30,11 +30,14 @@ from wxsegment.segment import (
     not_,
     or_,
 )
+from wxsegment.segment._nodes import RESERVED_WORDS as _RESERVED_WORDS
 
 __all__ = [
     "DEFAULT_ATTRIBUTES",
     "DEFAULT_NOW",
     "DEFAULT_TAGS",
+    "any_segments",
+    "any_values",
     "attribute_values",
     "aware_datetimes",
     "followers",
@@ -156,6 +159,75 @@ def segments(
 ) -> st.SearchStrategy[Segment]:
     """Random segment trees built with the smart constructors (so always canonical)."""
     leaves = st.one_of(st.just(EVERYONE), st.just(NOBODY), predicates(tags, attributes))
+
+    def extend(children: st.SearchStrategy[Segment]) -> st.SearchStrategy[Segment]:
+        many = st.lists(children, min_size=1, max_size=4)
+        return st.one_of(
+            children.map(not_),
+            many.map(lambda parts: and_(*parts)),
+            many.map(lambda parts: or_(*parts)),
+        )
+
+    return st.recursive(leaves, extend, max_leaves=max_leaves)
+
+
+#: Attribute names that look like DSL keywords in another letter case, or are not ASCII.
+_TRICKY_NAMES: Final = ("AND", "Or", "NOT", "Not", "TRUE", "In", "Tag", "城市", "_", "x1", "é")
+_OFFSET_LIMIT: Final = timedelta(hours=24) - timedelta(microseconds=1)
+
+
+def _identifiers() -> st.SearchStrategy[str]:
+    words = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True)
+    return st.one_of(st.sampled_from(_TRICKY_NAMES), words).filter(
+        lambda name: name not in _RESERVED_WORDS
+    )
+
+
+def _any_values_by_kind() -> dict[str, st.SearchStrategy[AttributeValue]]:
+    offsets = st.timedeltas(-_OFFSET_LIMIT, _OFFSET_LIMIT).map(timezone)
+    hostile = ['"', "\\", "\n", "\x00", "\u2028", "\ud800", "a\tb", "tag:x", "] or x"]
+    return {
+        "str": st.one_of(st.text(), st.sampled_from(hostile)),
+        "number": st.one_of(st.integers(), st.floats(allow_nan=False, allow_infinity=False)),
+        "bool": st.booleans(),
+        "datetime": st.datetimes(timezones=offsets),
+    }
+
+
+def any_values() -> st.SearchStrategy[AttributeValue]:
+    """Values of every kind from their whole range: any text, big and tiny numbers, datetimes
+    from year 1 to 9999 in any UTC offset (down to the microsecond)."""
+    return st.one_of(*_any_values_by_kind().values())
+
+
+def any_segments(max_leaves: int = 8) -> st.SearchStrategy[Segment]:
+    """Segments over arbitrary names and values, for round-trip tests of serializers.
+
+    Tag names and strings are any Unicode text, attribute names include keyword look-alikes
+    (``AND``, ``Not``), numbers and datetimes span their whole range.
+    """
+    names = _identifiers()
+    by_kind = _any_values_by_kind()
+    values = st.one_of(*by_kind.values())
+
+    @st.composite
+    def between(draw: st.DrawFn) -> Segment:
+        kind = draw(st.sampled_from(sorted(by_kind)))
+        lo, hi = sorted([draw(by_kind[kind]), draw(by_kind[kind])])
+        return Between(draw(names), lo, hi)
+
+    leaves = st.one_of(
+        st.just(EVERYONE),
+        st.just(NOBODY),
+        st.text(min_size=1).map(Tag),
+        st.builds(Compare, names, st.sampled_from(list(Op)), values),
+        st.builds(In, names, st.lists(values, min_size=1, max_size=4)),
+        between(),
+        st.builds(Exists, names),
+        st.builds(
+            Within, names, st.integers(1, 999_999_999 * 86400).map(lambda s: timedelta(seconds=s))
+        ),
+    )
 
     def extend(children: st.SearchStrategy[Segment]) -> st.SearchStrategy[Segment]:
         many = st.lists(children, min_size=1, max_size=4)
