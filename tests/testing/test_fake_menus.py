@@ -122,7 +122,7 @@ def test_trymatch_by_tag_and_platform(wire: Wire) -> None:
     assert trymatch(wire, "oI")["button"][0]["name"] == "iOS"
     assert errcode(trymatch(wire, "zz")) == 65302
     got = wire.get("/cgi-bin/menu/get")
-    assert [m["menuid"] for m in got["conditionalmenu"]][0] == menuid
+    assert got["conditionalmenu"][0]["menuid"] == menuid
     assert got["conditionalmenu"][0]["matchrule"] == {"tag_id": str(vip)}
     assert wire.post("/cgi-bin/menu/delconditional", {"menuid": menuid}) == OK
     assert trymatch(wire, "oA")["button"][0]["name"] == "今日歌曲"
