@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from wxsegment.testing._fake import FakeWeChat
+from wxsegment.testing._fake import FakeASGIApp, FakeWeChat
 from wxsegment.testing._fake_types import (
     DEFAULT_WINDOW_RULES,
     FAULT_KINDS,
@@ -25,6 +25,7 @@ from wxsegment.testing._fake_types import (
 __all__ = [
     "DEFAULT_WINDOW_RULES",
     "FAULT_KINDS",
+    "FakeASGIApp",
     "FakeCall",
     "FakeConfig",
     "FakeFollower",

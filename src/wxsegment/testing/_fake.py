@@ -43,7 +43,7 @@ from wxsegment.testing._fake_types import (
 )
 from wxsegment.testing._fake_wire import Reply, dumps, get_dict, get_int, get_str
 
-__all__ = ["FakeWeChat"]
+__all__ = ["FakeASGIApp", "FakeWeChat"]
 
 _TOKEN_PATHS: Final = frozenset({"/cgi-bin/token", "/cgi-bin/stable_token"})
 _TOKEN_CHARS: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
@@ -208,6 +208,7 @@ class FakeWeChat:
         self._menu: list[dict[str, Any]] | None = None
         self._conditional: dict[str, tuple[list[dict[str, Any]], dict[str, str]]] = {}
         self._next_menuid = 208_379_533
+        self._asgi = FakeASGIApp(self)
 
     def __repr__(self) -> str:
         return f"FakeWeChat(appid={self.appid!r}, followers={len(self._followers)})"
@@ -459,61 +460,10 @@ class FakeWeChat:
         except _Timeout:
             raise httpx.ReadTimeout("timed out (injected fault)", request=request) from None
 
-    async def asgi(
-        self,
-        scope: Mapping[str, Any],
-        receive: Callable[[], Any],
-        send: Callable[[Mapping[str, Any]], Any],
-    ) -> None:
+    @property
+    def asgi(self) -> FakeASGIApp:
         """An ASGI-3 application with the same behaviour, plus ``FakeConfig.latency``."""
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] != "http":
-            raise ValueError(f"unsupported ASGI scope type {scope['type']!r}")
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        headers = [(bytes(k), bytes(v)) for k, v in scope.get("headers", [])]
-        query = scope.get("query_string", b"")
-        url = httpx.URL(
-            scheme=scope.get("scheme", "http"),
-            host=(scope.get("server") or ("127.0.0.1", 80))[0],
-            path=scope["path"],
-            query=query,
-        )
-        request = httpx.Request(scope["method"], url, headers=headers, content=b"".join(chunks))
-        if self.config.latency:
-            await asyncio.sleep(self.config.latency)
-        try:
-            response = self._answer(request)
-        except _Timeout:
-            # Start a response that promises a body, then abort: the client sees the
-            # connection drop mid-answer, as after a server-side timeout.
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [(b"content-length", b"64")],
-                }
-            )
-            raise ConnectionAbortedError("connection dropped (injected fault)") from None
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status_code,
-                "headers": [(k.encode(), v.encode()) for k, v in response.headers.items()],
-            }
-        )
-        await send({"type": "http.response.body", "body": response.content})
+        return self._asgi
 
     # ------------------------------------------------------------------ dispatch
 
@@ -1370,6 +1320,76 @@ class FakeWeChat:
         if buttons is None:
             raise Reply(46003)
         return {"button": self._shown(buttons)}
+
+
+class FakeASGIApp:
+    """The ASGI-3 face of a `FakeWeChat` (``fake.asgi``): same state, same answers.
+
+    Adds ``FakeConfig.latency`` per request with ``asyncio.sleep``; the ``timeout`` fault
+    drops the connection after the response has started.
+    """
+
+    def __init__(self, fake: FakeWeChat) -> None:
+        self._fake = fake
+
+    def __repr__(self) -> str:
+        return f"FakeASGIApp({self._fake!r})"
+
+    async def __call__(
+        self,
+        scope: Mapping[str, Any],
+        receive: Callable[[], Any],
+        send: Callable[[Mapping[str, Any]], Any],
+    ) -> None:
+        """Serve one ASGI connection scope (``http`` or ``lifespan``)."""
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            raise ValueError(f"unsupported ASGI scope type {scope['type']!r}")
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        headers = [(bytes(k), bytes(v)) for k, v in scope.get("headers", [])]
+        query = scope.get("query_string", b"")
+        url = httpx.URL(
+            scheme=scope.get("scheme", "http"),
+            host=(scope.get("server") or ("127.0.0.1", 80))[0],
+            path=scope["path"],
+            query=query,
+        )
+        request = httpx.Request(scope["method"], url, headers=headers, content=b"".join(chunks))
+        if self._fake.config.latency:
+            await asyncio.sleep(self._fake.config.latency)
+        try:
+            response = self._fake._answer(request)
+        except _Timeout:
+            # Start a response that promises a body, then abort: the client sees the
+            # connection drop mid-answer, as after a server-side timeout.
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-length", b"64")],
+                }
+            )
+            raise ConnectionAbortedError("connection dropped (injected fault)") from None
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status_code,
+                "headers": [(k.encode(), v.encode()) for k, v in response.headers.items()],
+            }
+        )
+        await send({"type": "http.response.body", "body": response.content})
 
 
 _ROUTES: Final[Mapping[str, _Route]] = {
