@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.testing.conftest import SECRET, Wire, errcode
 from wxsegment import FixedClock
 from wxsegment.testing import FakeConfig, FakeWeChat
+from wxsegment.testing.strategies import openids
 
 
 def walk(wire: Wire) -> tuple[list[str], int]:
@@ -167,3 +170,14 @@ def test_add_follower_validation(fake: FakeWeChat) -> None:
     with pytest.raises(TypeError):
         fake.add_followers("oZ")
     assert list(fake.followers) == ["oA", "oB", "oC"]
+
+
+@given(st.lists(openids(), min_size=2, max_size=5, unique=True))
+def test_generated_openids_round_trip(ids: list[str]) -> None:
+    """Openids from the public strategy are accepted and listed back in order."""
+    fake = FakeWeChat(secret=SECRET)
+    fake.add_followers(ids)
+    wire = Wire(fake)
+    wire.fetch_token()
+    assert wire.get("/cgi-bin/user/get")["data"]["openid"] == ids
+    assert all(len(o) == 28 for o in ids)
