@@ -79,6 +79,12 @@ def test_path_filter_and_token_endpoints(wire: Wire) -> None:
     assert errcode(wire.get("/cgi-bin/tags/get")) == -1
     wire.fake.inject("busy", path="/cgi-bin/stable_token")
     assert errcode(wire.fetch_token()) == -1
+    wire.fake.inject("http_502")
+    showqrcode = "https://mp.weixin.qq.com/cgi-bin/showqrcode"
+    assert wire.http.get(showqrcode, params={"ticket": "t"}).status_code == 404
+    wire.fake.clear_faults()
+    wire.fake.inject("http_502", path="showqrcode")
+    assert wire.http.get(showqrcode, params={"ticket": "t"}).status_code == 502
 
 
 def test_probability_faults_are_seeded(wire: Wire) -> None:

@@ -138,6 +138,10 @@ def test_unsubscribed_cannot_be_tagged(wire: Wire) -> None:
     tag_id = create(wire, "a")["tag"]["id"]  # type: ignore[index]
     wire.fake.unsubscribe("oC")
     assert tag(wire, tag_id, ["oA", "oC"]) == 40003
+    assert tag(wire, tag_id, ["oA", {"openid": "oB"}]) == 40003  # type: ignore[list-item]
+    assert errcode(wire.post("/cgi-bin/tags/getidlist", {"openid": "oC"})) == 40003
+    remark = {"openid": "oC", "remark": "x"}
+    assert errcode(wire.post("/cgi-bin/user/info/updateremark", remark)) == 40003
 
 
 @pytest.mark.parametrize("quirk", ["last", "empty"])

@@ -46,6 +46,9 @@ from wxsegment.testing._fake_wire import Reply, dumps, get_dict, get_int, get_st
 __all__ = ["FakeASGIApp", "FakeWeChat"]
 
 _TOKEN_PATHS: Final = frozenset({"/cgi-bin/token", "/cgi-bin/stable_token"})
+_SHOWQRCODE: Final = "/cgi-bin/showqrcode"
+# Endpoints a fault reaches only when it names them.
+_NAMED_ONLY: Final = _TOKEN_PATHS | {_SHOWQRCODE}
 _TOKEN_CHARS: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 _TOKEN_SHAPE: Final = re.compile(r"[A-Za-z0-9_-]{32,512}")
 # An unescaped backslash followed by u and four hex digits (an even run of backslashes before
@@ -438,7 +441,7 @@ class FakeWeChat:
 
     def _take_fault(self, path: str) -> _Fault | None:
         for fault in self._faults:
-            if fault.path is None and path in _TOKEN_PATHS:
+            if fault.path is None and path in _NAMED_ONLY:
                 continue
             if fault.path is not None and fault.path != path:
                 continue
@@ -490,7 +493,10 @@ class FakeWeChat:
     def _dispatch(
         self, request: httpx.Request, path: str, query: dict[str, str], now: datetime
     ) -> tuple[int, dict[str, Any] | bytes | None, str | None]:
-        if path == "/cgi-bin/showqrcode":
+        if path == _SHOWQRCODE:
+            fault = self._take_fault(path)
+            if fault is not None:
+                return (*self._fault_answer(fault), fault.kind)
             return (*self._showqrcode(query, now), None)
         route = _ROUTES.get(path)
         if route is None:
@@ -671,6 +677,13 @@ class FakeWeChat:
             raise Reply(43004)
         return follower
 
+    def _current(self, openid: object) -> _Follower:
+        """A current follower; anyone else is an invalid openid for user and tag calls."""
+        follower = self._follower(openid)
+        if not follower.subscribed:
+            raise Reply(40003)
+        return follower
+
     def _listing(
         self, openids: list[str], cursor: str | None, size: int, total: int | None
     ) -> dict[str, Any]:
@@ -739,7 +752,7 @@ class FakeWeChat:
         return {"user_info_list": [self._user_info(f) for f in found]}
 
     def _h_updateremark(self, req: _Request) -> dict[str, Any]:
-        follower = self._follower(req.body.get("openid"), subscribed=True)
+        follower = self._current(req.body.get("openid"))
         remark = get_str(req.body, "remark", 40092, allow_empty=True)
         if len(remark.encode("utf-8")) >= 30:
             raise Reply(40092)
@@ -803,10 +816,9 @@ class FakeWeChat:
         tag = self._tags.get(get_int(body, "tagid", 45159))
         if tag is None:
             raise Reply(45159)
-        followers = [self._follower(o) for o in dict.fromkeys(openids)]
-        if any(not f.subscribed for f in followers):
+        if not all(isinstance(o, str) for o in openids):
             raise Reply(40003)
-        return tag, followers
+        return tag, [self._current(o) for o in dict.fromkeys(openids)]
 
     def _h_batchtagging(self, req: _Request) -> dict[str, Any]:
         tag, followers = self._tagging_args(req.body)
@@ -827,7 +839,7 @@ class FakeWeChat:
         return {"errcode": 0, "errmsg": "ok"}
 
     def _h_getidlist(self, req: _Request) -> dict[str, Any]:
-        follower = self._follower(req.body.get("openid"), subscribed=True)
+        follower = self._current(req.body.get("openid"))
         return {"tagid_list": list(follower.tags)}
 
     def _h_tag_members(self, req: _Request) -> dict[str, Any]:
