@@ -95,3 +95,23 @@ def test_clamp_and_pool_options(clock: FixedClock) -> None:
     )
     assert "ticket" in create(wire, "QR_LIMIT_SCENE", {"scene_id": 1})
     assert errcode(create(wire, "QR_LIMIT_SCENE", {"scene_id": 2})) == 40053
+
+
+def test_scan_follows_or_scans(wire: Wire, clock: FixedClock) -> None:
+    """scan() subscribes newcomers with the QR scene and reports SCAN for followers."""
+    code = create(wire, "QR_STR_SCENE", {"scene_str": "store:hz"}, expire_seconds=600)
+    assert wire.fake.scan("oNew", code["ticket"]) == ("subscribe", "qrscene_store:hz")
+    info = wire.get("/cgi-bin/user/info", openid="oNew")
+    assert (info["subscribe_scene"], info["qr_scene_str"]) == ("ADD_SCENE_QR_CODE", "store:hz")
+    numeric = create(wire, "QR_LIMIT_SCENE", {"scene_id": 7})
+    assert wire.fake.scan("oA", numeric["ticket"]) == ("SCAN", "7")
+    send = {"touser": "oA", "msgtype": "text", "text": {"content": "欢迎"}}
+    for _ in range(3):
+        assert errcode(wire.post("/cgi-bin/message/custom/send", send)) == 0
+    assert errcode(wire.post("/cgi-bin/message/custom/send", send)) == 45047
+    wire.fake.unsubscribe("oB")
+    assert wire.fake.scan("oB", numeric["ticket"]) == ("subscribe", "qrscene_7")
+    assert wire.get("/cgi-bin/user/info", openid="oB")["qr_scene"] == 7
+    clock.advance(timedelta(seconds=600))
+    with pytest.raises(ValueError, match="expired"):
+        wire.fake.scan("oC", code["ticket"])

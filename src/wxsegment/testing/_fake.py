@@ -212,6 +212,7 @@ class FakeWeChat:
         self._conditional: dict[str, tuple[list[dict[str, Any]], dict[str, str]]] = {}
         self._next_menuid = 208_379_533
         self._asgi = FakeASGIApp(self)
+        self._parsed: Any = None
 
     def __repr__(self) -> str:
         return f"FakeWeChat(appid={self.appid!r}, followers={len(self._followers)})"
@@ -298,6 +299,39 @@ class FakeWeChat:
                 self._tags[tag_id].members.pop(openid, None)
             follower.tags.clear()
             self._grants.pop(openid, None)
+
+    def scan(self, openid: str, ticket: str, *, at: datetime | None = None) -> tuple[str, str]:
+        """A user scans a QR code: follows through it, or just scans if already following.
+
+        Returns the event WeChat would push, ``("subscribe", "qrscene_<scene>")`` or
+        ``("SCAN", "<scene>")``, and opens the matching 1-minute window. A follower who
+        follows through a code gets ``subscribe_scene=ADD_SCENE_QR_CODE`` and its scene.
+        """
+        when = ensure_aware(at, "at") if at is not None else self.clock.now()
+        with self._lock:
+            code = self._qrcodes.get(ticket)
+            if code is None or (code.expires_at is not None and when >= code.expires_at):
+                raise ValueError("unknown or expired QR code ticket")
+            scene = str(code.scene_id) if code.scene_id is not None else code.scene_str or ""
+            follower = self._followers.get(openid)
+            if follower is not None and follower.subscribed:
+                self.open_window(openid, "scan", at=when)
+                return "SCAN", scene
+            if follower is None:
+                self.add_follower(openid, subscribe_time=when)
+                follower = self._followers[openid]
+            follower.subscribed = True
+            follower.subscribe_time = when
+            follower.subscribe_scene = "ADD_SCENE_QR_CODE"
+            follower.qr_scene = code.scene_id or 0
+            follower.qr_scene_str = code.scene_str or ""
+            self.open_window(openid, "follow", at=when)
+            return "subscribe", "qrscene_" + scene
+
+    @property
+    def secret(self) -> str:
+        """The AppSecret the fake accepts (a test value; never shown in reprs)."""
+        return self._secret
 
     def open_window(self, openid: str, kind: str = "message", at: datetime | None = None) -> None:
         """Record an interaction that opens a customer-service window (see `FakeConfig`).
@@ -475,6 +509,7 @@ class FakeWeChat:
         with self._lock:
             now = self.clock.now()
             query = dict(request.url.params)
+            self._parsed = None
             status, payload, fault_name = self._dispatch(request, path, query, now)
             if self.config.record_calls:
                 self._record(request, path, query, now, status, payload, fault_name)
@@ -513,6 +548,7 @@ class FakeWeChat:
             body: Mapping[str, Any] = {}
             if route.method == "POST" and (request.content or not route.empty_body):
                 body = self._body(request)
+                self._parsed = body
             payload = route.handler(self, _Request(query, body, now))
         except Reply as reply:
             payload = reply.body(self._next_rid())
@@ -551,14 +587,14 @@ class FakeWeChat:
         fault: str | None,
     ) -> None:
         redacted = {k: ("***" if k in ("access_token", "secret") else v) for k, v in query.items()}
-        body: Any = None
-        if request.content:
+        body = self._parsed
+        if body is None and request.content:
             try:
                 body = json.loads(request.content.decode("utf-8"))
             except ValueError:
                 body = None
-            if isinstance(body, dict) and "secret" in body:
-                body = {**body, "secret": "***"}
+        if isinstance(body, dict) and "secret" in body:
+            body = {**body, "secret": "***"}
         errcode = None
         if isinstance(payload, dict):
             errcode = payload.get("errcode")
