@@ -160,3 +160,18 @@ def test_secrets_redacted_in_calls(wire: Wire) -> None:
     text = repr(wire.fake.calls) + repr(wire.fake)
     assert SECRET not in text
     assert wire.token not in text
+
+
+def test_config_validation() -> None:
+    """FakeConfig refuses negative durations, out-of-range limits and unknown variants."""
+    with pytest.raises(ValueError, match="negative"):
+        FakeConfig(token_ttl=-1)
+    with pytest.raises(TypeError):
+        FakeConfig(latency="fast")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="mass_per_minute"):
+        FakeConfig(mass_per_minute=0)
+    with pytest.raises(TypeError, match="max_tags"):
+        FakeConfig(max_tags=1.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="last_page_next_openid"):
+        FakeConfig(last_page_next_openid="never")  # type: ignore[arg-type]
+    assert FakeConfig(latency=timedelta(milliseconds=20)).latency == 0.02

@@ -104,7 +104,6 @@ class _Tag:
 
 @attrs.define
 class _Token:
-    kind: Literal["classic", "stable"]
     expires_at: datetime
     invalid_after: datetime | None = None
 
@@ -454,7 +453,7 @@ class FakeWeChat:
         (45009), ``mass_rate`` (45011), ``token_expired`` (42001), ``token_invalid`` (40001).
         ``path=None`` matches every endpoint but the token ones. With ``probability``, each
         matching call fails with that chance (``times=None``: without end). With
-        ``after_processing``, a ``timeout`` or 5xx hits after the request took effect.
+        ``after_processing``, the fault replaces the answer of a request that took effect.
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_KINDS)}")
@@ -632,9 +631,9 @@ class FakeWeChat:
 
     # ------------------------------------------------------------------ tokens
 
-    def _issue(self, kind: Literal["classic", "stable"], now: datetime) -> str:
+    def _issue(self, now: datetime) -> str:
         value = "".join(self._rng.choices(_TOKEN_CHARS, k=128))
-        self._tokens[value] = _Token(kind, now + timedelta(seconds=self.config.token_ttl))
+        self._tokens[value] = _Token(now + timedelta(seconds=self.config.token_ttl))
         return value
 
     def _check_credentials(self, appid: object, secret: object) -> None:
@@ -655,7 +654,7 @@ class FakeWeChat:
         if previous is not None:
             grace = req.now + timedelta(seconds=self.config.token_grace)
             previous.invalid_after = min(previous.invalid_after or grace, grace)
-        self._classic = self._issue("classic", req.now)
+        self._classic = self._issue(req.now)
         return {"access_token": self._classic, "expires_in": int(self.config.token_ttl)}
 
     def _h_stable_token(self, req: _Request) -> dict[str, Any]:
@@ -685,7 +684,7 @@ class FakeWeChat:
             or current.invalid_after is not None
             or current.expires_at - req.now <= rotate
         ):
-            self._stable = self._issue("stable", req.now)
+            self._stable = self._issue(req.now)
             current = self._tokens[self._stable]
         assert self._stable is not None
         remaining = int((current.expires_at - req.now).total_seconds())

@@ -6,7 +6,7 @@ in CONFLICT is an option, so a test can pin the variant it cares about.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Final, Literal
@@ -63,6 +63,16 @@ def _seconds(value: float | timedelta) -> float:
     return float(value)
 
 
+def _at_least(low: int) -> Callable[[Any, Any, Any], None]:
+    def check(_instance: Any, attribute: Any, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{attribute.name} must be an integer, got {value!r}")
+        if value < low:
+            raise ValueError(f"{attribute.name} must be at least {low}, got {value}")
+
+    return check
+
+
 def _frozen_mapping(value: Mapping[Any, Any]) -> Mapping[Any, Any]:
     return MappingProxyType(dict(value))
 
@@ -112,41 +122,43 @@ class FakeConfig:
     stable_rotate_before: float = attrs.field(default=300.0, converter=_seconds)
     #: force_refresh=true: at least this far apart, at most this many per day (Asia/Shanghai).
     stable_force_min_interval: float = attrs.field(default=30.0, converter=_seconds)
-    stable_force_per_day: int = 20
+    stable_force_per_day: int = attrs.field(default=20, validator=_at_least(0))
     #: UNCONFIRMED: the errcode for a force_refresh beyond its limits.
     stable_force_errcode: int = 45009
     #: Wrong secret when fetching a token: 40125 today, 40001 in older answers.
     bad_secret_errcode: int = 40125
     #: Mass-send calls (sendall, send, preview) allowed per rolling minute before 45011.
-    mass_per_minute: int = 60
+    mass_per_minute: int = attrs.field(default=60, validator=_at_least(1))
     #: Delay added to each request by the ASGI app (not by ``handler``).
     latency: float = attrs.field(default=0.0, converter=_seconds)
     #: Mass pushes a follower receives per natural month; further ones are filtered silently.
-    monthly_mass_limit: int = 4
+    monthly_mass_limit: int = attrs.field(default=4, validator=_at_least(0))
     #: UNCONFIRMED: whether a preview counts toward the monthly limit.
     preview_counts_toward_monthly: bool = False
     #: ``user/get`` page size.
-    user_page_size: int = 10_000
+    user_page_size: int = attrs.field(default=10_000, validator=_at_least(1))
     #: UNCONFIRMED: ``user/tag/get`` page size (undocumented).
-    tag_members_page_size: int = 10_000
+    tag_members_page_size: int = attrs.field(default=10_000, validator=_at_least(1))
     #: The last non-empty page echoes its last openid as ``next_openid`` (as in WeChat's
     #: example) and the call after it returns no ``data``; ``"empty"`` answers ``""`` at once.
-    last_page_next_openid: Literal["last", "empty"] = "last"
+    last_page_next_openid: Literal["last", "empty"] = attrs.field(
+        default="last", validator=attrs.validators.in_(("last", "empty"))
+    )
     #: UNCONFIRMED: ``user/info/batchget`` maximum (documented 100; one report says 50).
-    batchget_max: int = 100
+    batchget_max: int = attrs.field(default=100, validator=_at_least(1))
     #: Tags an account may create (reserved tags not counted), tags per follower.
-    max_tags: int = 100
-    max_tags_per_follower: int = 20
+    max_tags: int = attrs.field(default=100, validator=_at_least(0))
+    max_tags_per_follower: int = attrs.field(default=20, validator=_at_least(0))
     #: A tag with more fans than this cannot be deleted (45057).
-    max_deletable_tag_fans: int = 100_000
+    max_deletable_tag_fans: int = attrs.field(default=100_000, validator=_at_least(0))
     #: Tags present from the start, never modifiable (id -> name); ids 0, 1, 2 are reserved.
     reserved_tags: Mapping[int, str] = attrs.field(
         factory=_reserved_default, converter=_frozen_mapping
     )
     #: First id handed to a created tag.
-    first_tag_id: int = 100
+    first_tag_id: int = attrs.field(default=100, validator=_at_least(3))
     #: CONFLICT: the clientmsgid length limit (docs 64 bytes, 45067 observed above 32).
-    clientmsgid_max_bytes: int = 32
+    clientmsgid_max_bytes: int = attrs.field(default=32, validator=_at_least(1))
     #: How long a clientmsgid is remembered (45065).
     clientmsgid_window: float = attrs.field(default=86400.0, converter=_seconds)
     #: UNCONFIRMED: a repeated clientmsgid sooner than this after the first send gets 45066
@@ -166,15 +178,17 @@ class FakeConfig:
     typing_interaction_within: float = attrs.field(default=30.0, converter=_seconds)
     typing_duration: float = attrs.field(default=15.0, converter=_seconds)
     #: QR codes: default expiry (current docs 60 s, older 30 s), maximum, permanent pool.
-    qrcode_default_expire: int = 60
-    qrcode_max_expire: int = 2_592_000
+    qrcode_default_expire: int = attrs.field(default=60, validator=_at_least(1))
+    qrcode_max_expire: int = attrs.field(default=2_592_000, validator=_at_least(1))
     #: UNCONFIRMED: an expiry above the maximum is refused (40035) or clamped.
-    qrcode_over_max: Literal["error", "clamp"] = "error"
-    max_permanent_qrcodes: int = 100_000
+    qrcode_over_max: Literal["error", "clamp"] = attrs.field(
+        default="error", validator=attrs.validators.in_(("error", "clamp"))
+    )
+    max_permanent_qrcodes: int = attrs.field(default=100_000, validator=_at_least(0))
     #: UNCONFIRMED: the maximum number of conditional menus (65305); ``None`` = no limit.
     max_conditional_menus: int | None = None
     #: Distinct URL domains all conditional menus together may link to (65316).
-    max_conditional_menu_domains: int = 3
+    max_conditional_menu_domains: int = attrs.field(default=3, validator=_at_least(0))
     #: Refuse request bodies carrying ``\\uXXXX`` escapes (40033), as WeChat does.
     reject_unicode_escapes: bool = True
     #: Keep a record of every call in `FakeWeChat.calls`.
