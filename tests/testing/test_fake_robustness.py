@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -114,3 +115,42 @@ def test_random_bodies_get_wechat_answers(
             if "errcode" in answer:
                 assert isinstance(answer["errcode"], int)
                 assert isinstance(answer["errmsg"], str)
+
+
+def test_concurrent_threads_keep_state_consistent() -> None:
+    """Eight threads tagging and sending at once leave counts that add up exactly."""
+    fake = FakeWeChat(appid=APPID, secret=SECRET, clock=FixedClock(START))
+    openids = fake.add_followers(400)
+    transport = httpx.MockTransport(fake.handler)
+    with httpx.Client(transport=transport, base_url="https://x") as http:
+        token = http.post(
+            "/cgi-bin/stable_token",
+            json={"grant_type": "client_credential", "appid": APPID, "secret": SECRET},
+        ).json()["access_token"]
+        tag_id = http.post(
+            "/cgi-bin/tags/create", params={"access_token": token}, json={"tag": {"name": "t"}}
+        ).json()["tag"]["id"]
+
+    def work(part: int) -> None:
+        with httpx.Client(transport=transport, base_url="https://x") as client:
+            mine = openids[part * 50 : (part + 1) * 50]
+            for start in range(0, 50, 10):
+                answer = client.post(
+                    "/cgi-bin/tags/members/batchtagging",
+                    params={"access_token": token},
+                    json={"openid_list": mine[start : start + 10], "tagid": tag_id},
+                ).json()
+                assert answer["errcode"] == 0
+            body = {"touser": mine, "msgtype": "text", "text": {"content": "x"}}
+            answer = client.post(
+                "/cgi-bin/message/mass/send",
+                params={"access_token": token},
+                json={**body, "clientmsgid": f"part-{part}"},
+            ).json()
+            assert answer["errcode"] == 0
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(work, range(8)))
+    assert fake.tags[tag_id].count == 400
+    assert sum(job.filter_count for job in fake.jobs.values()) == 400
+    assert all(fake.mass_received(o) == 1 for o in openids)
