@@ -103,6 +103,9 @@ def test_monthly_filter_across_month_boundary(wire: Wire, clock: FixedClock) -> 
     assert errcode(fifth) == 0
     job = wire.fake.jobs[fifth["msg_id"]]
     assert (job.total_count, job.filter_count, job.sent_count) == (2, 0, 0)
+    event = job.finish_event()
+    assert (event["Event"], event["MsgID"]) == ("MASSSENDJOBFINISH", str(fifth["msg_id"]))
+    assert (event["TotalCount"], event["FilterCount"], event["SentCount"]) == ("2", "0", "0")
     assert wire.fake.mass_received("oA") == 4
     assert wire.fake.mass_received("oA", "2026-05") == 4
     clock.advance(timedelta(seconds=1))

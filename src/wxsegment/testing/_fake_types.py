@@ -249,6 +249,20 @@ class MassJob:
     delivered: tuple[str, ...]
     filtered: tuple[str, ...]
 
+    def finish_event(self) -> dict[str, str]:
+        """The job's MASSSENDJOBFINISH fields as WeChat would push them (XML text values)."""
+        return {
+            "MsgType": "event",
+            "Event": "MASSSENDJOBFINISH",
+            "CreateTime": str(int(self.created_at.timestamp())),
+            "MsgID": str(self.msg_id),
+            "Status": "send success" if self.status != "SEND_FAIL" else "send fail",
+            "TotalCount": str(self.total_count),
+            "FilterCount": str(self.filter_count),
+            "SentCount": str(self.sent_count),
+            "ErrorCount": str(self.error_count),
+        }
+
 
 @attrs.frozen(kw_only=True)
 class FakeMessage:
