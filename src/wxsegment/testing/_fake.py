@@ -59,6 +59,8 @@ _REALSPEED: Final = {0: 80, 1: 60, 2: 45, 3: 30, 4: 10}
 _DELETABLE: Final = frozenset({"mpnews", "mpvideo", "video"})
 _QR_ACTIONS: Final = frozenset({"QR_SCENE", "QR_STR_SCENE", "QR_LIMIT_SCENE", "QR_LIMIT_STR_SCENE"})
 _JPEG: Final = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9")
+# menu/get names the default menu by a menuid only once conditional menus exist.
+_DEFAULT_MENUID: Final = 208_379_532
 _FIRST_MSG_ID: Final = 3_147_494_441
 _FIRST_MSG_DATA_ID: Final = 2_247_483_647
 
@@ -1302,7 +1304,7 @@ class FakeWeChat:
         menu: dict[str, Any] = {"button": self._shown(self._menu)}
         answer: dict[str, Any] = {"menu": menu}
         if self._conditional:
-            menu["menuid"] = 208_379_532
+            menu["menuid"] = _DEFAULT_MENUID
             answer["conditionalmenu"] = [
                 {"button": self._shown(buttons), "matchrule": dict(rule), "menuid": menuid}
                 for menuid, (buttons, rule) in self._conditional.items()
