@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Final, Literal
+from urllib.parse import parse_qsl
 
 import attrs
 import httpx
@@ -132,6 +133,16 @@ class _Route:
     token: bool = True
     paced: bool = False
     empty_body: bool = False
+
+
+@attrs.frozen
+class _Incoming:
+    """A request reduced to what WeChat looks at, from httpx or from ASGI alike."""
+
+    method: str
+    path: str
+    query: Mapping[str, str]
+    content: bytes
 
 
 @attrs.frozen
@@ -493,10 +504,14 @@ class FakeWeChat:
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         """Answer one request; for ``httpx.MockTransport`` (sync and async clients alike)."""
+        incoming = _Incoming(
+            request.method, request.url.path, dict(request.url.params), request.content
+        )
         try:
-            return self._answer(request)
+            status, content, content_type = self._answer(incoming)
         except _Timeout:
             raise httpx.ReadTimeout("timed out (injected fault)", request=request) from None
+        return httpx.Response(status, content=content, headers={"Content-Type": content_type})
 
     @property
     def asgi(self) -> FakeASGIApp:
@@ -505,29 +520,24 @@ class FakeWeChat:
 
     # ------------------------------------------------------------------ dispatch
 
-    def _answer(self, request: httpx.Request) -> httpx.Response:
-        path = request.url.path
+    def _answer(self, request: _Incoming) -> tuple[int, bytes, str]:
+        """Status, body and content type for one request; raises `_Timeout` for that fault."""
         with self._lock:
             now = self.clock.now()
-            query = dict(request.url.params)
             self._parsed = None
-            status, payload, fault_name = self._dispatch(request, path, query, now)
+            status, payload, fault_name = self._dispatch(request, request.path, request.query, now)
             if self.config.record_calls:
-                self._record(request, path, query, now, status, payload, fault_name)
+                self._record(request, now, status, payload, fault_name)
         if fault_name == "timeout":
             raise _Timeout
         if isinstance(payload, bytes):
-            return httpx.Response(status, content=payload, headers={"Content-Type": "image/jpg"})
+            return status, payload, "image/jpg"
         if payload is None:
-            return httpx.Response(status, content=b"", headers={"Content-Type": "text/plain"})
-        return httpx.Response(
-            status,
-            content=dumps(payload),
-            headers={"Content-Type": "application/json; encoding=utf-8"},
-        )
+            return status, b"", "text/plain"
+        return status, dumps(payload), "application/json; encoding=utf-8"
 
     def _dispatch(
-        self, request: httpx.Request, path: str, query: dict[str, str], now: datetime
+        self, request: _Incoming, path: str, query: Mapping[str, str], now: datetime
     ) -> tuple[int, dict[str, Any] | bytes | None, str | None]:
         if path == _SHOWQRCODE:
             fault = self._take_fault(path)
@@ -579,15 +589,15 @@ class FakeWeChat:
 
     def _record(
         self,
-        request: httpx.Request,
-        path: str,
-        query: dict[str, str],
+        request: _Incoming,
         now: datetime,
         status: int,
         payload: object,
         fault: str | None,
     ) -> None:
-        redacted = {k: ("***" if k in ("access_token", "secret") else v) for k, v in query.items()}
+        redacted = {
+            k: ("***" if k in ("access_token", "secret") else v) for k, v in request.query.items()
+        }
         body = self._parsed
         if body is None and request.content:
             try:
@@ -602,7 +612,7 @@ class FakeWeChat:
         self._calls.append(
             FakeCall(
                 method=request.method,
-                path=path,
+                path=request.path,
                 query=MappingProxyType(redacted),
                 json=body,
                 at=now,
@@ -617,11 +627,11 @@ class FakeWeChat:
         if method != route.method:
             raise Reply(43001 if route.method == "GET" else 43002)
 
-    def _body(self, request: httpx.Request) -> Mapping[str, Any]:
+    def _body(self, request: _Incoming) -> Mapping[str, Any]:
         raw = request.content
         if not raw:
             raise Reply(44002)
-        if self.config.reject_unicode_escapes and _UNICODE_ESCAPE.search(raw):
+        if self.config.reject_unicode_escapes and b"\\u" in raw and _UNICODE_ESCAPE.search(raw):
             raise Reply(40033)
         try:
             body = json.loads(raw.decode("utf-8"))
@@ -1407,19 +1417,14 @@ class FakeASGIApp:
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
                 break
-        headers = [(bytes(k), bytes(v)) for k, v in scope.get("headers", [])]
-        query = scope.get("query_string", b"")
-        url = httpx.URL(
-            scheme=scope.get("scheme", "http"),
-            host=(scope.get("server") or ("127.0.0.1", 80))[0],
-            path=scope["path"],
-            query=query,
+        query = dict(
+            parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         )
-        request = httpx.Request(scope["method"], url, headers=headers, content=b"".join(chunks))
+        request = _Incoming(scope["method"], scope["path"], query, b"".join(chunks))
         if self._fake.config.latency:
             await asyncio.sleep(self._fake.config.latency)
         try:
-            response = self._fake._answer(request)
+            status, content, content_type = self._fake._answer(request)
         except _Timeout:
             # Start a response that promises a body, then abort: the client sees the
             # connection drop mid-answer, as after a server-side timeout.
@@ -1431,14 +1436,12 @@ class FakeASGIApp:
                 }
             )
             raise ConnectionAbortedError("connection dropped (injected fault)") from None
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status_code,
-                "headers": [(k.encode(), v.encode()) for k, v in response.headers.items()],
-            }
-        )
-        await send({"type": "http.response.body", "body": response.content})
+        headers = [
+            (b"content-type", content_type.encode("ascii")),
+            (b"content-length", str(len(content)).encode("ascii")),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
 
 
 _ROUTES: Final[Mapping[str, _Route]] = {
