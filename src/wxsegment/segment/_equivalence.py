@@ -16,7 +16,7 @@ dimensions and constants, so it suits segments of moderate size.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Final
 
@@ -135,8 +135,18 @@ def _candidate_nows(a: Segment, b: Segment) -> list[datetime]:
     }
     if not anchors:
         return [_EPOCH]
-    critical = sorted({anchor + d for anchor in anchors for d in durations})
+    # A crossing beyond the calendar's end is never reached by any ``now``.
+    shifted = (_shift(anchor, d) for anchor in anchors for d in durations)
+    critical = sorted({instant for instant in shifted if instant is not None})
     return [v for v in _spread("datetime", critical) if isinstance(v, datetime)]
+
+
+def _shift(instant: datetime, delta: timedelta) -> datetime | None:
+    """``instant + delta``, or ``None`` when that falls outside the calendar."""
+    try:
+        return instant + delta
+    except OverflowError:
+        return None
 
 
 def _datetime_between(lo: datetime, hi: datetime) -> datetime | None:
@@ -151,7 +161,9 @@ def _representatives(name: str, leaves: list[Segment], now: datetime) -> list[ob
         for value in _constants(leaf):
             by_kind[value_kind(value)].add(value)
         if isinstance(leaf, Within):
-            by_kind["datetime"].update({now, now - leaf.duration})
+            # Reaching before year 1, the window is bounded by ``now`` alone.
+            edge = _shift(now, -leaf.duration)
+            by_kind["datetime"].update({now} if edge is None else {now, edge})
     allowed = _allowed_kinds(name)
     values: list[object] = [] if name in ("subscribe_time", "openid") else [_MISSING]
     for kind in allowed:
@@ -195,8 +207,15 @@ def _spread(kind: str, points: Sequence[AttributeValue]) -> list[AttributeValue]
 def _below(kind: str, value: AttributeValue) -> AttributeValue | None:
     if kind == "number":
         assert isinstance(value, (int, float))
+        # The int candidate reaches below the float range, where ints still exist.
         return _first_strictly_between(
-            [value - 1, math.nextafter(value, -math.inf)], -math.inf, value
+            [
+                lambda: value - 1,
+                lambda: math.nextafter(value, -math.inf),
+                lambda: math.floor(value) - 1,
+            ],
+            -math.inf,
+            value,
         )
     if kind == "datetime":
         assert isinstance(value, datetime)
@@ -213,7 +232,13 @@ def _above(kind: str, value: AttributeValue) -> AttributeValue | None:
     if kind == "number":
         assert isinstance(value, (int, float))
         return _first_strictly_between(
-            [value + 1, math.nextafter(value, math.inf)], value, math.inf
+            [
+                lambda: value + 1,
+                lambda: math.nextafter(value, math.inf),
+                lambda: math.ceil(value) + 1,
+            ],
+            value,
+            math.inf,
         )
     if kind == "datetime":
         assert isinstance(value, datetime)
@@ -229,9 +254,13 @@ def _between(kind: str, lo: AttributeValue, hi: AttributeValue) -> AttributeValu
     if kind == "number":
         assert isinstance(lo, (int, float))
         assert isinstance(hi, (int, float))
-        candidates: list[int | float] = [(lo + hi) / 2, math.nextafter(lo, math.inf)]
+        candidates: list[Callable[[], int | float]] = [
+            lambda: (lo + hi) / 2,
+            lambda: math.nextafter(lo, math.inf),
+            lambda: math.floor(lo) + 1,
+        ]
         if isinstance(lo, int) and isinstance(hi, int):
-            candidates.insert(0, lo + (hi - lo) // 2)
+            candidates.insert(0, lambda: lo + (hi - lo) // 2)
         # Values are ints or floats, so an interval with neither strictly inside is empty.
         return _first_strictly_between(candidates, lo, hi)
     if kind == "datetime":
@@ -246,10 +275,16 @@ def _between(kind: str, lo: AttributeValue, hi: AttributeValue) -> AttributeValu
 
 
 def _first_strictly_between(
-    candidates: list[int | float], lo: float, hi: float
+    candidates: list[Callable[[], int | float]], lo: float, hi: float
 ) -> int | float | None:
-    for candidate in candidates:
-        if math.isfinite(candidate) and lo < candidate < hi:
+    for make in candidates:
+        try:
+            candidate = make()
+        except OverflowError:
+            # An int beyond the float range; a later, integer candidate covers it.
+            continue
+        finite = isinstance(candidate, int) or math.isfinite(candidate)
+        if finite and lo < candidate < hi:
             return candidate
     return None
 
