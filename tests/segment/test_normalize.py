@@ -183,3 +183,10 @@ def test_equivalent_decides_integers_beyond_the_float_range() -> None:
     assert matches(everything, witness.follower, now=witness.now)
     assert not matches(attr("x") >= lowest, witness.follower, now=witness.now)
     assert counterexample(attr("x") <= -lowest, everything) is not None
+
+
+def test_equivalent_knows_tags_is_never_an_attribute() -> None:
+    """A follower never has an attribute named "tags", so predicates on it match nobody."""
+    assert equivalent(attr("tags").exists(), NOBODY)
+    assert equivalent(~(attr("tags") == "vip") & A, A)
+    assert not equivalent((attr("tags") == 1) | A, B)

@@ -57,6 +57,9 @@ _OTHER_KIND_SAMPLE: Final[dict[str, AttributeValue]] = {
     "datetime": _EPOCH,
 }
 _MISSING: Final = object()
+#: Names a segment may use but a `Follower` never holds: its ``tags`` field is not an attribute,
+#: and no attribute may be called that, so a predicate on it always sees "missing".
+_ALWAYS_MISSING: Final = frozenset({"tags"})
 
 
 @attrs.frozen
@@ -180,6 +183,8 @@ def _representatives(name: str, leaves: list[Segment], now: datetime) -> list[ob
 
 
 def _allowed_kinds(name: str) -> tuple[str, ...]:
+    if name in _ALWAYS_MISSING:
+        return ()
     if name in ("subscribe_time", "last_interaction_at"):
         return ("datetime",)
     if name in ("openid", "unionid"):
