@@ -190,3 +190,14 @@ def test_equivalent_knows_tags_is_never_an_attribute() -> None:
     assert equivalent(attr("tags").exists(), NOBODY)
     assert equivalent(~(attr("tags") == "vip") & A, A)
     assert not equivalent((attr("tags") == 1) | A, B)
+
+
+def test_equivalent_finds_openids_below_the_smallest_constant() -> None:
+    """An openid is never empty, but non-empty openids below a constant still exist."""
+    below = attr("openid") < "a"
+    assert matches(below, Follower("A", NOW), now=NOW)
+    assert not equivalent(below, NOBODY)
+    witness = counterexample(below, NOBODY)
+    assert witness is not None
+    assert matches(below, witness.follower, now=witness.now)
+    assert equivalent(attr("openid") <= "", NOBODY)

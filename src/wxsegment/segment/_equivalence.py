@@ -178,7 +178,10 @@ def _representatives(name: str, leaves: list[Segment], now: datetime) -> list[ob
         else:
             values.extend(_spread(kind, sorted(points)))
     if name == "openid":
-        values = [v for v in values if v != ""]
+        # An openid is never empty. "\0", the least non-empty string, stands in for "": it
+        # lies below every other non-empty string, so the interval below the constants keeps
+        # a representative.
+        values = ["\0" if v == "" else v for v in values]
     return values
 
 
