@@ -201,3 +201,21 @@ def test_equivalent_finds_openids_below_the_smallest_constant() -> None:
     assert witness is not None
     assert matches(below, witness.follower, now=witness.now)
     assert equivalent(attr("openid") <= "", NOBODY)
+
+
+def test_equivalent_finds_instants_near_the_ends_of_the_calendar() -> None:
+    """Instants within a day of datetime.max/min, or past them in another offset, count."""
+    utc = timezone.utc
+    latest = datetime.max.replace(tzinfo=utc)
+    earliest = datetime.min.replace(tzinfo=utc)
+    for constant in (datetime(9999, 12, 31, 12, tzinfo=utc), latest):
+        witness = counterexample(attr("t") > constant, NOBODY)
+        assert witness is not None
+        assert matches(attr("t") > constant, witness.follower, now=witness.now)
+    for constant in (datetime(1, 1, 1, 12, tzinfo=utc), earliest):
+        witness = counterexample(attr("t") < constant, NOBODY)
+        assert witness is not None
+        assert matches(attr("t") < constant, witness.follower, now=witness.now)
+    far_west = timezone(timedelta.resolution - timedelta(hours=24))
+    last_instant = datetime.max.replace(tzinfo=far_west)
+    assert equivalent(attr("t") > last_instant, NOBODY)

@@ -50,6 +50,10 @@ __all__ = ["Counterexample", "counterexample", "equivalent"]
 
 _EPOCH: Final = datetime(2000, 1, 1, tzinfo=timezone.utc)
 _STEP: Final = timedelta(days=1)
+# The offsets furthest west and east: in them the latest and the earliest instants that any
+# aware datetime can hold are still representable.
+_WEST: Final = timezone(timedelta.resolution - timedelta(hours=24))
+_EAST: Final = timezone(timedelta(hours=24) - timedelta.resolution)
 _OTHER_KIND_SAMPLE: Final[dict[str, AttributeValue]] = {
     "bool": True,
     "number": 0,
@@ -145,16 +149,21 @@ def _candidate_nows(a: Segment, b: Segment) -> list[datetime]:
 
 
 def _shift(instant: datetime, delta: timedelta) -> datetime | None:
-    """``instant + delta``, or ``None`` when that falls outside the calendar."""
+    """``instant + delta``, or ``None`` when no aware datetime holds that instant."""
     try:
         return instant + delta
+    except OverflowError:
+        pass
+    # The local date overflowed; the same instant may still exist in an extreme offset.
+    try:
+        return instant.astimezone(_WEST if delta > timedelta(0) else _EAST) + delta
     except OverflowError:
         return None
 
 
 def _datetime_between(lo: datetime, hi: datetime) -> datetime | None:
-    middle = lo + (hi - lo) / 2
-    return middle if lo < middle < hi else None
+    middle = _shift(lo, (hi - lo) / 2)
+    return middle if middle is not None and lo < middle < hi else None
 
 
 def _representatives(name: str, leaves: list[Segment], now: datetime) -> list[object]:
@@ -227,10 +236,7 @@ def _below(kind: str, value: AttributeValue) -> AttributeValue | None:
         )
     if kind == "datetime":
         assert isinstance(value, datetime)
-        try:
-            return value - _STEP
-        except OverflowError:
-            return None
+        return _shift(value, -_STEP) or _shift(value, -timedelta.resolution)
     if kind == "str":
         return None if value == "" else ""
     return None
@@ -250,10 +256,7 @@ def _above(kind: str, value: AttributeValue) -> AttributeValue | None:
         )
     if kind == "datetime":
         assert isinstance(value, datetime)
-        try:
-            return value + _STEP
-        except OverflowError:
-            return None
+        return _shift(value, _STEP) or _shift(value, timedelta.resolution)
     assert isinstance(value, str)
     return value + "\uffff"
 
