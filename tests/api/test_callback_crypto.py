@@ -428,3 +428,11 @@ def test_errors_never_mention_secrets() -> None:
     for message in messages:
         assert TOKEN not in message
         assert KEY not in message
+
+
+def test_encrypt_payload_checks_its_arguments_like_encrypt() -> None:
+    """encrypt_payload refuses bytes (TypeError) and use_previous_key with one key (ValueError)."""
+    with pytest.raises(TypeError, match="xml"):
+        crypto().encrypt_payload(b"<xml/>")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="previous_encoding_aes_key"):
+        crypto().encrypt_payload("<xml/>", use_previous_key=True)

@@ -160,3 +160,19 @@ def test_reply_example_runs() -> None:
     exec(compile(source, str(PAGE), "exec"), namespace)
     assert ET.fromstring(namespace["xml"]).findtext("ArticleCount") == "1"
     assert ET.fromstring(namespace["text"]).findtext("Content") == "a ]]> stays literal"
+
+
+@pytest.mark.parametrize("length", ["abc", "-1", "²", str(2**40)])
+def test_bad_content_length_is_refused_not_crashing(example: dict[str, Any], length: str) -> None:
+    """A malformed, negative or huge Content-Length gets a 4xx answer, not an exception."""
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "POST",
+        "QUERY_STRING": "&".join(f"{k}={v}" for k, v in signed_query().items()),
+        "CONTENT_LENGTH": length,
+        "wsgi.input": io.BytesIO(PLAIN_TEXT.format(5).encode()),
+    }
+    setup_testing_defaults(environ)
+    seen: list[str] = []
+    example["app"](environ, lambda status, headers: seen.append(status))
+    assert seen[0][:1] == "4"
+    assert example["WORK"].qsize() == 0

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from wxsegment import Follower
-from wxsegment.segment import EVERYONE, NOBODY, attr, matches, tag
+from wxsegment.segment import EVERYONE, NOBODY, attr, explain, matches, parse, tag
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
 F = Follower(
@@ -73,3 +73,14 @@ def test_matches_rejects_naive_now() -> None:
     """A naive now is a ValueError."""
     with pytest.raises(ValueError, match="timezone-aware"):
         matches(EVERYONE, F, now=datetime(2026, 1, 1))
+
+
+@pytest.mark.parametrize("text", ["t within 99999999w", "t within 999999999d"])
+def test_within_longer_than_the_calendar_is_bounded_only_by_now(text: str) -> None:
+    """A `within` reaching before year 1 still decides (past: true, future: false), no error."""
+    segment = parse(text)
+    past = Follower("o4", NOW, attributes={"t": datetime(1, 1, 2, tzinfo=timezone.utc)})
+    future = Follower("o5", NOW, attributes={"t": NOW + timedelta(seconds=1)})
+    assert matches(segment, past, now=NOW)
+    assert not matches(segment, future, now=NOW)
+    assert explain(segment, [past, future], now=NOW).matched == 1

@@ -157,3 +157,65 @@ def test_explain_of_nobody_empty() -> None:
     """An empty follower list explains to zero counts without dividing by zero."""
     report = explain(A, [], now=NOW)
     assert (report.matched, report.total, report.share) == (0, 0, 0.0)
+
+
+def test_equivalent_decides_within_longer_than_the_calendar() -> None:
+    """A `within` reaching before year 1, alone or against a datetime constant, is decided."""
+    forever = attr("t").within(timedelta(days=999_999_999))
+    assert not equivalent(forever, attr("t").within(timedelta(days=1)))
+    anchor = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    assert equivalent(forever & (attr("t") > anchor), forever & ~(attr("t") <= anchor))
+    assert not equivalent(forever & (attr("t") > anchor), attr("t") > anchor)
+    late = datetime(9999, 12, 31, tzinfo=timezone.utc)
+    day = attr("t").within(timedelta(days=1))
+    assert not equivalent(day & (attr("t") < late), attr("t") < late)
+
+
+def test_equivalent_decides_integers_beyond_the_float_range() -> None:
+    """Integer constants too large for a float neither raise nor hide a witness."""
+    big = 10**400
+    assert not equivalent(attr("x") > big, attr("x") > big + 5)
+    assert equivalent(attr("x") > big, attr("x") >= big + 1)
+    lowest = -1.7976931348623157e308
+    everything = (attr("x") < 0) | (attr("x") >= 0)
+    witness = counterexample(attr("x") >= lowest, everything)
+    assert witness is not None
+    assert matches(everything, witness.follower, now=witness.now)
+    assert not matches(attr("x") >= lowest, witness.follower, now=witness.now)
+    assert counterexample(attr("x") <= -lowest, everything) is not None
+
+
+def test_equivalent_knows_tags_is_never_an_attribute() -> None:
+    """A follower never has an attribute named "tags", so predicates on it match nobody."""
+    assert equivalent(attr("tags").exists(), NOBODY)
+    assert equivalent(~(attr("tags") == "vip") & A, A)
+    assert not equivalent((attr("tags") == 1) | A, B)
+
+
+def test_equivalent_finds_openids_below_the_smallest_constant() -> None:
+    """An openid is never empty, but non-empty openids below a constant still exist."""
+    below = attr("openid") < "a"
+    assert matches(below, Follower("A", NOW), now=NOW)
+    assert not equivalent(below, NOBODY)
+    witness = counterexample(below, NOBODY)
+    assert witness is not None
+    assert matches(below, witness.follower, now=witness.now)
+    assert equivalent(attr("openid") <= "", NOBODY)
+
+
+def test_equivalent_finds_instants_near_the_ends_of_the_calendar() -> None:
+    """Instants within a day of datetime.max/min, or past them in another offset, count."""
+    utc = timezone.utc
+    latest = datetime.max.replace(tzinfo=utc)
+    earliest = datetime.min.replace(tzinfo=utc)
+    for constant in (datetime(9999, 12, 31, 12, tzinfo=utc), latest):
+        witness = counterexample(attr("t") > constant, NOBODY)
+        assert witness is not None
+        assert matches(attr("t") > constant, witness.follower, now=witness.now)
+    for constant in (datetime(1, 1, 1, 12, tzinfo=utc), earliest):
+        witness = counterexample(attr("t") < constant, NOBODY)
+        assert witness is not None
+        assert matches(attr("t") < constant, witness.follower, now=witness.now)
+    far_west = timezone(timedelta.resolution - timedelta(hours=24))
+    last_instant = datetime.max.replace(tzinfo=far_west)
+    assert equivalent(attr("t") > last_instant, NOBODY)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+import json
 import pickle
 from datetime import datetime, timedelta, timezone
 
@@ -20,10 +22,12 @@ from wxsegment.segment import (
     and_,
     attr,
     equivalent,
+    from_json,
     not_,
     parse,
     render,
     tag,
+    to_json,
 )
 from wxsegment.segment._parse import MAX_DEPTH, MAX_LENGTH
 from wxsegment.testing.strategies import any_segments, segments
@@ -361,3 +365,32 @@ def test_dsl_and_json_names_are_exported() -> None:
     names = {"parse", "SegmentSyntaxError", "to_json", "from_json", "SegmentJSONError"}
     assert names <= set(package.__all__)
     assert all(getattr(package, name).__module__.startswith("wxsegment.segment.") for name in names)
+
+
+class _Level(enum.IntEnum):
+    GOLD = 3
+
+
+class _Ratio(float):
+    def __repr__(self) -> str:
+        return "Ratio(0.5)"
+
+
+class _Stamp(datetime):
+    def isoformat(self, sep: str = "T", timespec: str = "auto") -> str:
+        return "a Stamp"
+
+
+@pytest.mark.parametrize(
+    "segment",
+    [
+        attr("level") == _Level.GOLD,
+        attr("level").isin([_Level.GOLD, 5]),
+        attr("ratio") > _Ratio(0.5),
+        attr("at") < _Stamp(2026, 1, 1, tzinfo=timezone.utc),
+    ],
+)
+def test_values_of_int_float_and_datetime_subclasses_round_trip(segment: Segment) -> None:
+    """An IntEnum or a subclass with its own repr/isoformat renders as a plain literal."""
+    assert parse(render(segment)) == segment
+    assert from_json(json.loads(json.dumps(to_json(segment)))) == segment

@@ -16,7 +16,7 @@ dimensions and constants, so it suits segments of moderate size.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Final
 
@@ -50,6 +50,10 @@ __all__ = ["Counterexample", "counterexample", "equivalent"]
 
 _EPOCH: Final = datetime(2000, 1, 1, tzinfo=timezone.utc)
 _STEP: Final = timedelta(days=1)
+# The offsets furthest west and east: in them the latest and the earliest instants that any
+# aware datetime can hold are still representable.
+_WEST: Final = timezone(timedelta.resolution - timedelta(hours=24))
+_EAST: Final = timezone(timedelta(hours=24) - timedelta.resolution)
 _OTHER_KIND_SAMPLE: Final[dict[str, AttributeValue]] = {
     "bool": True,
     "number": 0,
@@ -57,6 +61,9 @@ _OTHER_KIND_SAMPLE: Final[dict[str, AttributeValue]] = {
     "datetime": _EPOCH,
 }
 _MISSING: Final = object()
+#: Names a segment may use but a `Follower` never holds: its ``tags`` field is not an attribute,
+#: and no attribute may be called that, so a predicate on it always sees "missing".
+_ALWAYS_MISSING: Final = frozenset({"tags"})
 
 
 @attrs.frozen
@@ -135,13 +142,28 @@ def _candidate_nows(a: Segment, b: Segment) -> list[datetime]:
     }
     if not anchors:
         return [_EPOCH]
-    critical = sorted({anchor + d for anchor in anchors for d in durations})
+    # A crossing beyond the calendar's end is never reached by any ``now``.
+    shifted = (_shift(anchor, d) for anchor in anchors for d in durations)
+    critical = sorted({instant for instant in shifted if instant is not None})
     return [v for v in _spread("datetime", critical) if isinstance(v, datetime)]
 
 
+def _shift(instant: datetime, delta: timedelta) -> datetime | None:
+    """``instant + delta``, or ``None`` when no aware datetime holds that instant."""
+    try:
+        return instant + delta
+    except OverflowError:
+        pass
+    # The local date overflowed; the same instant may still exist in an extreme offset.
+    try:
+        return instant.astimezone(_WEST if delta > timedelta(0) else _EAST) + delta
+    except OverflowError:
+        return None
+
+
 def _datetime_between(lo: datetime, hi: datetime) -> datetime | None:
-    middle = lo + (hi - lo) / 2
-    return middle if lo < middle < hi else None
+    middle = _shift(lo, (hi - lo) / 2)
+    return middle if middle is not None and lo < middle < hi else None
 
 
 def _representatives(name: str, leaves: list[Segment], now: datetime) -> list[object]:
@@ -151,7 +173,9 @@ def _representatives(name: str, leaves: list[Segment], now: datetime) -> list[ob
         for value in _constants(leaf):
             by_kind[value_kind(value)].add(value)
         if isinstance(leaf, Within):
-            by_kind["datetime"].update({now, now - leaf.duration})
+            # Reaching before year 1, the window is bounded by ``now`` alone.
+            edge = _shift(now, -leaf.duration)
+            by_kind["datetime"].update({now} if edge is None else {now, edge})
     allowed = _allowed_kinds(name)
     values: list[object] = [] if name in ("subscribe_time", "openid") else [_MISSING]
     for kind in allowed:
@@ -163,11 +187,16 @@ def _representatives(name: str, leaves: list[Segment], now: datetime) -> list[ob
         else:
             values.extend(_spread(kind, sorted(points)))
     if name == "openid":
-        values = [v for v in values if v != ""]
+        # An openid is never empty. "\0", the least non-empty string, stands in for "": it
+        # lies below every other non-empty string, so the interval below the constants keeps
+        # a representative.
+        values = ["\0" if v == "" else v for v in values]
     return values
 
 
 def _allowed_kinds(name: str) -> tuple[str, ...]:
+    if name in _ALWAYS_MISSING:
+        return ()
     if name in ("subscribe_time", "last_interaction_at"):
         return ("datetime",)
     if name in ("openid", "unionid"):
@@ -195,15 +224,19 @@ def _spread(kind: str, points: Sequence[AttributeValue]) -> list[AttributeValue]
 def _below(kind: str, value: AttributeValue) -> AttributeValue | None:
     if kind == "number":
         assert isinstance(value, (int, float))
+        # The int candidate reaches below the float range, where ints still exist.
         return _first_strictly_between(
-            [value - 1, math.nextafter(value, -math.inf)], -math.inf, value
+            [
+                lambda: value - 1,
+                lambda: math.nextafter(value, -math.inf),
+                lambda: math.floor(value) - 1,
+            ],
+            -math.inf,
+            value,
         )
     if kind == "datetime":
         assert isinstance(value, datetime)
-        try:
-            return value - _STEP
-        except OverflowError:
-            return None
+        return _shift(value, -_STEP) or _shift(value, -timedelta.resolution)
     if kind == "str":
         return None if value == "" else ""
     return None
@@ -213,14 +246,17 @@ def _above(kind: str, value: AttributeValue) -> AttributeValue | None:
     if kind == "number":
         assert isinstance(value, (int, float))
         return _first_strictly_between(
-            [value + 1, math.nextafter(value, math.inf)], value, math.inf
+            [
+                lambda: value + 1,
+                lambda: math.nextafter(value, math.inf),
+                lambda: math.ceil(value) + 1,
+            ],
+            value,
+            math.inf,
         )
     if kind == "datetime":
         assert isinstance(value, datetime)
-        try:
-            return value + _STEP
-        except OverflowError:
-            return None
+        return _shift(value, _STEP) or _shift(value, timedelta.resolution)
     assert isinstance(value, str)
     return value + "\uffff"
 
@@ -229,9 +265,13 @@ def _between(kind: str, lo: AttributeValue, hi: AttributeValue) -> AttributeValu
     if kind == "number":
         assert isinstance(lo, (int, float))
         assert isinstance(hi, (int, float))
-        candidates: list[int | float] = [(lo + hi) / 2, math.nextafter(lo, math.inf)]
+        candidates: list[Callable[[], int | float]] = [
+            lambda: (lo + hi) / 2,
+            lambda: math.nextafter(lo, math.inf),
+            lambda: math.floor(lo) + 1,
+        ]
         if isinstance(lo, int) and isinstance(hi, int):
-            candidates.insert(0, lo + (hi - lo) // 2)
+            candidates.insert(0, lambda: lo + (hi - lo) // 2)
         # Values are ints or floats, so an interval with neither strictly inside is empty.
         return _first_strictly_between(candidates, lo, hi)
     if kind == "datetime":
@@ -246,10 +286,16 @@ def _between(kind: str, lo: AttributeValue, hi: AttributeValue) -> AttributeValu
 
 
 def _first_strictly_between(
-    candidates: list[int | float], lo: float, hi: float
+    candidates: list[Callable[[], int | float]], lo: float, hi: float
 ) -> int | float | None:
-    for candidate in candidates:
-        if math.isfinite(candidate) and lo < candidate < hi:
+    for make in candidates:
+        try:
+            candidate = make()
+        except OverflowError:
+            # An int beyond the float range; a later, integer candidate covers it.
+            continue
+        finite = isinstance(candidate, int) or math.isfinite(candidate)
+        if finite and lo < candidate < hi:
             return candidate
     return None
 

@@ -78,7 +78,8 @@ def _matches(segment: Segment, follower: Follower, now: datetime) -> bool:
             return follower.value(name) is not None
         case Within(attr=name, duration=duration):
             value = follower.value(name)
-            return isinstance(value, datetime) and now - duration <= value <= now
+            # Subtracting the two instants cannot overflow, unlike ``now - duration``.
+            return isinstance(value, datetime) and value <= now and now - value <= duration
         case And(children=children):
             return all(_matches(child, follower, now) for child in children)
         case Or(children=children):

@@ -106,7 +106,8 @@ def _value(value: AttributeValue) -> dict[str, Any]:
     if isinstance(value, str):
         return {"kind": "str", "value": value}
     if isinstance(value, datetime):
-        return {"kind": "datetime", "value": value.isoformat()}
+        # The base method: a subclass may override isoformat with another format.
+        return {"kind": "datetime", "value": datetime.isoformat(value)}
     assert_never(value)
 
 

@@ -57,14 +57,17 @@ def is_bare_word(text: str) -> bool:
 
 def render_value(value: AttributeValue) -> str:
     """The DSL literal for a constant value."""
+    # The base classes' methods: a subclass (an IntEnum, say) may override repr or isoformat.
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        return float.__repr__(value)
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, datetime):
-        return value.isoformat()
+        return datetime.isoformat(value)
     assert_never(value)
 
 

@@ -198,11 +198,7 @@ class MessageCrypto:
 
         ``use_previous_key`` answers a push that only the previous key could open.
         """
-        if not isinstance(xml, str):
-            raise TypeError(f"xml must be a str, not {type(xml).__name__}")
         stamp, once = _timestamp(timestamp), _nonce(nonce)
-        if use_previous_key and len(self._keys) < 2:
-            raise ValueError("use_previous_key needs a previous_encoding_aes_key")
         encrypted = self.encrypt_payload(xml, use_previous_key=use_previous_key)
         signature = sign(self._token, stamp, once, encrypted)
         return (
@@ -213,6 +209,10 @@ class MessageCrypto:
 
     def encrypt_payload(self, xml: str, *, use_previous_key: bool = False) -> str:
         """The bare base64 ciphertext of ``xml`` (the ``Encrypt`` value), without a signature."""
+        if not isinstance(xml, str):
+            raise TypeError(f"xml must be a str, not {type(xml).__name__}")
+        if use_previous_key and len(self._keys) < 2:
+            raise ValueError("use_previous_key needs a previous_encoding_aes_key")
         try:
             message = xml.encode("utf-8")
         except UnicodeEncodeError:
