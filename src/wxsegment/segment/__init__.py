@@ -13,10 +13,14 @@ Build segments with `tag` and `attr` and combine them with ``&``, ``|`` and ``~`
         & (attr("spend") >= 100)
     )
 
-`matches` is the reference semantics; every other evaluator agrees with it.
+`matches` is the reference semantics; every other evaluator agrees with it. `SegmentIndex`
+evaluates segments over millions of followers with roaring bitmaps; it and its companions need
+the optional ``bitmap`` extra and are imported on first use.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from wxsegment.segment._builders import Attr, attr, tag
 from wxsegment.segment._equivalence import Counterexample, counterexample, equivalent
@@ -46,6 +50,15 @@ from wxsegment.segment._nodes import (
 from wxsegment.segment._normalize import normalize, to_nnf
 from wxsegment.segment._render import render
 
+if TYPE_CHECKING:
+    from wxsegment.segment._index import (
+        DuplicateFollowerError,
+        IndexFormatError,
+        SegmentIndex,
+        SegmentResult,
+        UnknownFollowerError,
+    )
+
 __all__ = [
     "EVERYONE",
     "NOBODY",
@@ -55,16 +68,21 @@ __all__ = [
     "Compare",
     "Constant",
     "Counterexample",
+    "DuplicateFollowerError",
     "Exists",
     "Explanation",
     "In",
+    "IndexFormatError",
     "Node",
     "Not",
     "Op",
     "Or",
     "Predicate",
     "Segment",
+    "SegmentIndex",
+    "SegmentResult",
     "Tag",
+    "UnknownFollowerError",
     "Within",
     "and_",
     "attr",
@@ -79,3 +97,23 @@ __all__ = [
     "tag",
     "to_nnf",
 ]
+
+_INDEX_NAMES = frozenset(
+    {
+        "DuplicateFollowerError",
+        "IndexFormatError",
+        "SegmentIndex",
+        "SegmentResult",
+        "UnknownFollowerError",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    # The index needs numpy and pyroaring (the 'bitmap' extra): import it only when asked for,
+    # so that the rest of the package works without them.
+    if name in _INDEX_NAMES:
+        from wxsegment.segment import _index
+
+        return getattr(_index, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
