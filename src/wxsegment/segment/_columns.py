@@ -150,6 +150,7 @@ class RangeColumn:
         "kind",
         "marks",
         "prefix",
+        "tail_blocks",
         "tail_rows",
     )
 
@@ -165,6 +166,8 @@ class RangeColumn:
         self.fine: list[Any] = []
         self.prefix: list[Any] = [BitMap()]
         self.tail_rows: list[int] = []
+        #: Rows added in bulk since the last seal (only during a build, which seals them).
+        self.tail_blocks: list[Any] = []
 
     @property
     def missing(self) -> float | int:
@@ -221,16 +224,17 @@ class RangeColumn:
         self._reserve(int(rows.max()) + 1)
         self.by_row[rows] = values
         self.has |= bitmap_of(rows)
-        self.tail_rows.extend(rows.tolist())
+        self.tail_blocks.append(rows)
 
     def seal(self) -> None:
         """Sort every stored row by value and rebuild the bins."""
-        tail = np.asarray(self.tail_rows, dtype=np.uint32)
-        rows = np.concatenate([self.base_rows, tail]) if self.base_rows.size else tail
+        tail = [np.asarray(self.tail_rows, dtype=np.uint32), *self.tail_blocks]
+        rows = np.concatenate([self.base_rows, *tail])
         values = self.by_row[rows]
         order = np.argsort(values, kind="stable")
         self.base_rows = rows[order]
         self.tail_rows = []
+        self.tail_blocks = []
         self._rebuild_bins(values[order])
 
     def _rebuild_bins(self, sorted_values: Any) -> None:

@@ -79,6 +79,9 @@ _FILTER_RATIO: Final = 4
 _ENCODING: Final = "utf-8"
 _ERRORS: Final = "surrogatepass"
 _MAX_ROWS: Final = (1 << 32) - 1
+#: Ints in this range are exact as float64 (wider ones may be too; `RangeColumn` decides).
+_SAFE_INT_MIN: Final = -(1 << 53)
+_SAFE_INT_MAX: Final = 1 << 53
 
 
 class IndexFormatError(ValueError):
@@ -94,6 +97,49 @@ class UnknownFollowerError(LookupError):
 
 
 _Plan = tuple["RangeColumn | None", list[Interval], Callable[[Any], bool]]
+
+
+class _Batch:
+    """Followers taken from a stream, buffered as plain lists until absorbed."""
+
+    __slots__ = ("openids", "tags", "values")
+
+    def __init__(self) -> None:
+        self.openids: list[str] = []
+        self.tags: dict[str, list[int]] = {}
+        self.values: dict[str, tuple[list[int], list[AttributeValue]]] = {}
+
+    def take(self, follower: Follower) -> None:
+        row = len(self.openids)
+        self.openids.append(follower.openid)
+        tags = self.tags
+        for name in follower.tags:
+            rows = tags.get(name)
+            if rows is None:
+                tags[name] = [row]
+            else:
+                rows.append(row)
+        values = self.values
+        self._value(row, "subscribe_time", follower.subscribe_time)
+        if follower.last_interaction_at is not None:
+            self._value(row, "last_interaction_at", follower.last_interaction_at)
+        if follower.unionid is not None:
+            self._value(row, "unionid", follower.unionid)
+        for name, value in follower.attributes.items():
+            column = values.get(name)
+            if column is None:
+                values[name] = ([row], [value])
+            else:
+                column[0].append(row)
+                column[1].append(value)
+
+    def _value(self, row: int, name: str, value: AttributeValue) -> None:
+        column = self.values.get(name)
+        if column is None:
+            self.values[name] = ([row], [value])
+        else:
+            column[0].append(row)
+            column[1].append(value)
 
 
 class SegmentResult:
@@ -223,17 +269,73 @@ class SegmentIndex:
         Raises `DuplicateFollowerError` when two followers share an openid.
         """
         index = cls()
-        hashes = array.array("q")
+        hashes: list[Any] = []
+        batch = _Batch()
         for follower in followers:
             if not isinstance(follower, Follower):
                 raise TypeError(f"expected a Follower, got {type(follower).__name__}")
-            row = index._append_openid(follower.openid)
-            hashes.append(hash(follower.openid))
-            index._ingest(row, follower, buffered=True)
-            if not row % _FLUSH_EVERY:
-                index._flush()
-        index._seal(np.frombuffer(hashes, dtype=np.int64) if hashes else None)
+            batch.take(follower)
+            if len(batch.openids) == _FLUSH_EVERY:
+                hashes.append(index._absorb(batch))
+                batch = _Batch()
+        hashes.append(index._absorb(batch))
+        index._seal(np.concatenate(hashes))
         return index
+
+    def _absorb(self, batch: _Batch) -> Any:
+        """Add a batch of followers as new rows; return the hashes of their openids."""
+        first = len(self._offsets) - 1
+        hashes = self._append_openids(batch.openids)
+        for name, rows in batch.tags.items():
+            block = bitmap_of(np.asarray(rows, dtype=np.uint32) + np.uint32(first))
+            bitmap = self._tags.get(name)
+            if bitmap is None:
+                self._tags[name] = block
+            else:
+                bitmap |= block
+        for name, (rows, values) in batch.values.items():
+            self._bulk_values(name, np.asarray(rows, dtype=np.uint32) + np.uint32(first), values)
+        return hashes
+
+    def _bulk_values(self, name: str, rows: Any, values: list[AttributeValue]) -> None:
+        block = bitmap_of(rows)
+        present = self._present.get(name)
+        if present is None:
+            self._present[name] = block
+        else:
+            present |= block
+        types = set(map(type, values))
+        if types <= {float, int} and all(
+            type(value) is float or _SAFE_INT_MIN <= value <= _SAFE_INT_MAX  # type: ignore[operator]
+            for value in values
+        ):
+            self._range_column(name, "number").extend(rows, np.asarray(values, dtype=np.float64))
+        elif types == {datetime}:
+            stamps = np.fromiter(map(micros, values), dtype=np.int64, count=len(values))  # type: ignore[arg-type]
+            self._range_column(name, "datetime").extend(rows, stamps)
+        elif types == {str}:
+            groups: dict[AttributeValue, list[int]] = {}
+            for row, value in zip(rows.tolist(), values, strict=True):
+                found = groups.get(value)
+                if found is None:
+                    groups[value] = [row]
+                else:
+                    found.append(row)
+            categorical = self._categorical.get((name, "str"))
+            if categorical is None:
+                categorical = self._categorical[(name, "str")] = CategoricalColumn()
+            categorical.pending = groups
+            categorical.flush()
+        else:
+            for row, value in zip(rows.tolist(), values, strict=True):
+                self._add_value(row, name, value, buffered=True)
+            self._flush()
+
+    def _range_column(self, name: str, kind: str) -> RangeColumn:
+        column = self._ranges.get((name, kind))
+        if column is None:
+            column = self._ranges[(name, kind)] = RangeColumn(kind)
+        return column
 
     @classmethod
     def from_columns(
@@ -251,17 +353,16 @@ class SegmentIndex:
         ``subscribe_time`` and ``last_interaction_at``: numpy ``datetime64`` arrays, read as UTC
         (NaT means missing), or sequences of aware datetimes. ``tags``: tag name -> the
         positions of the followers carrying it. ``attributes``: name -> a numpy array (bool,
-        int, float with NaN as missing, datetime64 as UTC with NaT as missing) or a sequence of
-        values with ``None`` as missing.
+        int, float with NaN as missing, datetime64 as UTC with NaT as missing), a sequence of
+        values with ``None`` as missing, or a dictionary-encoded pair ``(codes, categories)``:
+        an integer array where ``i`` means ``categories[i]`` and ``-1`` means missing.
         """
         count = len(openids)
         index = cls()
-        hashes = np.empty(count, dtype=np.int64)
-        for row, openid in enumerate(openids):
+        for openid in openids:
             if not isinstance(openid, str) or not openid:
                 raise ValueError(f"openid must be a non-empty string, got {openid!r}")
-            index._append_openid(openid)
-            hashes[row] = hash(openid)
+        hashes = index._append_openids(openids)
         index._column("subscribe_time", subscribe_time, count, required=True)
         if last_interaction_at is not None:
             index._column("last_interaction_at", last_interaction_at, count, required=False)
@@ -282,6 +383,9 @@ class SegmentIndex:
         return index
 
     def _column(self, name: str, column: Any, count: int, *, required: bool) -> None:
+        if isinstance(column, tuple):
+            self._coded_column(name, column, count)
+            return
         if len(column) != count:
             raise ValueError(f"column {name!r} has {len(column)} entries, expected {count}")
         if isinstance(column, np.ndarray) and column.dtype.kind in "biufM":
@@ -301,6 +405,37 @@ class SegmentIndex:
             pending.append(row)
         self._present[name] = BitMap(pending)
         self._flush()
+
+    def _coded_column(self, name: str, column: tuple[Any, Sequence[Any]], count: int) -> None:
+        codes, categories = np.asarray(column[0]), list(column[1])
+        if codes.shape != (count,) or codes.dtype.kind not in "iu":
+            raise ValueError(f"column {name!r}: codes must be {count} integers")
+        if codes.size and (int(codes.min()) < -1 or int(codes.max()) >= len(categories)):
+            raise ValueError(f"column {name!r}: codes must lie in -1..{len(categories) - 1}")
+        values = [check_value(value, f"attribute {name!r}") for value in categories]
+        if len({(value_kind(v), v) for v in values}) != len(values):
+            raise ValueError(f"column {name!r}: categories must be distinct")
+        order = np.argsort(codes, kind="stable").astype(np.uint32)
+        bounds = np.searchsorted(codes[order], np.arange(-1, len(values) + 1))
+        present = []
+        for code, value in enumerate(values):
+            rows = order[bounds[code + 1] : bounds[code + 2]]
+            if not rows.size:
+                continue
+            present.append(rows)
+            kind = value_kind(value)
+            if kind in _RANGE_KINDS:
+                ranged = self._ranges.setdefault((name, kind), RangeColumn(kind))
+                for row in rows.tolist():
+                    ranged.append(row, value)
+            else:
+                self._categorical.setdefault((name, kind), CategoricalColumn()).values[value] = (
+                    bitmap_of(rows)
+                )
+        self._present[name] = union(bitmap_of(rows) for rows in present)
+        for categorical_key, categorical in self._categorical.items():
+            if categorical_key[0] == name:
+                categorical.has = union(categorical.values.values())
 
     def _numpy_column(self, name: str, column: Any, *, required: bool) -> None:
         kind = column.dtype.kind
@@ -347,6 +482,18 @@ class SegmentIndex:
         self._blob += openid.encode(_ENCODING, _ERRORS)
         self._offsets.append(len(self._blob))
         return row
+
+    def _append_openids(self, openids: Sequence[str]) -> Any:
+        """Append many openids as new rows; return their hashes."""
+        first = len(self._offsets) - 1
+        if first + len(openids) > _MAX_ROWS:
+            raise OverflowError("a SegmentIndex holds at most 2**32 - 1 rows over its lifetime")
+        encoded = [openid.encode(_ENCODING, _ERRORS) for openid in openids]
+        lengths = np.fromiter(map(len, encoded), dtype=np.uint64, count=len(encoded))
+        ends = np.cumsum(lengths, dtype=np.uint64) + np.uint64(len(self._blob))
+        self._blob += b"".join(encoded)
+        self._offsets.frombytes(ends.tobytes())
+        return np.fromiter(map(hash, openids), dtype=np.int64, count=len(openids))
 
     def _ingest(self, row: int, follower: Follower, *, buffered: bool) -> None:
         if buffered:
