@@ -101,22 +101,24 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def generate(count: int, seed: int = 20260301) -> Population:
-    """A seeded synthetic population of ``count`` followers."""
+    """A seeded synthetic population of ``count`` followers (generated in chunks)."""
     rng = np.random.default_rng(seed)
     weights = 1.0 / np.arange(1, TAGS + 1) ** 0.8
     probability = np.minimum(weights * (MEAN_TAGS / weights.sum()), 0.9)
-    member = np.empty((count, TAGS), dtype=bool)
-    for j in range(TAGS):
-        member[:, j] = rng.random(count) < probability[j]
-    # Cap at MAX_TAGS by dropping the least popular extra tags of the rare heavy followers.
-    excess = np.flatnonzero(member.sum(axis=1) > MAX_TAGS)
-    for row in excess.tolist():
-        held = np.flatnonzero(member[row])
-        member[row, held[MAX_TAGS:]] = False
     bits = np.uint64(1) << np.arange(64, dtype=np.uint64)
-    tags_lo = (member[:, :64].astype(np.uint64) * bits).sum(axis=1, dtype=np.uint64)
-    tags_hi = (member[:, 64:].astype(np.uint64) * bits[: TAGS - 64]).sum(axis=1, dtype=np.uint64)
-    del member
+    words_lo, words_hi = [], []
+    for start in range(0, count, 1_000_000):
+        size = min(1_000_000, count - start)
+        member = rng.random((size, TAGS)) < probability
+        # Cap at MAX_TAGS by dropping the least popular extra tags of the rare heavy followers.
+        for row in np.flatnonzero(member.sum(axis=1) > MAX_TAGS).tolist():
+            member[row, np.flatnonzero(member[row])[MAX_TAGS:]] = False
+        words_lo.append(np.bitwise_or.reduce(np.where(member[:, :64], bits, 0), axis=1))
+        words_hi.append(
+            np.bitwise_or.reduce(np.where(member[:, 64:], bits[: TAGS - 64], 0), axis=1)
+        )
+    tags_lo = np.concatenate(words_lo).astype(np.uint64)
+    tags_hi = np.concatenate(words_hi).astype(np.uint64)
     city_weights = 1.0 / np.arange(1, len(CITIES) + 1) ** 0.9
     city = rng.choice(len(CITIES), size=count, p=city_weights / city_weights.sum())
     spend = np.round(rng.lognormal(mean=3.6, sigma=1.2, size=count), 2)
@@ -258,7 +260,10 @@ def main() -> None:
     columns_build = time.perf_counter() - start
     gc.collect()
     index_rss = rss_bytes() - before
-    print(f"build from columns: {columns_build:.1f} s  (RSS +{index_rss / 2**20:.0f} MiB)")
+    print(
+        f"build from columns: {columns_build:.1f} s  index memory: "
+        f"{index.nbytes() / 2**20:.0f} MiB held (RSS grew {index_rss / 2**20:.0f} MiB)"
+    )
 
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "followers.wxs"

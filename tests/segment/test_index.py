@@ -212,13 +212,21 @@ def test_numpy_columns_match_followers() -> None:
     level[3] = 2**62 + 1
     member = rng.random(count) < 0.3
     city: list[str | int | None] = [["杭州", "上海", None, 3][i % 4] for i in range(count)]
+    tier_names: list[object] = ["gold", "silver", 7, True]
+    tier = rng.integers(-1, len(tier_names), count)
     tags = {"vip": np.flatnonzero(rng.random(count) < 0.4), "新客": np.array([0, 5, 9])}
     openids = [f"o{i:04d}" for i in range(count)]
     index = SegmentIndex.from_columns(
         openids=openids,
         subscribe_time=stamps,
         tags=tags,
-        attributes={"spend": spend, "level": level, "member": member, "city": city},
+        attributes={
+            "spend": spend,
+            "level": level,
+            "member": member,
+            "city": city,
+            "tier": (tier, tier_names),
+        },
     )
     population = []
     for i in range(count):
@@ -227,6 +235,8 @@ def test_numpy_columns_match_followers() -> None:
             values["spend"] = float(spend[i])
         if city[i] is not None:
             values["city"] = city[i]
+        if tier[i] >= 0:
+            values["tier"] = tier_names[tier[i]]
         population.append(
             Follower(
                 openids[i],
@@ -241,9 +251,12 @@ def test_numpy_columns_match_followers() -> None:
         (attr("level") > 2**62) | (attr("level") == 3) | (attr("city") == 3),
         attr("city").isin(["杭州", 3]) & ~(attr("member") == True),  # noqa: E712
         attr("spend").between(50, 150.5),
+        attr("tier").isin(["gold", 7]) | (attr("tier") == True) | ~attr("tier").exists(),  # noqa: E712
+        attr("tier") >= 7,
     ]
     for segment in queries:
         assert index.evaluate(segment, now=NOW).openids() == expected(segment, population)
+    assert index.nbytes() > 0
 
 
 def follower(openid: str, **values: object) -> Follower:

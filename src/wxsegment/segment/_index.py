@@ -255,6 +255,24 @@ class SegmentIndex:
     def __repr__(self) -> str:
         return f"<SegmentIndex of {len(self)} followers>"
 
+    def nbytes(self) -> int:
+        """Approximate bytes of memory the index holds (bitmaps, value columns, openids)."""
+        bitmaps: list[Any] = [self._live, *self._tags.values(), *self._present.values()]
+        arrays: list[Any] = [self._sorted_hashes, self._sorted_rows]
+        for categorical in self._categorical.values():
+            bitmaps.append(categorical.has)
+            bitmaps.extend(categorical.values.values())
+        for column in self._ranges.values():
+            bitmaps.extend([column.has, *column.fine, *column.prefix])
+            arrays.extend([column.by_row, column.base_rows, column.marks])
+        total = len(self._blob) + self._offsets.itemsize * len(self._offsets)
+        total += int(sum(array.nbytes for array in arrays if array is not None))
+        for bitmap in bitmaps:
+            stats = bitmap.get_statistics()
+            total += int(stats["n_bytes_array_containers"]) + int(stats["n_bytes_run_containers"])
+            total += int(stats["n_bytes_bitset_containers"]) + 16 * int(stats["n_containers"])
+        return total
+
     @property
     def tags(self) -> frozenset[str]:
         """Every tag name that some row (live or removed) has carried."""
