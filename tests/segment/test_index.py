@@ -372,6 +372,23 @@ def test_bad_files_raise_index_format_error(tmp_path: Path) -> None:
     assert SegmentIndex.load(path).evaluate(tag("x"), now=NOW).openids() == ["a"]
 
 
+def test_save_load_with_sparse_columns(tmp_path: Path) -> None:
+    """Columns that only early rows hold survive save/load; later rows stay without a value."""
+    count = 3000
+    index = SegmentIndex.from_columns(
+        openids=[f"o{i}" for i in range(count)],
+        subscribe_time=np.full(count, np.datetime64("2026-01-01T00:00:00", "us")),
+        attributes={"n": [1.5] + [None] * (count - 1), "d": [NOW] + [None] * (count - 1)},
+    )
+    index.add(follower("late", n=2))
+    path = tmp_path / "sparse.wxs"
+    index.save(path)
+    loaded = SegmentIndex.load(path)
+    assert loaded.evaluate(attr("n") >= 0, now=NOW).openids() == ["o0", "late"]
+    assert loaded.evaluate(attr("d") <= NOW, now=NOW).openids() == ["o0"]
+    assert loaded.count(~attr("n").exists(), now=NOW) == count - 1
+
+
 def test_openid_predicates() -> None:
     """openid comparisons work on the built-in field, including after a removal."""
     index = SegmentIndex.build([follower("a"), follower("b"), follower("c")])

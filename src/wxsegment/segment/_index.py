@@ -998,7 +998,7 @@ class _Writer:
                     name,
                     kind,
                     self._bitmap(column.has),
-                    self._array(column.by_row[:rows], dtype),
+                    self._array(_padded(column, rows), dtype),
                     self._array(column.base_rows, "<u4"),
                     [[row, str(value)] for row, value in column.huge.items()],
                 ]
@@ -1008,6 +1008,15 @@ class _Writer:
         self._put(encoded)
         self._put(struct.pack("<Q", len(encoded)))
         self._stream.write(struct.pack("<I", self._crc))
+
+
+def _padded(column: RangeColumn, rows: int) -> Any:
+    """The column's values for exactly ``rows`` rows (rows past its end hold no value)."""
+    values = column.by_row[:rows]
+    if values.shape[0] < rows:
+        filler = np.full(rows - values.shape[0], column.missing, dtype=column.dtype)
+        values = np.concatenate([values, filler])
+    return values
 
 
 def _read(index: SegmentIndex, data: bytes) -> SegmentIndex:
