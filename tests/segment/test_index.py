@@ -6,6 +6,8 @@ of a range query (prefix bitmaps, whole bins, partial bins, the unsorted tail).
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -397,3 +399,20 @@ def test_openid_predicates() -> None:
     assert index.evaluate(attr("openid") >= "b", now=NOW).openids() == ["c"]
     assert index.evaluate(attr("openid").isin(["b", "c"]), now=NOW).openids() == ["c"]
     assert index.evaluate(attr("openid") == 1, now=NOW).openids() == []
+
+
+def test_segment_package_imports_without_the_bitmap_extra() -> None:
+    """Without pyroaring, wxsegment.segment imports and SegmentIndex names the missing extra."""
+    script = (
+        "import sys; sys.modules['pyroaring'] = None\n"
+        "import wxsegment.segment as s\n"
+        "assert s.tag('x') is not None\n"
+        "try:\n"
+        "    s.SegmentIndex\n"
+        "except ImportError as error:\n"
+        "    print(error)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert "'bitmap' extra" in done.stdout
