@@ -416,3 +416,27 @@ def test_segment_package_imports_without_the_bitmap_extra() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
     assert "'bitmap' extra" in done.stdout
+
+
+def test_builtin_fields() -> None:
+    """unionid, last_interaction_at and subscribe_time are queryable like attributes."""
+    hour = timedelta(hours=1)
+    population = [
+        Follower("a", NOW - 3 * hour, unionid="u1", last_interaction_at=NOW - hour),
+        Follower("b", NOW - hour, unionid="u2"),
+        Follower("c", NOW - 30 * hour, last_interaction_at=NOW - 50 * hour),
+    ]
+    index = SegmentIndex.build(population[:2])
+    index.add(population[2])
+    queries = [
+        attr("unionid") == "u1",
+        attr("unionid").isin(["u2", "u3"]),
+        attr("unionid") > "u1",
+        ~attr("unionid").exists(),
+        attr("last_interaction_at").within(2 * hour),
+        attr("last_interaction_at").exists(),
+        attr("subscribe_time").between(NOW - 40 * hour, NOW - 2 * hour),
+        attr("subscribe_time") == "a",
+    ]
+    for segment in queries:
+        assert index.evaluate(segment, now=NOW).openids() == expected(segment, population)
