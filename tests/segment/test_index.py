@@ -346,6 +346,21 @@ def test_update_errors_leave_index_unchanged() -> None:
     assert len(index) == 1
 
 
+def test_bad_columns_are_rejected() -> None:
+    """from_columns() refuses mismatched lengths, bad tag positions and non-datetime times."""
+    stamps = np.full(2, np.datetime64("2026-01-01T00:00:00", "us"))
+    with pytest.raises(ValueError, match="entries"):
+        SegmentIndex.from_columns(openids=["a", "b"], subscribe_time=stamps[:1])
+    with pytest.raises(ValueError, match="positions"):
+        SegmentIndex.from_columns(openids=["a", "b"], subscribe_time=stamps, tags={"t": [2]})
+    with pytest.raises(TypeError, match="datetime64"):
+        SegmentIndex.from_columns(openids=["a", "b"], subscribe_time=np.zeros(2))
+    with pytest.raises(DuplicateFollowerError):
+        SegmentIndex.from_columns(openids=["a", "a"], subscribe_time=stamps)
+    with pytest.raises(ValueError, match="openid"):
+        SegmentIndex.from_columns(openids=["a", ""], subscribe_time=stamps)
+
+
 def test_naive_now_is_rejected() -> None:
     """evaluate() refuses a naive now, like matches()."""
     index = SegmentIndex.build([follower("a")])

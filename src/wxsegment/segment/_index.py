@@ -241,7 +241,6 @@ class SegmentIndex:
         self._sorted_hashes: Any = None
         self._sorted_rows: Any = None
         self._recent: dict[str, list[int]] = {}
-        self._tag_pending: dict[str, array.array[int]] = {}
         self._present_pending: dict[str, array.array[int]] = {}
 
     # -- size and membership ------------------------------------------------------------------
@@ -406,22 +405,22 @@ class SegmentIndex:
             return
         if len(column) != count:
             raise ValueError(f"column {name!r} has {len(column)} entries, expected {count}")
+        moment = name in ("subscribe_time", "last_interaction_at")
         if isinstance(column, np.ndarray) and column.dtype.kind in "biufM":
+            if moment and column.dtype.kind != "M":
+                raise TypeError(f"{name} must be a datetime64 array, got {column.dtype}")
             self._numpy_column(name, column, required=required)
             return
-        pending = array.array("I")
         for row, value in enumerate(column):
             if value is None:
                 if required:
                     raise ValueError(f"{name} is missing for row {row}")
                 continue
-            if name in ("subscribe_time", "last_interaction_at"):
+            if moment:
                 ensure_aware(value, name)
             elif name == "unionid" and not isinstance(value, str):
                 raise TypeError(f"unionid must be a string, got {type(value).__name__}")
             self._add_value(row, name, check_value(value, f"attribute {name!r}"), buffered=True)
-            pending.append(row)
-        self._present[name] = BitMap(pending)
         self._flush()
 
     def _coded_column(self, name: str, column: tuple[Any, Sequence[Any]], count: int) -> None:
@@ -513,29 +512,21 @@ class SegmentIndex:
         self._offsets.frombytes(ends.tobytes())
         return np.fromiter(map(hash, openids), dtype=np.int64, count=len(openids))
 
-    def _ingest(self, row: int, follower: Follower, *, buffered: bool) -> None:
-        if buffered:
-            pending = self._tag_pending
-            for name in follower.tags:
-                rows = pending.get(name)
-                if rows is None:
-                    rows = pending[name] = array.array("I")
-                rows.append(row)
-        else:
-            for name in follower.tags:
-                bitmap = self._tags.get(name)
-                if bitmap is None:
-                    bitmap = self._tags[name] = BitMap()
-                bitmap.add(row)
-        self._add_value(row, "subscribe_time", follower.subscribe_time, buffered=buffered)
+    def _ingest(self, row: int, follower: Follower) -> None:
+        for name in follower.tags:
+            bitmap = self._tags.get(name)
+            if bitmap is None:
+                bitmap = self._tags[name] = BitMap()
+            bitmap.add(row)
+        self._add_value(row, "subscribe_time", follower.subscribe_time, buffered=False)
         if follower.last_interaction_at is not None:
             self._add_value(
-                row, "last_interaction_at", follower.last_interaction_at, buffered=buffered
+                row, "last_interaction_at", follower.last_interaction_at, buffered=False
             )
         if follower.unionid is not None:
-            self._add_value(row, "unionid", follower.unionid, buffered=buffered)
+            self._add_value(row, "unionid", follower.unionid, buffered=False)
         for name, value in follower.attributes.items():
-            self._add_value(row, name, value, buffered=buffered)
+            self._add_value(row, name, value, buffered=False)
 
     def _add_value(self, row: int, name: str, value: AttributeValue, *, buffered: bool) -> None:
         kind = value_kind(value)
@@ -567,14 +558,6 @@ class SegmentIndex:
             categorical.add(row, value)
 
     def _flush(self) -> None:
-        for name, rows in self._tag_pending.items():
-            block = BitMap(rows)
-            bitmap = self._tags.get(name)
-            if bitmap is None:
-                self._tags[name] = block
-            else:
-                bitmap |= block
-        self._tag_pending.clear()
         for name, rows in self._present_pending.items():
             block = BitMap(rows)
             bitmap = self._present.get(name)
@@ -656,7 +639,7 @@ class SegmentIndex:
         if self._find(follower.openid) is not None:
             raise DuplicateFollowerError(f"openid {follower.openid!r} is already indexed")
         row = self._append_openid(follower.openid)
-        self._ingest(row, follower, buffered=False)
+        self._ingest(row, follower)
         self._live.add(row)
         self._recent.setdefault(follower.openid, []).append(row)
         if len(self._recent) > max(65536, len(self._offsets) // 8):
