@@ -81,6 +81,45 @@ def test_hostile_tag_names(population: list[Follower], queries: list[Segment]) -
         assert loaded.evaluate(segment, now=NOW).openids() == expected(segment, population)
 
 
+_hostile_text = st.one_of(st.sampled_from(HOSTILE_TAGS), st.text(min_size=1, max_size=6))
+
+
+@given(
+    st.lists(
+        st.tuples(_hostile_text, st.one_of(st.none(), _hostile_text)),
+        unique_by=lambda pair: pair[0],
+        max_size=20,
+    ),
+    st.lists(
+        st.tuples(st.sampled_from(list(Op)), _hostile_text, st.lists(_hostile_text, min_size=1)),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_hostile_openids_and_values(
+    rows: list[tuple[str, str | None]], queries: list[tuple[Op, str, list[str]]]
+) -> None:
+    """Arbitrary Unicode (NUL, quotes, surrogates) in openids and values survives save/load."""
+    population = [
+        Follower(openid, NOW, attributes={} if value is None else {"city": value})
+        for openid, value in rows
+    ]
+    index = SegmentIndex.build(population)
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "index.wxs"
+        index.save(path)
+        index = SegmentIndex.load(path)
+    for op, constant, values in queries:
+        for segment in (
+            Compare("city", op, constant),
+            attr("city").isin(values),
+            Compare("openid", op, constant),
+            attr("openid").isin(values),
+        ):
+            assert list(index.evaluate(segment, now=NOW)) == expected(segment, population)
+    assert all(openid in index for openid, _ in rows)
+
+
 _operation = st.one_of(
     st.tuples(st.just("add"), followers()),
     st.tuples(st.just("update"), st.integers(0, 100), followers()),
