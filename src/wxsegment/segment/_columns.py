@@ -34,13 +34,17 @@ except ImportError as error:  # pragma: no cover - exercised only without the ex
 from wxsegment._model import AttributeValue
 
 __all__ = [
+    "DT_MISSING",
     "EPOCH",
     "FINE_BIN",
     "FINE_PER_COARSE",
     "CategoricalColumn",
     "Interval",
     "RangeColumn",
+    "bitmap_of",
     "micros",
+    "number_bounds",
+    "rows_of",
     "union",
 ]
 
