@@ -15,10 +15,13 @@ Build segments with `tag` and `attr` and combine them with ``&``, ``|`` and ``~`
 
 `matches` is the reference semantics; every other evaluator agrees with it. `render` and
 `parse` convert to and from the text DSL, `to_json` and `from_json` to and from a versioned
-JSON document.
+JSON document. `SegmentIndex` evaluates segments over millions of followers with roaring
+bitmaps; it and its companions need the optional ``bitmap`` extra and are imported on first use.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from wxsegment.segment._builders import Attr, attr, tag
 from wxsegment.segment._equivalence import Counterexample, counterexample, equivalent
@@ -50,6 +53,15 @@ from wxsegment.segment._normalize import normalize, to_nnf
 from wxsegment.segment._parse import SegmentSyntaxError, parse
 from wxsegment.segment._render import render
 
+if TYPE_CHECKING:
+    from wxsegment.segment._index import (
+        DuplicateFollowerError,
+        IndexFormatError,
+        SegmentIndex,
+        SegmentResult,
+        UnknownFollowerError,
+    )
+
 __all__ = [
     "EVERYONE",
     "NOBODY",
@@ -59,18 +71,23 @@ __all__ = [
     "Compare",
     "Constant",
     "Counterexample",
+    "DuplicateFollowerError",
     "Exists",
     "Explanation",
     "In",
+    "IndexFormatError",
     "Node",
     "Not",
     "Op",
     "Or",
     "Predicate",
     "Segment",
+    "SegmentIndex",
     "SegmentJSONError",
+    "SegmentResult",
     "SegmentSyntaxError",
     "Tag",
+    "UnknownFollowerError",
     "Within",
     "and_",
     "attr",
@@ -88,3 +105,23 @@ __all__ = [
     "to_json",
     "to_nnf",
 ]
+
+_INDEX_NAMES = frozenset(
+    {
+        "DuplicateFollowerError",
+        "IndexFormatError",
+        "SegmentIndex",
+        "SegmentResult",
+        "UnknownFollowerError",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    # The index needs numpy and pyroaring (the 'bitmap' extra): import it only when asked for,
+    # so that the rest of the package works without them.
+    if name in _INDEX_NAMES:
+        from wxsegment.segment import _index
+
+        return getattr(_index, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,383 @@
+"""Column structures behind `SegmentIndex`: categorical bitmaps and exact range columns.
+
+Rows are dense ``uint32`` ids. A `CategoricalColumn` keeps one roaring bitmap per distinct
+value (strings, bools). A `RangeColumn` (numbers, datetimes) keeps the value of every row in a
+numpy array plus the rows sorted by value, cut into fixed-size bins: each bin is a bitmap, and
+every `FINE_PER_COARSE` bins a *prefix* bitmap holds all rows ranked before it. A value range
+is a rank range ``[i, j)``; it costs one prefix difference, at most ``2 * FINE_PER_COARSE``
+bin unions and two boundary slices of fewer than `FINE_BIN` rows, whatever the range's size.
+
+Exactness: datetimes are stored as int64 microseconds since the epoch (the resolution of
+`datetime`, so exact). Numbers are stored as float64 when that is exact (every float, every int
+with ``float(v) == v``); other ints go to a side table compared in Python, and int constants
+that float64 cannot represent are turned into the adjacent float bounds.
+"""
+
+from __future__ import annotations
+
+import array
+import math
+import sys
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta, timezone
+from typing import Any, Final
+
+try:
+    import numpy as np
+    from pyroaring import BitMap
+except ImportError as error:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "SegmentIndex needs the optional 'bitmap' extra (pyroaring and numpy): "
+        "pip install 'wxsegment[bitmap]'"
+    ) from error
+
+from wxsegment._model import AttributeValue
+
+__all__ = [
+    "DT_MISSING",
+    "EPOCH",
+    "FINE_BIN",
+    "FINE_PER_COARSE",
+    "CategoricalColumn",
+    "Interval",
+    "RangeColumn",
+    "bitmap_of",
+    "micros",
+    "number_bounds",
+    "rows_of",
+    "union",
+]
+
+if array.array("I").itemsize != 4:  # pragma: no cover - no mainstream platform
+    raise ImportError("SegmentIndex needs a platform where C unsigned int is 32 bits")
+
+#: Rows per fine bin; a range query decodes at most two partial bins of this size.
+FINE_BIN: Final = 4096
+#: Fine bins per prefix bitmap; a range query unions at most twice this many fine bins.
+FINE_PER_COARSE: Final = 64
+
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICRO: Final = timedelta(microseconds=1)
+_INT_MIN: Final = int(np.iinfo(np.int64).min)
+_INT_MAX: Final = int(np.iinfo(np.int64).max)
+#: Marks "no datetime here" in an int64 value column; no datetime maps to it.
+DT_MISSING: Final = _INT_MIN
+
+#: A closed or half-open interval of stored values: (lo, lo_inclusive, hi, hi_inclusive).
+Interval = tuple[Any, bool, Any, bool]
+
+
+def micros(value: datetime) -> int:
+    """Exact microseconds since the epoch of an aware datetime."""
+    return (value - EPOCH) // _MICRO
+
+
+def union(bitmaps: Iterable[Any]) -> Any:
+    """The union of bitmaps (a new bitmap, even for zero or one input)."""
+    parts = list(bitmaps)
+    if not parts:
+        return BitMap()
+    if len(parts) == 1:
+        return BitMap(parts[0])
+    return BitMap.union(*parts)
+
+
+def bitmap_of(rows: Any) -> Any:
+    """A bitmap from a numpy array (or any iterable) of row ids."""
+    if isinstance(rows, np.ndarray):
+        # pyroaring loads a sorted array.array of C unsigned ints in bulk, several times faster
+        # than it iterates a numpy array or an unsorted one.
+        ordered = np.sort(np.asarray(rows, dtype=np.uint32))
+        return BitMap(array.array("I", ordered.tobytes()))
+    return BitMap(rows)
+
+
+def rows_of(bitmap: Any) -> Any:
+    """The row ids of a bitmap as a numpy uint32 array, ascending."""
+    return np.frombuffer(bitmap.to_array(), dtype=np.uint32)
+
+
+class CategoricalColumn:
+    """Rows per distinct value of one kind (``str`` or ``bool``) of one attribute."""
+
+    __slots__ = ("has", "pending", "values")
+
+    def __init__(self) -> None:
+        self.values: dict[AttributeValue, Any] = {}
+        self.has: Any = BitMap()
+        self.pending: dict[AttributeValue, list[int]] = {}
+
+    def append(self, row: int, value: AttributeValue) -> None:
+        """Record ``value`` for a new row (buffered until `flush`)."""
+        self.pending.setdefault(value, []).append(row)
+
+    def add(self, row: int, value: AttributeValue) -> None:
+        """Record ``value`` for a row right away."""
+        bitmap = self.values.get(value)
+        if bitmap is None:
+            bitmap = self.values[value] = BitMap()
+        bitmap.add(row)
+        self.has.add(row)
+
+    def flush(self) -> None:
+        """Move buffered rows into the bitmaps."""
+        for value, rows in self.pending.items():
+            block = BitMap(rows)
+            bitmap = self.values.get(value)
+            if bitmap is None:
+                self.values[value] = block
+            else:
+                bitmap |= block
+            self.has |= block
+        self.pending.clear()
+
+    def matching(self, test: Callable[[AttributeValue], bool]) -> Any:
+        """The rows whose value passes ``test`` (one call per distinct value)."""
+        return union(bitmap for value, bitmap in self.values.items() if test(value))
+
+    def equal(self, value: AttributeValue) -> Any:
+        """The rows holding exactly ``value`` (shared bitmap: do not mutate)."""
+        found = self.values.get(value)
+        return BitMap() if found is None else found
+
+
+class RangeColumn:
+    """Exact range queries over one kind (``number`` or ``datetime``) of one attribute.
+
+    ``by_row`` holds each row's stored value (NaN or `DT_MISSING` when the row has none);
+    ``base_rows`` are the rows sorted by value when the column was last sealed; rows added
+    later sit in a small unsorted tail until the column is re-sealed.
+    """
+
+    __slots__ = (
+        "base_rows",
+        "by_row",
+        "dtype",
+        "fine",
+        "has",
+        "huge",
+        "kind",
+        "marks",
+        "prefix",
+        "tail_blocks",
+        "tail_rows",
+    )
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.dtype: Any = np.float64 if kind == "number" else np.int64
+        self.by_row: Any = np.empty(0, dtype=self.dtype)
+        self.has: Any = BitMap()
+        #: Rows holding an int that float64 cannot represent exactly.
+        self.huge: dict[int, int] = {}
+        self.base_rows: Any = np.empty(0, dtype=np.uint32)
+        self.marks: Any = np.empty(0, dtype=self.dtype)
+        self.fine: list[Any] = []
+        self.prefix: list[Any] = [BitMap()]
+        self.tail_rows: list[int] = []
+        #: Rows added in bulk since the last seal (only during a build, which seals them).
+        self.tail_blocks: list[Any] = []
+
+    @property
+    def missing(self) -> float | int:
+        """The filler for rows without a stored value."""
+        return math.nan if self.kind == "number" else DT_MISSING
+
+    def _reserve(self, rows: int) -> None:
+        if rows <= self.by_row.shape[0]:
+            return
+        grown = np.full(max(rows, 2 * self.by_row.shape[0], 1024), self.missing, self.dtype)
+        grown[: self.by_row.shape[0]] = self.by_row
+        self.by_row = grown
+
+    def store(self, value: AttributeValue) -> float | int | None:
+        """The stored form of a value of this column's kind, or None for a huge int."""
+        if self.kind == "datetime":
+            assert isinstance(value, datetime)
+            return micros(value)
+        if isinstance(value, int) and not _float_exact(value):
+            return None
+        return float(value)  # type: ignore[arg-type]
+
+    def add(self, row: int, value: AttributeValue) -> None:
+        """Record ``value`` for a new row, in the tail."""
+        stored = self.store(value)
+        self._reserve(row + 1)
+        self.has.add(row)
+        if stored is None:
+            assert isinstance(value, int)
+            self.huge[row] = value
+            return
+        self.by_row[row] = stored
+        self.tail_rows.append(row)
+        if len(self.tail_rows) > max(65536, self.base_rows.shape[0] // 8):
+            self.seal()
+
+    def append(self, row: int, value: AttributeValue) -> None:
+        """Record ``value`` for a new row without re-sealing (bulk build; `seal` follows)."""
+        stored = self.store(value)
+        if row >= self.by_row.shape[0]:
+            self._reserve(row + 1)
+        self.has.add(row)
+        if stored is None:
+            assert isinstance(value, int)
+            self.huge[row] = value
+            return
+        self.by_row[row] = stored
+        self.tail_rows.append(row)
+
+    def extend(self, rows: Any, values: Any) -> None:
+        """Record stored values (numpy) for many new rows, in the tail (bulk build)."""
+        if rows.size == 0:
+            return
+        self._reserve(int(rows.max()) + 1)
+        self.by_row[rows] = values
+        self.has |= bitmap_of(rows)
+        self.tail_blocks.append(rows)
+
+    def seal(self) -> None:
+        """Sort every stored row by value and rebuild the bins."""
+        tail = [np.asarray(self.tail_rows, dtype=np.uint32), *self.tail_blocks]
+        rows = np.concatenate([self.base_rows, *tail])
+        values = self.by_row[rows]
+        order = np.argsort(values, kind="stable")
+        self.base_rows = rows[order]
+        self.tail_rows = []
+        self.tail_blocks = []
+        self._rebuild_bins(values[order])
+
+    def _rebuild_bins(self, sorted_values: Any) -> None:
+        rows = self.base_rows
+        count = rows.shape[0] // FINE_BIN
+        self.marks = sorted_values[: count * FINE_BIN : FINE_BIN].copy()
+        self.fine = [bitmap_of(rows[k * FINE_BIN : (k + 1) * FINE_BIN]) for k in range(count)]
+        self.prefix = [BitMap()]
+        for start in range(0, count - FINE_PER_COARSE + 1, FINE_PER_COARSE):
+            block = union(self.fine[start : start + FINE_PER_COARSE])
+            self.prefix.append(self.prefix[-1] | block)
+
+    def restore(self, base_rows: Any) -> None:
+        """Rebuild the bins from loaded sorted rows (``by_row`` already set)."""
+        self.base_rows = base_rows
+        self._rebuild_bins(self.by_row[base_rows])
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def _base_value_rank(self, value: float | int, right: bool) -> int:
+        """How many base rows hold a value < ``value`` (<= when ``right``)."""
+        side: Any = "right" if right else "left"
+        rows = self.base_rows
+        if rows.size == 0:
+            return 0
+        marks = self.marks
+        # Bin k starts at rank k * FINE_BIN; find the bin the boundary falls in, then the
+        # exact position inside it from the values of that bin only.
+        k = int(np.searchsorted(marks, value, side=side)) - 1
+        if k < 0 and marks.size:
+            return 0
+        k = max(k, 0)
+        start = k * FINE_BIN
+        stop = min(start + FINE_BIN, rows.shape[0]) if k < marks.shape[0] - 1 else rows.shape[0]
+        inside = self.by_row[rows[start:stop]]
+        return start + int(np.searchsorted(inside, value, side=side))
+
+    def _rank_range(self, interval: Interval) -> tuple[int, int]:
+        lo, lo_incl, hi, hi_incl = interval
+        i = self._base_value_rank(lo, right=not lo_incl)
+        j = self._base_value_rank(hi, right=hi_incl)
+        return i, max(i, j)
+
+    def estimate(self, intervals: list[Interval]) -> int:
+        """An upper bound on the rows matching any of ``intervals`` (cheap)."""
+        total = len(self.tail_rows) + len(self.huge)
+        for interval in intervals:
+            i, j = self._rank_range(interval)
+            total += j - i
+        return total
+
+    def _ranks(self, i: int, j: int) -> Any:
+        """The rows ranked in ``[i, j)`` of the sealed base, as a bitmap."""
+        if i >= j:
+            return BitMap()
+        rows = self.base_rows
+        first = -(-i // FINE_BIN)
+        last = j // FINE_BIN
+        if first > last:
+            return bitmap_of(rows[i:j])
+        edges = np.concatenate([rows[i : first * FINE_BIN], rows[last * FINE_BIN : j]])
+        pieces: list[Any] = [bitmap_of(edges)]
+        low = -(-first // FINE_PER_COARSE)
+        high = last // FINE_PER_COARSE
+        if low < high:
+            pieces.append(self.prefix[high] - self.prefix[low])
+            pieces.extend(self.fine[first : low * FINE_PER_COARSE])
+            pieces.extend(self.fine[high * FINE_PER_COARSE : last])
+        else:
+            pieces.extend(self.fine[first:last])
+        return union(pieces)
+
+    def _mask(self, values: Any, interval: Interval) -> Any:
+        lo, lo_incl, hi, hi_incl = interval
+        above = values >= lo if lo_incl else values > lo
+        below = values <= hi if hi_incl else values < hi
+        return above & below
+
+    def select(self, intervals: list[Interval], huge_test: Callable[[int], bool]) -> Any:
+        """The rows whose value lies in any of ``intervals`` (a new bitmap)."""
+        pieces = [self._ranks(*self._rank_range(interval)) for interval in intervals]
+        if self.tail_rows:
+            tail_rows = np.asarray(self.tail_rows, dtype=np.uint32)
+            tail_values = self.by_row[tail_rows]
+            mask = np.zeros(tail_rows.shape[0], dtype=bool)
+            for interval in intervals:
+                mask |= self._mask(tail_values, interval)
+            pieces.append(bitmap_of(tail_rows[mask]))
+        pieces.append(BitMap(row for row, value in self.huge.items() if huge_test(value)))
+        return union(pieces)
+
+    def filter(
+        self, candidates: Any, intervals: list[Interval], huge_test: Callable[[int], bool]
+    ) -> Any:
+        """The subset of ``candidates`` whose value lies in any of ``intervals``."""
+        rows = rows_of(candidates)
+        rows = rows[rows < self.by_row.shape[0]]
+        values = self.by_row[rows]
+        mask = np.zeros(rows.shape[0], dtype=bool)
+        for interval in intervals:
+            mask |= self._mask(values, interval)
+        result = bitmap_of(rows[mask])
+        for row, value in self.huge.items():
+            if row in candidates and huge_test(value):
+                result.add(row)
+        return result
+
+    def unbounded(self) -> tuple[float | int, float | int]:
+        """The widest interval bounds of this column (they exclude missing rows)."""
+        if self.kind == "number":
+            return -math.inf, math.inf
+        return _INT_MIN + 1, _INT_MAX
+
+
+def _float_exact(value: int) -> bool:
+    try:
+        return int(float(value)) == value
+    except OverflowError:
+        return False
+
+
+def number_bounds(value: int | float) -> tuple[float, float]:
+    """Floats ``(below, above)`` bracketing ``value``: equal to it when it is exact.
+
+    For an int that float64 cannot represent, ``below`` is the largest float smaller than it
+    and ``above`` the smallest float larger, so ``x < value`` is ``x <= below`` for floats.
+    """
+    if isinstance(value, float) or _float_exact(value):
+        exact = float(value)
+        return exact, exact
+    try:
+        nearest = float(value)
+    except OverflowError:
+        return (sys.float_info.max, math.inf) if value > 0 else (-math.inf, -sys.float_info.max)
+    if nearest > value:
+        return math.nextafter(nearest, -math.inf), nearest
+    return nearest, math.nextafter(nearest, math.inf)

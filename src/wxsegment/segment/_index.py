@@ -1,0 +1,1078 @@
+"""`SegmentIndex`: evaluate segments over millions of followers with roaring bitmaps.
+
+Each follower gets a dense row id in insertion order. Tags and categorical values (strings,
+bools) map to bitmaps of rows; numbers and datetimes live in exact range columns (see
+`wxsegment.segment._columns`). A segment evaluates to a bitmap of rows, bottom up, and agrees
+with `matches` on every follower:
+
+- a predicate on a missing attribute, or on a value of another kind, is false;
+- ``Not`` is the live followers minus its child;
+- rows are never reused: `remove` only clears the row from the live set, and `update` removes
+  the follower and adds it again under a new row (it moves to the end of the iteration order).
+"""
+
+from __future__ import annotations
+
+import array
+import json
+import os
+import struct
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO, Final
+
+try:
+    import numpy as np
+    from pyroaring import BitMap
+except ImportError as error:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "SegmentIndex needs the optional 'bitmap' extra (pyroaring and numpy): "
+        "pip install 'wxsegment[bitmap]'"
+    ) from error
+
+from wxsegment._clock import ensure_aware
+from wxsegment._model import BUILTIN_FIELDS, AttributeValue, Follower, check_value, value_kind
+from wxsegment._typing import assert_never
+from wxsegment.segment._columns import (
+    CategoricalColumn,
+    Interval,
+    RangeColumn,
+    bitmap_of,
+    micros,
+    number_bounds,
+    union,
+)
+from wxsegment.segment._evaluate import compare_values
+from wxsegment.segment._nodes import (
+    And,
+    Between,
+    Compare,
+    Constant,
+    Exists,
+    In,
+    Not,
+    Op,
+    Or,
+    Segment,
+    Tag,
+    Within,
+    as_node,
+)
+
+__all__ = [
+    "DuplicateFollowerError",
+    "IndexFormatError",
+    "SegmentIndex",
+    "SegmentResult",
+    "UnknownFollowerError",
+]
+
+_MAGIC: Final = b"WXSEGIDX"
+_VERSION: Final = 1
+_RANGE_KINDS: Final = frozenset({"number", "datetime"})
+_FLUSH_EVERY: Final = 1 << 18
+#: Filter candidates through the value column instead of building the range bitmap when the
+#: candidates are this many times fewer than the rows the range holds.
+_FILTER_RATIO: Final = 4
+_ENCODING: Final = "utf-8"
+_ERRORS: Final = "surrogatepass"
+_MAX_ROWS: Final = (1 << 32) - 1
+#: Ints in this range are exact as float64 (wider ones may be too; `RangeColumn` decides).
+_SAFE_INT_MIN: Final = -(1 << 53)
+_SAFE_INT_MAX: Final = 1 << 53
+
+
+class IndexFormatError(ValueError):
+    """A saved index file is not one this version can read (magic, version, truncation, CRC)."""
+
+
+class DuplicateFollowerError(ValueError):
+    """A follower with this openid is already in the index."""
+
+
+class UnknownFollowerError(LookupError):
+    """No follower with this openid is in the index."""
+
+
+_Plan = tuple["RangeColumn | None", list[Interval], Callable[[Any], bool]]
+
+
+class _Batch:
+    """Followers taken from a stream, buffered as plain lists until absorbed."""
+
+    __slots__ = ("openids", "tags", "values")
+
+    def __init__(self) -> None:
+        self.openids: list[str] = []
+        self.tags: dict[str, list[int]] = {}
+        self.values: dict[str, tuple[list[int], list[AttributeValue]]] = {}
+
+    def take(self, follower: Follower) -> None:
+        row = len(self.openids)
+        self.openids.append(follower.openid)
+        tags = self.tags
+        for name in follower.tags:
+            rows = tags.get(name)
+            if rows is None:
+                tags[name] = [row]
+            else:
+                rows.append(row)
+        values = self.values
+        self._value(row, "subscribe_time", follower.subscribe_time)
+        if follower.last_interaction_at is not None:
+            self._value(row, "last_interaction_at", follower.last_interaction_at)
+        if follower.unionid is not None:
+            self._value(row, "unionid", follower.unionid)
+        for name, value in follower.attributes.items():
+            column = values.get(name)
+            if column is None:
+                values[name] = ([row], [value])
+            else:
+                column[0].append(row)
+                column[1].append(value)
+
+    def _value(self, row: int, name: str, value: AttributeValue) -> None:
+        column = self.values.get(name)
+        if column is None:
+            self.values[name] = ([row], [value])
+        else:
+            column[0].append(row)
+            column[1].append(value)
+
+
+class SegmentResult:
+    """The followers of an index that a segment selects, as a roaring bitmap of rows.
+
+    Iterates over openids in row order (insertion order). Results of the same index combine
+    with ``&``, ``|``, ``-`` and ``^``. A result is a snapshot: later changes to the index do
+    not alter it.
+    """
+
+    __slots__ = ("_bitmap", "_index")
+
+    def __init__(self, index: SegmentIndex, bitmap: Any) -> None:
+        self._index = index
+        self._bitmap = bitmap
+
+    def __len__(self) -> int:
+        return len(self._bitmap)
+
+    def __iter__(self) -> Iterator[str]:
+        openid = self._index._openid
+        for row in self._bitmap:
+            yield openid(row)
+
+    def __contains__(self, openid: object) -> bool:
+        if not isinstance(openid, str):
+            return False
+        return any(row in self._bitmap for row in self._index._rows_named(openid))
+
+    def __repr__(self) -> str:
+        return f"<SegmentResult of {len(self)} followers>"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SegmentResult):
+            return NotImplemented
+        return self._index is other._index and bool(self._bitmap == other._bitmap)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def _other(self, other: object) -> Any:
+        if not isinstance(other, SegmentResult):
+            return None
+        if other._index is not self._index:
+            raise ValueError("cannot combine results of two different indexes")
+        return other._bitmap
+
+    def __and__(self, other: object) -> SegmentResult:
+        bitmap = self._other(other)
+        if bitmap is None:
+            return NotImplemented
+        return SegmentResult(self._index, self._bitmap & bitmap)
+
+    def __or__(self, other: object) -> SegmentResult:
+        bitmap = self._other(other)
+        if bitmap is None:
+            return NotImplemented
+        return SegmentResult(self._index, self._bitmap | bitmap)
+
+    def __sub__(self, other: object) -> SegmentResult:
+        bitmap = self._other(other)
+        if bitmap is None:
+            return NotImplemented
+        return SegmentResult(self._index, self._bitmap - bitmap)
+
+    def __xor__(self, other: object) -> SegmentResult:
+        bitmap = self._other(other)
+        if bitmap is None:
+            return NotImplemented
+        return SegmentResult(self._index, self._bitmap ^ bitmap)
+
+    @property
+    def bitmap(self) -> Any:
+        """The selected row ids as an immutable ``pyroaring.FrozenBitMap``."""
+        from pyroaring import FrozenBitMap
+
+        return FrozenBitMap(self._bitmap)
+
+    def openids(self) -> list[str]:
+        """The selected openids, in row order."""
+        return list(self)
+
+
+class SegmentIndex:
+    """A roaring-bitmap index of followers that evaluates segments exactly like `matches`.
+
+    Build it with `build` (a stream of `Follower`s) or `from_columns` (numpy columns), keep it
+    current with `add`, `update` and `remove`, and persist it with `save` / `load`.
+    """
+
+    def __init__(self) -> None:
+        self._blob = bytearray()
+        self._offsets = array.array("Q", [0])
+        self._live: Any = BitMap()
+        self._tags: dict[str, Any] = {}
+        self._present: dict[str, Any] = {}
+        self._categorical: dict[tuple[str, str], CategoricalColumn] = {}
+        self._ranges: dict[tuple[str, str], RangeColumn] = {}
+        # openid lookup: hashes of rows sorted once, plus a dict of rows added since.
+        self._sorted_hashes: Any = None
+        self._sorted_rows: Any = None
+        self._recent: dict[str, list[int]] = {}
+        self._present_pending: dict[str, array.array[int]] = {}
+
+    # -- size and membership ------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def __contains__(self, openid: object) -> bool:
+        return isinstance(openid, str) and self._find(openid) is not None
+
+    def __repr__(self) -> str:
+        return f"<SegmentIndex of {len(self)} followers>"
+
+    def nbytes(self) -> int:
+        """Approximate bytes of memory the index holds (bitmaps, value columns, openids)."""
+        bitmaps: list[Any] = [self._live, *self._tags.values(), *self._present.values()]
+        arrays: list[Any] = [self._sorted_hashes, self._sorted_rows]
+        for categorical in self._categorical.values():
+            bitmaps.append(categorical.has)
+            bitmaps.extend(categorical.values.values())
+        for column in self._ranges.values():
+            bitmaps.extend([column.has, *column.fine, *column.prefix])
+            arrays.extend([column.by_row, column.base_rows, column.marks])
+        total = len(self._blob) + self._offsets.itemsize * len(self._offsets)
+        total += int(sum(array.nbytes for array in arrays if array is not None))
+        for bitmap in bitmaps:
+            stats = bitmap.get_statistics()
+            total += int(stats["n_bytes_array_containers"]) + int(stats["n_bytes_run_containers"])
+            total += int(stats["n_bytes_bitset_containers"]) + 16 * int(stats["n_containers"])
+        return total
+
+    @property
+    def tags(self) -> frozenset[str]:
+        """Every tag name that some row (live or removed) has carried."""
+        return frozenset(self._tags)
+
+    # -- building -----------------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, followers: Iterable[Follower]) -> SegmentIndex:
+        """Index a stream of followers, holding only a few of them at a time.
+
+        Raises `DuplicateFollowerError` when two followers share an openid.
+        """
+        index = cls()
+        hashes: list[Any] = []
+        batch = _Batch()
+        for follower in followers:
+            if not isinstance(follower, Follower):
+                raise TypeError(f"expected a Follower, got {type(follower).__name__}")
+            batch.take(follower)
+            if len(batch.openids) == _FLUSH_EVERY:
+                hashes.append(index._absorb(batch))
+                batch = _Batch()
+        hashes.append(index._absorb(batch))
+        index._seal(np.concatenate(hashes))
+        return index
+
+    def _absorb(self, batch: _Batch) -> Any:
+        """Add a batch of followers as new rows; return the hashes of their openids."""
+        first = len(self._offsets) - 1
+        hashes = self._append_openids(batch.openids)
+        for name, rows in batch.tags.items():
+            block = bitmap_of(np.asarray(rows, dtype=np.uint32) + np.uint32(first))
+            bitmap = self._tags.get(name)
+            if bitmap is None:
+                self._tags[name] = block
+            else:
+                bitmap |= block
+        for name, (rows, values) in batch.values.items():
+            self._bulk_values(name, np.asarray(rows, dtype=np.uint32) + np.uint32(first), values)
+        return hashes
+
+    def _bulk_values(self, name: str, rows: Any, values: list[AttributeValue]) -> None:
+        block = bitmap_of(rows)
+        present = self._present.get(name)
+        if present is None:
+            self._present[name] = block
+        else:
+            present |= block
+        types = set(map(type, values))
+        if types <= {float, int} and all(
+            type(value) is float or _SAFE_INT_MIN <= value <= _SAFE_INT_MAX  # type: ignore[operator]
+            for value in values
+        ):
+            self._range_column(name, "number").extend(rows, np.asarray(values, dtype=np.float64))
+        elif types == {datetime}:
+            stamps = np.fromiter(map(micros, values), dtype=np.int64, count=len(values))  # type: ignore[arg-type]
+            self._range_column(name, "datetime").extend(rows, stamps)
+        elif types == {str}:
+            groups: dict[AttributeValue, list[int]] = {}
+            for row, value in zip(rows.tolist(), values, strict=True):
+                found = groups.get(value)
+                if found is None:
+                    groups[value] = [row]
+                else:
+                    found.append(row)
+            categorical = self._categorical.get((name, "str"))
+            if categorical is None:
+                categorical = self._categorical[(name, "str")] = CategoricalColumn()
+            categorical.pending = groups
+            categorical.flush()
+        else:
+            for row, value in zip(rows.tolist(), values, strict=True):
+                self._add_value(row, name, value, buffered=True)
+            self._flush()
+
+    def _range_column(self, name: str, kind: str) -> RangeColumn:
+        column = self._ranges.get((name, kind))
+        if column is None:
+            column = self._ranges[(name, kind)] = RangeColumn(kind)
+        return column
+
+    @classmethod
+    def from_columns(
+        cls,
+        *,
+        openids: Sequence[str],
+        subscribe_time: Any,
+        tags: Mapping[str, Any] | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        unionid: Sequence[str | None] | None = None,
+        last_interaction_at: Any = None,
+    ) -> SegmentIndex:
+        """Index followers given as columns, one entry per follower (row ``i`` is follower ``i``).
+
+        ``subscribe_time`` and ``last_interaction_at``: numpy ``datetime64`` arrays, read as UTC
+        (NaT means missing), or sequences of aware datetimes. ``tags``: tag name -> the
+        positions of the followers carrying it. ``attributes``: name -> a numpy array (bool,
+        int, float with NaN as missing, datetime64 as UTC with NaT as missing), a sequence of
+        values with ``None`` as missing, or a dictionary-encoded pair ``(codes, categories)``:
+        an integer array where ``i`` means ``categories[i]`` and ``-1`` means missing.
+        """
+        count = len(openids)
+        index = cls()
+        for openid in openids:
+            if not isinstance(openid, str) or not openid:
+                raise ValueError(f"openid must be a non-empty string, got {openid!r}")
+        hashes = index._append_openids(openids)
+        index._column("subscribe_time", subscribe_time, count, required=True)
+        if last_interaction_at is not None:
+            index._column("last_interaction_at", last_interaction_at, count, required=False)
+        if unionid is not None:
+            index._column("unionid", unionid, count, required=False)
+        for name, column in (attributes or {}).items():
+            if not isinstance(name, str) or not name or name in BUILTIN_FIELDS | {"tags"}:
+                raise ValueError(f"invalid attribute name {name!r}")
+            index._column(name, column, count, required=False)
+        for name, positions in (tags or {}).items():
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"tag names must be non-empty strings, got {name!r}")
+            rows = np.asarray(positions, dtype=np.int64)
+            if rows.size and (int(rows.min()) < 0 or int(rows.max()) >= count):
+                raise ValueError(f"tag {name!r} names positions outside 0..{count - 1}")
+            index._tags[name] = bitmap_of(rows.astype(np.uint32))
+        index._seal(hashes)
+        return index
+
+    def _column(self, name: str, column: Any, count: int, *, required: bool) -> None:
+        if isinstance(column, tuple):
+            self._coded_column(name, column, count)
+            return
+        if len(column) != count:
+            raise ValueError(f"column {name!r} has {len(column)} entries, expected {count}")
+        moment = name in ("subscribe_time", "last_interaction_at")
+        if isinstance(column, np.ndarray) and column.dtype.kind in "biufM":
+            if moment and column.dtype.kind != "M":
+                raise TypeError(f"{name} must be a datetime64 array, got {column.dtype}")
+            self._numpy_column(name, column, required=required)
+            return
+        for row, value in enumerate(column):
+            if value is None:
+                if required:
+                    raise ValueError(f"{name} is missing for row {row}")
+                continue
+            if moment:
+                ensure_aware(value, name)
+            elif name == "unionid" and not isinstance(value, str):
+                raise TypeError(f"unionid must be a string, got {type(value).__name__}")
+            self._add_value(row, name, check_value(value, f"attribute {name!r}"), buffered=True)
+        self._flush()
+
+    def _coded_column(self, name: str, column: tuple[Any, Sequence[Any]], count: int) -> None:
+        codes, categories = np.asarray(column[0]), list(column[1])
+        if codes.shape != (count,) or codes.dtype.kind not in "iu":
+            raise ValueError(f"column {name!r}: codes must be {count} integers")
+        if codes.size and (int(codes.min()) < -1 or int(codes.max()) >= len(categories)):
+            raise ValueError(f"column {name!r}: codes must lie in -1..{len(categories) - 1}")
+        values = [check_value(value, f"attribute {name!r}") for value in categories]
+        if len({(value_kind(v), v) for v in values}) != len(values):
+            raise ValueError(f"column {name!r}: categories must be distinct")
+        order = np.argsort(codes, kind="stable").astype(np.uint32)
+        bounds = np.searchsorted(codes[order], np.arange(-1, len(values) + 1))
+        present = []
+        for code, value in enumerate(values):
+            rows = order[bounds[code + 1] : bounds[code + 2]]
+            if not rows.size:
+                continue
+            present.append(rows)
+            kind = value_kind(value)
+            if kind in _RANGE_KINDS:
+                ranged = self._ranges.setdefault((name, kind), RangeColumn(kind))
+                for row in rows.tolist():
+                    ranged.append(row, value)
+            else:
+                self._categorical.setdefault((name, kind), CategoricalColumn()).values[value] = (
+                    bitmap_of(rows)
+                )
+        self._present[name] = union(bitmap_of(rows) for rows in present)
+        for categorical_key, categorical in self._categorical.items():
+            if categorical_key[0] == name:
+                categorical.has = union(categorical.values.values())
+
+    def _numpy_column(self, name: str, column: Any, *, required: bool) -> None:
+        kind = column.dtype.kind
+        if kind == "b":
+            rows = np.arange(column.shape[0], dtype=np.uint32)
+            flags = self._categorical.setdefault((name, "bool"), CategoricalColumn())
+            flags.values[True] = bitmap_of(rows[column])
+            flags.values[False] = bitmap_of(rows[~column])
+            flags.has = bitmap_of(rows)
+            self._present[name] = BitMap(flags.has)
+            return
+        if kind == "M":
+            stamps = column.astype("datetime64[us]").view(np.int64)
+            valid = ~np.isnat(column)
+            stored, range_kind = stamps, "datetime"
+        elif kind == "f":
+            if np.isinf(column).any():
+                raise ValueError(f"column {name!r} holds an infinite number")
+            valid = ~np.isnan(column)
+            stored, range_kind = column.astype(np.float64), "number"
+        else:
+            wide = column.astype(np.int64) if kind != "u" or column.dtype.itemsize < 8 else None
+            if wide is None:
+                raise TypeError(f"column {name!r}: uint64 columns are not supported")
+            stored = wide.astype(np.float64)
+            valid = np.ones(column.shape[0], dtype=bool)
+            range_kind = "number"
+            inexact = np.flatnonzero(stored.astype(np.int64) != wide)
+            valid[inexact] = False
+            huge = self._ranges.setdefault((name, range_kind), RangeColumn(range_kind))
+            for row in inexact.tolist():
+                huge.append(row, int(wide[row]))
+        if required and not valid.all():
+            raise ValueError(f"{name} is missing for some rows")
+        rows = np.flatnonzero(valid).astype(np.uint32)
+        target = self._ranges.setdefault((name, range_kind), RangeColumn(range_kind))
+        target.extend(rows, stored[rows])
+        self._present[name] = BitMap(target.has)
+
+    def _append_openid(self, openid: str) -> int:
+        row = len(self._offsets) - 1
+        if row >= _MAX_ROWS:
+            raise OverflowError("a SegmentIndex holds at most 2**32 - 1 rows over its lifetime")
+        self._blob += openid.encode(_ENCODING, _ERRORS)
+        self._offsets.append(len(self._blob))
+        return row
+
+    def _append_openids(self, openids: Sequence[str]) -> Any:
+        """Append many openids as new rows; return their hashes."""
+        first = len(self._offsets) - 1
+        if first + len(openids) > _MAX_ROWS:
+            raise OverflowError("a SegmentIndex holds at most 2**32 - 1 rows over its lifetime")
+        encoded = [openid.encode(_ENCODING, _ERRORS) for openid in openids]
+        lengths = np.fromiter(map(len, encoded), dtype=np.uint64, count=len(encoded))
+        ends = np.cumsum(lengths, dtype=np.uint64) + np.uint64(len(self._blob))
+        self._blob += b"".join(encoded)
+        self._offsets.frombytes(ends.tobytes())
+        return np.fromiter(map(hash, openids), dtype=np.int64, count=len(openids))
+
+    def _ingest(self, row: int, follower: Follower) -> None:
+        for name in follower.tags:
+            bitmap = self._tags.get(name)
+            if bitmap is None:
+                bitmap = self._tags[name] = BitMap()
+            bitmap.add(row)
+        self._add_value(row, "subscribe_time", follower.subscribe_time, buffered=False)
+        if follower.last_interaction_at is not None:
+            self._add_value(
+                row, "last_interaction_at", follower.last_interaction_at, buffered=False
+            )
+        if follower.unionid is not None:
+            self._add_value(row, "unionid", follower.unionid, buffered=False)
+        for name, value in follower.attributes.items():
+            self._add_value(row, name, value, buffered=False)
+
+    def _add_value(self, row: int, name: str, value: AttributeValue, *, buffered: bool) -> None:
+        kind = value_kind(value)
+        if buffered:
+            present = self._present_pending.get(name)
+            if present is None:
+                present = self._present_pending[name] = array.array("I")
+            present.append(row)
+        else:
+            bitmap = self._present.get(name)
+            if bitmap is None:
+                bitmap = self._present[name] = BitMap()
+            bitmap.add(row)
+        if kind in _RANGE_KINDS:
+            column = self._ranges.get((name, kind))
+            if column is None:
+                column = self._ranges[(name, kind)] = RangeColumn(kind)
+            if buffered:
+                column.append(row, value)
+            else:
+                column.add(row, value)
+            return
+        categorical = self._categorical.get((name, kind))
+        if categorical is None:
+            categorical = self._categorical[(name, kind)] = CategoricalColumn()
+        if buffered:
+            categorical.append(row, value)
+        else:
+            categorical.add(row, value)
+
+    def _flush(self) -> None:
+        for name, rows in self._present_pending.items():
+            block = BitMap(rows)
+            bitmap = self._present.get(name)
+            if bitmap is None:
+                self._present[name] = block
+            else:
+                bitmap |= block
+        self._present_pending.clear()
+        for categorical in self._categorical.values():
+            categorical.flush()
+
+    def _seal(self, hashes: Any) -> None:
+        self._flush()
+        for column in self._ranges.values():
+            column.seal()
+        rows = len(self._offsets) - 1
+        self._live = BitMap(range(rows))
+        if hashes is not None:
+            self._sort_hashes(hashes)
+            self._check_unique()
+
+    # -- openid lookup ------------------------------------------------------------------------
+
+    def _openid(self, row: int) -> str:
+        offsets = self._offsets
+        return self._blob[offsets[row] : offsets[row + 1]].decode(_ENCODING, _ERRORS)
+
+    def _sort_hashes(self, hashes: Any) -> None:
+        order = np.argsort(hashes, kind="stable")
+        self._sorted_hashes = hashes[order]
+        self._sorted_rows = order.astype(np.uint32)
+        self._recent = {}
+
+    def _check_unique(self) -> None:
+        hashes = self._sorted_hashes
+        same = np.flatnonzero(hashes[1:] == hashes[:-1])
+        seen: set[str] = set()
+        for position in same.tolist():
+            for row in (int(self._sorted_rows[position]), int(self._sorted_rows[position + 1])):
+                openid = self._openid(row)
+                if openid in seen:
+                    continue
+                seen.add(openid)
+                if len(self._rows_named(openid)) > 1:
+                    raise DuplicateFollowerError(f"openid {openid!r} appears more than once")
+
+    def _ensure_lookup(self) -> None:
+        if self._sorted_hashes is None:
+            rows = len(self._offsets) - 1
+            hashes = (hash(self._openid(row)) for row in range(rows))
+            self._sort_hashes(np.fromiter(hashes, np.int64, rows))
+
+    def _rows_named(self, openid: str) -> list[int]:
+        """Every row (live or not) that ever held ``openid``."""
+        self._ensure_lookup()
+        key = hash(openid)
+        hashes = self._sorted_hashes
+        start = int(np.searchsorted(hashes, key, side="left"))
+        stop = int(np.searchsorted(hashes, key, side="right"))
+        found = [
+            int(row) for row in self._sorted_rows[start:stop] if self._openid(int(row)) == openid
+        ]
+        found.extend(self._recent.get(openid, ()))
+        return found
+
+    def _find(self, openid: str) -> int | None:
+        """The live row of ``openid``, if any."""
+        for row in reversed(self._rows_named(openid)):
+            if row in self._live:
+                return row
+        return None
+
+    # -- incremental updates ------------------------------------------------------------------
+
+    def add(self, follower: Follower) -> None:
+        """Add a new follower. Raises `DuplicateFollowerError` if its openid is present."""
+        if not isinstance(follower, Follower):
+            raise TypeError(f"expected a Follower, got {type(follower).__name__}")
+        if self._find(follower.openid) is not None:
+            raise DuplicateFollowerError(f"openid {follower.openid!r} is already indexed")
+        row = self._append_openid(follower.openid)
+        self._ingest(row, follower)
+        self._live.add(row)
+        self._recent.setdefault(follower.openid, []).append(row)
+        if len(self._recent) > max(65536, len(self._offsets) // 8):
+            self._sorted_hashes = None
+
+    def update(self, follower: Follower) -> None:
+        """Replace the indexed state of a follower (tags, attributes, times).
+
+        Raises `UnknownFollowerError` if its openid is not present.
+        """
+        if not isinstance(follower, Follower):
+            raise TypeError(f"expected a Follower, got {type(follower).__name__}")
+        self.remove(follower.openid)
+        self.add(follower)
+
+    def remove(self, openid: str) -> None:
+        """Remove a follower. Raises `UnknownFollowerError` if its openid is not present."""
+        if not isinstance(openid, str):
+            raise TypeError(f"openid must be a string, got {type(openid).__name__}")
+        row = self._find(openid)
+        if row is None:
+            raise UnknownFollowerError(f"openid {openid!r} is not indexed")
+        self._live.discard(row)
+
+    # -- evaluation ---------------------------------------------------------------------------
+
+    def evaluate(self, segment: Segment, *, now: datetime) -> SegmentResult:
+        """The followers that ``segment`` selects at instant ``now`` (timezone-aware)."""
+        ensure_aware(now, "now")
+        return SegmentResult(self, self._eval(segment, now) & self._live)
+
+    def count(self, segment: Segment, *, now: datetime) -> int:
+        """How many followers ``segment`` selects at instant ``now``."""
+        ensure_aware(now, "now")
+        return int(self._eval(segment, now).intersection_cardinality(self._live))
+
+    def _eval(self, segment: Segment, now: datetime) -> Any:
+        """Rows selected by ``segment``; exact on live rows, may hold removed rows.
+
+        The returned bitmap may be shared with the index: callers never mutate it.
+        """
+        node = as_node(segment)
+        match node:
+            case Constant(value=truth):
+                return self._live if truth else BitMap()
+            case Tag(name=name):
+                return self._tags.get(name, BitMap())
+            case Compare() | In() | Between() | Within():
+                return self._leaf(node, now)
+            case Exists(attr=name):
+                if name == "openid":
+                    return self._live
+                return self._present.get(name, BitMap())
+            case And(children=children):
+                return self._and(children, now)
+            case Or(children=children):
+                return union(self._eval(child, now) for child in children)
+            case Not(child=child):
+                return self._live - self._eval(child, now)
+            case _:
+                assert_never(node)
+
+    def _and(self, children: Iterable[Segment], now: datetime) -> Any:
+        bitmaps: list[Any] = []
+        ranged: list[_Plan] = []
+        negated: list[Segment] = []
+        for child in children:
+            plan = self._plan(child, now)
+            if plan is not None:
+                if plan[0] is None:
+                    return BitMap()
+                ranged.append(plan)
+            elif isinstance(child, Not):
+                negated.append(child.child)
+            else:
+                bitmaps.append(self._eval(child, now))
+        sized = sorted(
+            (
+                (column.estimate(intervals), (column, intervals, test))
+                for column, intervals, test in ranged
+                if column is not None
+            ),
+            key=lambda item: item[0],
+        )
+        if bitmaps:
+            bitmaps.sort(key=len)
+            result = bitmaps[0]
+            for bitmap in bitmaps[1:]:
+                result = result & bitmap
+        elif sized:
+            _, (column, intervals, test) = sized.pop(0)
+            assert column is not None
+            result = column.select(intervals, test)
+        else:
+            result = self._live
+        for size, (ranged_column, intervals, test) in sized:
+            if not result:
+                return result
+            assert ranged_column is not None
+            column = ranged_column
+            if len(result) * _FILTER_RATIO < size:
+                result = column.filter(result, intervals, test)
+            else:
+                result = result & column.select(intervals, test)
+        for child in negated:
+            if not result:
+                return result
+            plan = self._plan(child, now)
+            if plan is not None and plan[0] is not None:
+                result = result - plan[0].filter(result, plan[1], plan[2])
+            else:
+                result = result - self._eval(child, now)
+        return result
+
+    def _leaf(self, node: Compare | In | Between | Within, now: datetime) -> Any:
+        if node.attr == "openid":
+            return self._openid_leaf(node)
+        plan = self._plan(node, now)
+        if plan is not None:
+            column, intervals, test = plan
+            return BitMap() if column is None else column.select(intervals, test)
+        match node:
+            case Compare(attr=name, op=op, value=constant):
+                kind = value_kind(constant)
+                if kind in _RANGE_KINDS:
+                    column = self._ranges.get((name, kind))
+                    if column is None:
+                        return BitMap()
+                    assert op is Op.NE
+                    equal = self._plan(Compare(name, Op.EQ, constant), now)
+                    assert equal is not None
+                    return column.has - column.select(equal[1], equal[2])
+                categorical = self._categorical.get((name, kind))
+                if categorical is None:
+                    return BitMap()
+                if op is Op.EQ:
+                    return categorical.equal(constant)
+                if op is Op.NE:
+                    return categorical.has - categorical.equal(constant)
+                return categorical.matching(lambda value: compare_values(value, op, constant))
+            case In(attr=name, values=values):
+                return union(self._leaf(Compare(name, Op.EQ, value), now) for value in values)
+            case Between(attr=name, lo=lo, hi=hi):
+                categorical = self._categorical.get((name, value_kind(lo)))
+                if categorical is None:
+                    return BitMap()
+                return categorical.matching(
+                    lambda value: compare_values(value, Op.GE, lo)
+                    and compare_values(value, Op.LE, hi)
+                )
+            case Within():
+                return BitMap()
+            case _:
+                assert_never(node)
+
+    def _plan(self, segment: Segment, now: datetime) -> _Plan | None:
+        """How to answer a single-column range predicate, or None if it is not one.
+
+        A plan whose column is None selects nobody (no row holds that attribute and kind).
+        """
+        match segment:
+            case Compare(attr=name, op=op, value=constant) if op is not Op.NE:
+                kind = value_kind(constant)
+                if kind not in _RANGE_KINDS or name == "openid":
+                    return None
+                column = self._ranges.get((name, kind))
+                found = None if column is None else _interval(column, op, constant)
+                return column, [] if found is None else [found], (
+                    lambda value: compare_values(value, op, constant)
+                )
+            case Between(attr=name, lo=lo, hi=hi):
+                kind = value_kind(lo)
+                if kind not in _RANGE_KINDS or name == "openid":
+                    return None
+                column = self._ranges.get((name, kind))
+                if column is None:
+                    return None, [], _never
+                lower = _interval(column, Op.GE, lo)
+                upper = _interval(column, Op.LE, hi)
+                intervals = []
+                if lower is not None and upper is not None:
+                    intervals.append((lower[0], lower[1], upper[2], upper[3]))
+                return column, intervals, (
+                    lambda value: compare_values(value, Op.GE, lo)
+                    and compare_values(value, Op.LE, hi)
+                )
+            case Within(attr=name, duration=duration):
+                column = self._ranges.get((name, "datetime"))
+                if column is None:
+                    return None, [], _never
+                return column, [(micros(now - duration), True, micros(now), True)], _never
+            case In(attr=name, values=values):
+                kinds = {value_kind(value) for value in values}
+                if len(kinds) != 1 or name == "openid":
+                    return None
+                (kind,) = kinds
+                if kind not in _RANGE_KINDS:
+                    return None
+                column = self._ranges.get((name, kind))
+                if column is None:
+                    return None, [], _never
+                equal = [_interval(column, Op.EQ, value) for value in values]
+                return column, [i for i in equal if i is not None], (
+                    lambda value: any(
+                        value_kind(v) == value_kind(value) and v == value for v in values
+                    )
+                )
+            case _:
+                return None
+
+    def _openid_leaf(self, node: Compare | In | Between | Within) -> Any:
+        match node:
+            case Compare(op=Op.EQ, value=str() as openid):
+                row = self._find(openid)
+                return BitMap() if row is None else BitMap([row])
+            case In(values=values):
+                rows = (self._find(value) for value in values if isinstance(value, str))
+                return BitMap(row for row in rows if row is not None)
+            case Compare(op=op, value=str() as constant):
+                return self._scan(lambda openid: compare_values(openid, op, constant))
+            case Between(lo=str() as lo, hi=str() as hi):
+                return self._scan(lambda openid: lo <= openid <= hi)
+            case _:
+                return BitMap()
+
+    def _scan(self, test: Callable[[str], bool]) -> Any:
+        return BitMap(row for row in self._live if test(self._openid(row)))
+
+    # -- persistence --------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the index to ``path`` (atomically, via a temporary file and a rename)."""
+        target = Path(path)
+        temporary = target.with_name(target.name + ".tmp")
+        with temporary.open("wb") as stream:
+            _Writer(stream).write(self)
+        os.replace(temporary, target)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> SegmentIndex:
+        """Read an index written by `save`. Raises `IndexFormatError` for any other file."""
+        data = Path(path).read_bytes()
+        return _read(cls(), data)
+
+
+def _never(_value: Any) -> bool:
+    return False
+
+
+def _interval(column: RangeColumn, op: Op, constant: AttributeValue) -> Interval | None:
+    """The stored-value interval for ``column op constant``; None when it selects nothing."""
+    low, high = column.unbounded()
+    exact: float | int
+    below: float | int
+    above: float | int
+    if column.kind == "datetime":
+        assert isinstance(constant, datetime)
+        stamp = micros(constant)
+        exact, below, above, is_exact = stamp, stamp, stamp, True
+    else:
+        assert isinstance(constant, (int, float))
+        below, above = number_bounds(constant)
+        exact, is_exact = below, below == above
+    match op:
+        case Op.EQ:
+            return (exact, True, exact, True) if is_exact else None
+        case Op.LT:
+            return (low, True, exact, False) if is_exact else (low, True, below, True)
+        case Op.LE:
+            return (low, True, below, True)
+        case Op.GT:
+            return (exact, False, high, True) if is_exact else (above, True, high, True)
+        case Op.GE:
+            return (above, True, high, True)
+        case Op.NE:
+            raise AssertionError("NE has no single interval")
+        case _:
+            assert_never(op)
+
+
+# -- file format ------------------------------------------------------------------------------
+#
+# MAGIC (8 bytes) | version (u32 LE) | blobs ... | header JSON | header length (u64 LE) |
+# CRC-32 of everything before it (u32 LE). The header names each blob by position and length;
+# bitmaps use roaring's portable serialization, arrays are raw little-endian numpy data.
+
+
+class _Writer:
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._crc = 0
+        self._lengths: list[int] = []
+
+    def _put(self, data: bytes | memoryview) -> None:
+        self._stream.write(data)
+        self._crc = zlib.crc32(data, self._crc)
+
+    def _blob(self, data: bytes | memoryview) -> int:
+        self._put(data)
+        self._lengths.append(len(data))
+        return len(self._lengths) - 1
+
+    def _bitmap(self, bitmap: Any) -> int:
+        return self._blob(bitmap.serialize())
+
+    def _array(self, values: Any, dtype: str) -> int:
+        return self._blob(np.ascontiguousarray(values, dtype=dtype).tobytes())
+
+    def write(self, index: SegmentIndex) -> None:
+        self._put(_MAGIC + struct.pack("<I", _VERSION))
+        index._flush()
+        rows = len(index._offsets) - 1
+        header: dict[str, Any] = {
+            "rows": rows,
+            "blob": self._blob(bytes(index._blob)),
+            "offsets": self._array(np.frombuffer(index._offsets, dtype=np.uint64), "<u8"),
+            "live": self._bitmap(index._live),
+            "tags": [[name, self._bitmap(bitmap)] for name, bitmap in index._tags.items()],
+            "present": [
+                [name, self._bitmap(bitmap)] for name, bitmap in index._present.items()
+            ],
+            "categorical": [
+                [
+                    name,
+                    kind,
+                    self._bitmap(column.has),
+                    [[value, self._bitmap(bitmap)] for value, bitmap in column.values.items()],
+                ]
+                for (name, kind), column in index._categorical.items()
+            ],
+            "ranges": [],
+        }
+        for (name, kind), column in index._ranges.items():
+            if column.tail_rows:
+                column.seal()
+            dtype = "<f8" if kind == "number" else "<i8"
+            header["ranges"].append(
+                [
+                    name,
+                    kind,
+                    self._bitmap(column.has),
+                    self._array(_padded(column, rows), dtype),
+                    self._array(column.base_rows, "<u4"),
+                    [[row, str(value)] for row, value in column.huge.items()],
+                ]
+            )
+        header["lengths"] = self._lengths
+        encoded = json.dumps(header, ensure_ascii=True).encode("ascii")
+        self._put(encoded)
+        self._put(struct.pack("<Q", len(encoded)))
+        self._stream.write(struct.pack("<I", self._crc))
+
+
+def _padded(column: RangeColumn, rows: int) -> Any:
+    """The column's values for exactly ``rows`` rows (rows past its end hold no value)."""
+    values = column.by_row[:rows]
+    if values.shape[0] < rows:
+        filler = np.full(rows - values.shape[0], column.missing, dtype=column.dtype)
+        values = np.concatenate([values, filler])
+    return values
+
+
+def _read(index: SegmentIndex, data: bytes) -> SegmentIndex:
+    prefix = len(_MAGIC) + 4
+    if len(data) < prefix or data[: len(_MAGIC)] != _MAGIC:
+        raise IndexFormatError("not a wxsegment index file (bad magic)")
+    (version,) = struct.unpack_from("<I", data, len(_MAGIC))
+    if version != _VERSION:
+        raise IndexFormatError(f"unsupported index file version {version} (expected {_VERSION})")
+    if len(data) < prefix + 12:
+        raise IndexFormatError("index file is truncated")
+    (crc,) = struct.unpack_from("<I", data, len(data) - 4)
+    if zlib.crc32(memoryview(data)[: len(data) - 4]) != crc:
+        raise IndexFormatError("index file is truncated or corrupt (CRC mismatch)")
+    try:
+        (header_length,) = struct.unpack_from("<Q", data, len(data) - 12)
+        header_start = len(data) - 12 - header_length
+        header = json.loads(data[header_start : len(data) - 12].decode("ascii"))
+        return _restore(index, data, prefix, header_start, header)
+    except IndexFormatError:
+        raise
+    except (ValueError, KeyError, TypeError, IndexError, struct.error) as error:
+        raise IndexFormatError(f"index file is malformed: {error}") from error
+
+
+def _restore(
+    index: SegmentIndex, data: bytes, start: int, end: int, header: dict[str, Any]
+) -> SegmentIndex:
+    spans: list[tuple[int, int]] = []
+    position = start
+    for length in header["lengths"]:
+        spans.append((position, position + int(length)))
+        position += int(length)
+    if position != end:
+        raise IndexFormatError("index file blob lengths do not add up")
+    view = memoryview(data)
+
+    def blob(number: int) -> memoryview:
+        first, last = spans[number]
+        return view[first:last]
+
+    def bitmap(number: int) -> Any:
+        return BitMap.deserialize(bytes(blob(number)))
+
+    def numbers(number: int, dtype: str) -> Any:
+        return np.frombuffer(blob(number), dtype=dtype).astype(dtype[1:], copy=True)
+
+    rows = int(header["rows"])
+    index._blob = bytearray(blob(header["blob"]))
+    index._offsets = array.array("Q", numbers(header["offsets"], "<u8").tobytes())
+    if len(index._offsets) != rows + 1 or index._offsets[-1] != len(index._blob):
+        raise IndexFormatError("index file openid table is inconsistent")
+    index._live = bitmap(header["live"])
+    index._tags = {str(name): bitmap(number) for name, number in header["tags"]}
+    index._present = {str(name): bitmap(number) for name, number in header["present"]}
+    for name, kind, has, values in header["categorical"]:
+        categorical = CategoricalColumn()
+        categorical.has = bitmap(has)
+        categorical.values = {value: bitmap(number) for value, number in values}
+        if any(value_kind(value) != kind for value in categorical.values):
+            raise IndexFormatError(f"categorical column {name!r} holds values of another kind")
+        index._categorical[(str(name), str(kind))] = categorical
+    for name, kind, has, by_row, base_rows, huge in header["ranges"]:
+        if kind not in _RANGE_KINDS:
+            raise IndexFormatError(f"unknown range column kind {kind!r}")
+        column = RangeColumn(kind)
+        column.has = bitmap(has)
+        column.by_row = numbers(by_row, "<f8" if kind == "number" else "<i8")
+        column.huge = {int(row): int(value) for row, value in huge}
+        base = numbers(base_rows, "<u4")
+        if column.by_row.shape[0] != rows or (base.size and int(base.max()) >= rows):
+            raise IndexFormatError(f"range column {name!r} is inconsistent")
+        column.restore(base)
+        index._ranges[(str(name), str(kind))] = column
+    return index
+
