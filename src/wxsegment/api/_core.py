@@ -161,9 +161,7 @@ class RetryPolicy:
 
         return {
             "stop": tenacity.stop_after_attempt(self.attempts),
-            "wait": tenacity.wait_exponential_jitter(
-                initial=self.initial, max=self.maximum, jitter=self.jitter
-            ),
+            "wait": lambda state: self.wait(state.attempt_number),
             "retry": tenacity.retry_if_exception(lambda error: should_retry(call, error)),
             "reraise": True,
         }
