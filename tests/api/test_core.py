@@ -484,3 +484,22 @@ def test_retry_policy_waits_grow_and_cap() -> None:
     policy = RetryPolicy(attempts=6, initial=1, maximum=4, jitter=0.5)
     waits = [policy.wait(n, rng=lambda: 1.0) for n in range(1, 6)]
     assert waits == [1.5, 2.5, 4.5, 4.5, 4.5]
+
+
+def test_async_client_spreads_requests_over_pools(wechat: MiniWeChat) -> None:
+    """An injected sequence of httpx clients is used round-robin."""
+    seen: list[int] = []
+
+    def transport(index: int) -> httpx.MockTransport:
+        def handle(request: httpx.Request) -> httpx.Response:
+            seen.append(index)
+            return wechat.handler(request)
+
+        return httpx.MockTransport(handle)
+
+    pools = [httpx.AsyncClient(transport=transport(i)) for i in range(3)]
+    client = AsyncClient(wechat.appid, wechat.secret, http_client=pools)
+    openids = wechat.add_followers(600)
+    asyncio.run(client.users.get_many(openids))
+    assert sorted(set(seen)) == [0, 1, 2]
+    assert max(seen.count(i) for i in range(3)) - min(seen.count(i) for i in range(3)) <= 1

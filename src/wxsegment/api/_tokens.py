@@ -9,7 +9,6 @@ the per-client default; `FileTokenStore` lets several processes on one host shar
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import tempfile
@@ -74,6 +73,9 @@ class FileTokenStore:
 
     @contextlib.contextmanager
     def _locked(self, key: str) -> Iterator[None]:
+        # Imported here so that the package still imports where fcntl does not exist.
+        import fcntl
+
         lock_path = self._path(key).with_suffix(".lock")
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
