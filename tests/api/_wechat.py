@@ -25,6 +25,7 @@ class MiniWeChat:
         self.secret = secret
         self.page_size = page_size
         self.tokens: set[str] = set()
+        self.stable_current = ""
         self.issued = 0
         self.followers: dict[str, dict[str, Any]] = {}
         self.tags: dict[int, str] = {2: "星标组"}
@@ -121,6 +122,8 @@ class MiniWeChat:
                 raise httpx.ReadTimeout("timed out", request=request)
             if kind == "mass_rate":
                 return self._json({"errcode": 45011, "errmsg": "api minute-quota reach limit"})
+            if kind == "token_invalid":
+                return self._json({"errcode": 40001, "errmsg": "invalid credential"})
             if kind == "rate_limited":
                 return self._json({"errcode": 45009, "errmsg": "reach max api daily quota limit"})
         if path == "/cgi-bin/stable_token":
@@ -148,7 +151,12 @@ class MiniWeChat:
     def _stable(self, body: dict[str, Any]) -> dict[str, Any]:
         if body.get("appid") != self.appid or body.get("secret") != self.secret:
             return {"errcode": 40001, "errmsg": "invalid credential"}
-        return self._issue()
+        if self.stable_current in self.tokens and not body.get("force_refresh"):
+            return {"access_token": self.stable_current, "expires_in": 7200}
+        self.tokens.discard(self.stable_current)
+        answer = self._issue()
+        self.stable_current = answer["access_token"]
+        return answer
 
     def _classic(self, query: dict[str, str]) -> dict[str, Any]:
         if query.get("appid") != self.appid or query.get("secret") != self.secret:

@@ -252,9 +252,12 @@ def test_token_refreshed_before_expiry_margin(api: Harness, wechat: MiniWeChat) 
     from datetime import timedelta
 
     api.run(lambda c: c.tags.list())
-    api.clock.advance(timedelta(seconds=7200 - 299))
+    api.clock.advance(timedelta(seconds=7200 - 301))
     api.run(lambda c: c.tags.list())
-    assert wechat.issued == 2
+    assert len([c for c in wechat.calls if c[1] == "/cgi-bin/stable_token"]) == 1
+    api.clock.advance(timedelta(seconds=2))
+    api.run(lambda c: c.tags.list())
+    assert len([c for c in wechat.calls if c[1] == "/cgi-bin/stable_token"]) == 2
 
 
 def test_wrong_secret_is_a_credential_error(wechat: MiniWeChat) -> None:
@@ -503,3 +506,14 @@ def test_async_client_spreads_requests_over_pools(wechat: MiniWeChat) -> None:
     asyncio.run(client.users.get_many(openids))
     assert sorted(set(seen)) == [0, 1, 2]
     assert max(seen.count(i) for i in range(3)) - min(seen.count(i) for i in range(3)) <= 1
+
+
+def test_refused_stable_token_is_force_refreshed(api: Harness, wechat: MiniWeChat) -> None:
+    """When stable_token hands back the refused token, one forced refresh replaces it."""
+    api.run(lambda c: c.tags.list())
+    first = wechat.stable_current
+    wechat.inject("token_invalid", path="/cgi-bin/tags/get")
+    api.run(lambda c: c.tags.list())
+    token_bodies = [b for _, p, b in wechat.calls if p == "/cgi-bin/stable_token"]
+    assert [b["force_refresh"] for b in token_bodies] == [False, False, True]
+    assert wechat.stable_current != first

@@ -22,10 +22,16 @@ from wxsegment.api._core import (
     Token,
     decode_response,
     dumps,
+    should_retry,
     token_from_response,
     transport_error,
 )
-from wxsegment.api._errors import CredentialError, InvalidTokenError, WeChatValidationError
+from wxsegment.api._errors import (
+    CredentialError,
+    InvalidTokenError,
+    WeChatError,
+    WeChatValidationError,
+)
 from wxsegment.api._mass import AsyncMass, Mass
 from wxsegment.api._menus import AsyncMenus, Menus
 from wxsegment.api._messaging import AsyncMessages, Messages
@@ -83,7 +89,7 @@ class _BaseClient:
     def _now(self) -> float:
         return self._clock.now().timestamp()
 
-    def _token_call(self) -> Call:
+    def _token_call(self, force: bool = False) -> Call:
         if self.token_endpoint == "stable":
             return Call(
                 "POST",
@@ -92,7 +98,7 @@ class _BaseClient:
                     "grant_type": "client_credential",
                     "appid": self.appid,
                     "secret": self._secret,
-                    "force_refresh": False,
+                    "force_refresh": force,
                 },
                 token=False,
             )
@@ -215,16 +221,23 @@ class Client(_BaseClient):
             if candidate is not None and self._usable(candidate, stale):
                 self._cached = candidate
                 return candidate.value
-        call = self._token_call()
+        token = self._fetch_token(force=False)
+        if token.value == stale and self.token_endpoint == "stable":
+            # stable_token hands back the token WeChat just refused; only a forced refresh
+            # (limited to 20 a day) replaces it.
+            token = self._fetch_token(force=True)
+        self._store.set(self._token_key, token)
+        self._cached = token
+        return token.value
+
+    def _fetch_token(self, *, force: bool) -> Token:
+        call = self._token_call(force)
         try:
             data = self._send(call, None)
         except InvalidTokenError as error:
             raise _token_error(error) from None
-        token = token_from_response(data, self._now(), call.path)
-        self._store.set(self._token_key, token)
-        self._cached = token
-        logger.debug("fetched a new access token from %s", call.path)
-        return token.value
+        logger.debug("fetched an access token from %s (force=%s)", call.path, force)
+        return token_from_response(data, self._now(), call.path)
 
     def _send(self, call: Call, token: str | None) -> dict[str, Any]:
         try:
@@ -251,7 +264,15 @@ class Client(_BaseClient):
             return self._send(call, self._refresh(token))
 
     def _request(self, call: Call) -> dict[str, Any]:
-        retrying = tenacity.Retrying(sleep=self._sleep, **self.retry.tenacity_kwargs(call))
+        # The first attempt runs outside tenacity: most calls succeed at once, and building
+        # the retry machinery for each of them costs more than the call's own decoding.
+        try:
+            return self._attempt(call)
+        except WeChatError as error:
+            if self.retry.attempts == 1 or not should_retry(call, error):
+                raise
+        self._sleep(self.retry.wait(1))
+        retrying = tenacity.Retrying(sleep=self._sleep, **self.retry.tenacity_kwargs(call, done=1))
         result: dict[str, Any] = retrying(self._attempt, call)
         return result
 
@@ -352,16 +373,21 @@ class AsyncClient(_BaseClient):
             if candidate is not None and self._usable(candidate, stale):
                 self._cached = candidate
                 return candidate.value
-        call = self._token_call()
+        token = await self._fetch_token(force=False)
+        if token.value == stale and self.token_endpoint == "stable":
+            token = await self._fetch_token(force=True)
+        self._store.set(self._token_key, token)
+        self._cached = token
+        return token.value
+
+    async def _fetch_token(self, *, force: bool) -> Token:
+        call = self._token_call(force)
         try:
             data = await self._send(call, None)
         except InvalidTokenError as error:
             raise _token_error(error) from None
-        token = token_from_response(data, self._now(), call.path)
-        self._store.set(self._token_key, token)
-        self._cached = token
-        logger.debug("fetched a new access token from %s", call.path)
-        return token.value
+        logger.debug("fetched an access token from %s (force=%s)", call.path, force)
+        return token_from_response(data, self._now(), call.path)
 
     async def _send(self, call: Call, token: str | None) -> dict[str, Any]:
         try:
@@ -387,7 +413,15 @@ class AsyncClient(_BaseClient):
             return await self._send(call, await self._refresh(token))
 
     async def _request(self, call: Call) -> dict[str, Any]:
-        retrying = tenacity.AsyncRetrying(sleep=self._sleep, **self.retry.tenacity_kwargs(call))
+        try:
+            return await self._attempt(call)
+        except WeChatError as error:
+            if self.retry.attempts == 1 or not should_retry(call, error):
+                raise
+        await self._sleep(self.retry.wait(1))
+        retrying = tenacity.AsyncRetrying(
+            sleep=self._sleep, **self.retry.tenacity_kwargs(call, done=1)
+        )
         result: dict[str, Any] = await retrying(self._attempt, call)
         return result
 

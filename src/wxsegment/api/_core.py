@@ -155,13 +155,17 @@ class RetryPolicy:
         base = min(self.maximum, self.initial * 2.0 ** (retry_number - 1))
         return base + self.jitter * rng()
 
-    def tenacity_kwargs(self, call: Call) -> dict[str, Any]:
-        """Arguments for `tenacity.Retrying` / `AsyncRetrying` (without the sleep)."""
+    def tenacity_kwargs(self, call: Call, *, done: int = 0) -> dict[str, Any]:
+        """Arguments for `tenacity.Retrying` / `AsyncRetrying` (without the sleep).
+
+        ``done`` attempts were already made outside tenacity; the remaining ones keep the
+        same wait sequence.
+        """
         import tenacity
 
         return {
-            "stop": tenacity.stop_after_attempt(self.attempts),
-            "wait": lambda state: self.wait(state.attempt_number),
+            "stop": tenacity.stop_after_attempt(self.attempts - done),
+            "wait": lambda state: self.wait(state.attempt_number + done),
             "retry": tenacity.retry_if_exception(lambda error: should_retry(call, error)),
             "reraise": True,
         }
