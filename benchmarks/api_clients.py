@@ -166,8 +166,8 @@ def scenario(followers: int, latency: float, concurrency: int) -> None:
          lambda: run_async(base_url, openids, concurrency, 1)),
         (f"AsyncClient ({concurrency} in flight, 4 pools: default)",
          lambda: run_async(base_url, openids, concurrency, 4)),
-        (f"AsyncClient ({concurrency} in flight, {concurrency // 4} pools)",
-         lambda: run_async(base_url, openids, concurrency, concurrency // 4)),
+        (f"AsyncClient ({concurrency} in flight, {concurrency} pools)",
+         lambda: run_async(base_url, openids, concurrency, concurrency)),
     ]
     print(f"\n== {followers:,} followers, latency {latency * 1000:.0f} ms per call "
           f"({calls['tag']} tagging calls, {calls['info']} batchget calls)")
