@@ -38,6 +38,7 @@ __all__ = [
     "attribute_values",
     "aware_datetimes",
     "followers",
+    "openids",
     "predicates",
     "segments",
 ]
@@ -116,6 +117,11 @@ def followers(
         attributes=values,
         last_interaction_at=draw(st.none() | aware_datetimes(span=timedelta(days=4))),
     )
+
+
+def openids() -> st.SearchStrategy[str]:
+    """Openids shaped like WeChat's: 28 characters, ``o`` then URL-safe Base64 characters."""
+    return st.from_regex(r"o[A-Za-z0-9_-]{27}", fullmatch=True)
 
 
 def predicates(

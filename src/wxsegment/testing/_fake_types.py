@@ -1,0 +1,303 @@
+"""Configuration and read-only state records of the fake WeChat.
+
+Every number WeChat documents is a default here; every behaviour the facts leave UNCONFIRMED or
+in CONFLICT is an option, so a test can pin the variant it cares about.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import Any, Final, Literal
+
+import attrs
+
+__all__ = [
+    "DEFAULT_WINDOW_RULES",
+    "FAULT_KINDS",
+    "FakeCall",
+    "FakeConfig",
+    "FakeFollower",
+    "FakeMessage",
+    "FakeQRCode",
+    "FakeTag",
+    "FaultKind",
+    "MassJob",
+    "WindowRule",
+]
+
+FaultKind = Literal[
+    "busy",
+    "http_500",
+    "http_502",
+    "timeout",
+    "rate_limited",
+    "mass_rate",
+    "token_expired",
+    "token_invalid",
+]
+
+#: The fault kinds `FakeWeChat.inject` accepts.
+FAULT_KINDS: Final[frozenset[str]] = frozenset(
+    {
+        "busy",
+        "http_500",
+        "http_502",
+        "timeout",
+        "rate_limited",
+        "mass_rate",
+        "token_expired",
+        "token_invalid",
+    }
+)
+
+
+def _seconds(value: float | timedelta) -> float:
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected seconds or a timedelta, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"a duration cannot be negative, got {value!r}")
+    return float(value)
+
+
+def _at_least(low: int) -> Callable[[Any, Any, Any], None]:
+    def check(_instance: Any, attribute: Any, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{attribute.name} must be an integer, got {value!r}")
+        if value < low:
+            raise ValueError(f"{attribute.name} must be at least {low}, got {value}")
+
+    return check
+
+
+def _frozen_mapping(value: Mapping[Any, Any]) -> Mapping[Any, Any]:
+    return MappingProxyType(dict(value))
+
+
+def _reserved_default() -> Mapping[int, str]:
+    return MappingProxyType({2: "星标组"})
+
+
+def _optional_frozenset(value: Iterable[str] | None) -> frozenset[str] | None:
+    return None if value is None else frozenset(value)
+
+
+@attrs.frozen
+class WindowRule:
+    """What one kind of follower interaction allows: messages within a duration (None: any)."""
+
+    duration: timedelta
+    messages: int | None
+
+
+#: The current 服务号 table: a message opens 5 sends in 48 h; a menu click, a follow or a QR scan
+#: 3 sends in 1 minute; a payment unlimited sends in 48 h. The numbers have changed before.
+DEFAULT_WINDOW_RULES: Final[Mapping[str, WindowRule]] = MappingProxyType(
+    {
+        "message": WindowRule(timedelta(hours=48), 5),
+        "menu": WindowRule(timedelta(minutes=1), 3),
+        "follow": WindowRule(timedelta(minutes=1), 3),
+        "scan": WindowRule(timedelta(minutes=1), 3),
+        "payment": WindowRule(timedelta(hours=48), None),
+    }
+)
+
+
+@attrs.frozen(kw_only=True)
+class FakeConfig:
+    """Knobs of the fake WeChat; durations accept seconds or a `timedelta` (stored as seconds).
+
+    Defaults follow the documented values; options marked UNCONFIRMED in the docs pick the
+    stricter reading unless said otherwise.
+    """
+
+    #: ``expires_in`` of every token (WeChat: "a value ≤ 7200 s").
+    token_ttl: float = attrs.field(default=7200.0, converter=_seconds)
+    #: How long a classic token keeps working after a newer one was fetched (~5 minutes).
+    token_grace: float = attrs.field(default=300.0, converter=_seconds)
+    #: stable_token hands out a fresh token once the current one has less than this left.
+    stable_rotate_before: float = attrs.field(default=300.0, converter=_seconds)
+    #: force_refresh=true: at least this far apart, at most this many per day (Asia/Shanghai).
+    stable_force_min_interval: float = attrs.field(default=30.0, converter=_seconds)
+    stable_force_per_day: int = attrs.field(default=20, validator=_at_least(0))
+    #: UNCONFIRMED: the errcode for a force_refresh beyond its limits.
+    stable_force_errcode: int = 45009
+    #: Wrong secret when fetching a token: 40125 today, 40001 in older answers.
+    bad_secret_errcode: int = 40125
+    #: Mass-send calls (sendall, send, preview) allowed per rolling minute before 45011.
+    mass_per_minute: int = attrs.field(default=60, validator=_at_least(1))
+    #: Delay added to each request by the ASGI app (not by ``handler``).
+    latency: float = attrs.field(default=0.0, converter=_seconds)
+    #: Mass pushes a follower receives per natural month; further ones are filtered silently.
+    monthly_mass_limit: int = attrs.field(default=4, validator=_at_least(0))
+    #: UNCONFIRMED: whether a preview counts toward the monthly limit.
+    preview_counts_toward_monthly: bool = False
+    #: ``user/get`` page size.
+    user_page_size: int = attrs.field(default=10_000, validator=_at_least(1))
+    #: UNCONFIRMED: ``user/tag/get`` page size (undocumented).
+    tag_members_page_size: int = attrs.field(default=10_000, validator=_at_least(1))
+    #: The last non-empty page echoes its last openid as ``next_openid`` (as in WeChat's
+    #: example) and the call after it returns no ``data``; ``"empty"`` answers ``""`` at once.
+    last_page_next_openid: Literal["last", "empty"] = attrs.field(
+        default="last", validator=attrs.validators.in_(("last", "empty"))
+    )
+    #: UNCONFIRMED: ``user/info/batchget`` maximum (documented 100; one report says 50).
+    batchget_max: int = attrs.field(default=100, validator=_at_least(1))
+    #: Tags an account may create (reserved tags not counted), tags per follower.
+    max_tags: int = attrs.field(default=100, validator=_at_least(0))
+    max_tags_per_follower: int = attrs.field(default=20, validator=_at_least(0))
+    #: A tag with more fans than this cannot be deleted (45057).
+    max_deletable_tag_fans: int = attrs.field(default=100_000, validator=_at_least(0))
+    #: Tags present from the start, never modifiable (id -> name); ids 0, 1, 2 are reserved.
+    reserved_tags: Mapping[int, str] = attrs.field(
+        factory=_reserved_default, converter=_frozen_mapping
+    )
+    #: First id handed to a created tag.
+    first_tag_id: int = attrs.field(default=100, validator=_at_least(3))
+    #: CONFLICT: the clientmsgid length limit (docs 64 bytes, 45067 observed above 32).
+    clientmsgid_max_bytes: int = attrs.field(default=32, validator=_at_least(1))
+    #: How long a clientmsgid is remembered (45065).
+    clientmsgid_window: float = attrs.field(default=86400.0, converter=_seconds)
+    #: UNCONFIRMED: a repeated clientmsgid sooner than this after the first send gets 45066
+    #: instead of 45065 (0 disables).
+    clientmsgid_min_retry: float = attrs.field(default=0.0, converter=_seconds)
+    #: Without a clientmsgid WeChat dedups on a digest of audience + content.
+    implicit_clientmsgid: bool = True
+    #: How long a template ``client_msg_id`` is remembered per openid (~10 minutes).
+    template_dedup_window: float = attrs.field(default=600.0, converter=_seconds)
+    #: Template ids that exist; ``None`` accepts any non-empty id.
+    templates: frozenset[str] | None = attrs.field(default=None, converter=_optional_frozenset)
+    #: Customer-service window per interaction kind.
+    window_rules: Mapping[str, WindowRule] = attrs.field(
+        default=DEFAULT_WINDOW_RULES, converter=_frozen_mapping
+    )
+    #: Typing needs an interaction this recent; a typing state lasts this long.
+    typing_interaction_within: float = attrs.field(default=30.0, converter=_seconds)
+    typing_duration: float = attrs.field(default=15.0, converter=_seconds)
+    #: QR codes: default expiry (current docs 60 s, older 30 s), maximum, permanent pool.
+    qrcode_default_expire: int = attrs.field(default=60, validator=_at_least(1))
+    qrcode_max_expire: int = attrs.field(default=2_592_000, validator=_at_least(1))
+    #: UNCONFIRMED: an expiry above the maximum is refused (40035) or clamped.
+    qrcode_over_max: Literal["error", "clamp"] = attrs.field(
+        default="error", validator=attrs.validators.in_(("error", "clamp"))
+    )
+    max_permanent_qrcodes: int = attrs.field(default=100_000, validator=_at_least(0))
+    #: UNCONFIRMED: the maximum number of conditional menus (65305); ``None`` = no limit.
+    max_conditional_menus: int | None = None
+    #: Distinct URL domains all conditional menus together may link to (65316).
+    max_conditional_menu_domains: int = attrs.field(default=3, validator=_at_least(0))
+    #: Refuse request bodies carrying ``\\uXXXX`` escapes (40033), as WeChat does.
+    reject_unicode_escapes: bool = True
+    #: Keep a record of every call in `FakeWeChat.calls`.
+    record_calls: bool = True
+    #: Seed for tokens, tickets and sampled faults, so runs are reproducible.
+    seed: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class FakeFollower:
+    """A snapshot of one follower as the fake holds it."""
+
+    openid: str
+    subscribed: bool
+    subscribe_time: datetime
+    unionid: str | None
+    language: str
+    remark: str
+    subscribe_scene: str
+    qr_scene: int
+    qr_scene_str: str
+    #: Tag ids in the order they were applied (the last one drives conditional menus).
+    tag_ids: tuple[int, ...]
+    #: ``client_platform_type`` used by conditional menus: 1 iOS, 2 Android, 3 others.
+    platform: int
+
+
+@attrs.frozen(kw_only=True)
+class FakeTag:
+    """A snapshot of one tag."""
+
+    id: int
+    name: str
+    count: int
+    reserved: bool
+
+
+@attrs.frozen(kw_only=True)
+class MassJob:
+    """One accepted mass-send job and the counts its MASSSENDJOBFINISH event would carry.
+
+    ``total_count`` = audience size; ``filter_count`` = after WeChat's filtering (not following,
+    monthly limit reached); ``sent_count + error_count == filter_count``.
+    """
+
+    msg_id: int
+    msg_data_id: int | None
+    endpoint: str
+    msgtype: str
+    clientmsgid: str | None
+    status: str
+    created_at: datetime
+    total_count: int
+    filter_count: int
+    sent_count: int
+    error_count: int
+    #: Openids that received the push, and openids filtered out.
+    delivered: tuple[str, ...]
+    filtered: tuple[str, ...]
+
+    def finish_event(self) -> dict[str, str]:
+        """The job's MASSSENDJOBFINISH fields as WeChat would push them (XML text values)."""
+        return {
+            "MsgType": "event",
+            "Event": "MASSSENDJOBFINISH",
+            "CreateTime": str(int(self.created_at.timestamp())),
+            "MsgID": str(self.msg_id),
+            "Status": "send success" if self.status != "SEND_FAIL" else "send fail",
+            "TotalCount": str(self.total_count),
+            "FilterCount": str(self.filter_count),
+            "SentCount": str(self.sent_count),
+            "ErrorCount": str(self.error_count),
+        }
+
+
+@attrs.frozen(kw_only=True)
+class FakeMessage:
+    """One customer-service or template message the fake delivered."""
+
+    kind: Literal["custom", "template"]
+    openid: str
+    msgtype: str
+    msgid: int | None
+    at: datetime
+    body: Mapping[str, Any]
+
+
+@attrs.frozen(kw_only=True)
+class FakeQRCode:
+    """One created QR code."""
+
+    ticket: str
+    action_name: str
+    scene_id: int | None
+    scene_str: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    url: str
+
+
+@attrs.frozen(kw_only=True)
+class FakeCall:
+    """One request the fake answered; secrets and tokens are redacted."""
+
+    method: str
+    path: str
+    query: Mapping[str, str]
+    json: Any
+    at: datetime
+    status: int
+    errcode: int | None
+    fault: str | None
