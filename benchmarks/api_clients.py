@@ -6,9 +6,8 @@ no added latency and with a per-call latency (20 ms by default, a round trip to 
 
     PYTHONPATH=src python benchmarks/api_clients.py [--followers 100000] [--latency-ms 20]
 
-The server is `wxsegment.testing.FakeWeChat` when it is available, else the small WeChat
-stand-in of the test suite; it runs under uvicorn in its own process so that it does not
-compete with the clients for the GIL.
+The server is `wxsegment.testing.FakeWeChat` (its ASGI app, with ``FakeConfig(latency=...)``)
+under uvicorn in its own process, so that it does not compete with the clients for the GIL.
 """
 
 from __future__ import annotations
@@ -17,15 +16,11 @@ import argparse
 import asyncio
 import multiprocessing
 import socket
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from wxsegment.api import AsyncClient, Client
 
@@ -34,28 +29,10 @@ SECRET = "bench-secret"
 
 
 def _app(followers: int, latency: float) -> tuple[Any, list[str]]:
-    try:
-        from wxsegment.testing import FakeConfig, FakeWeChat  # type: ignore[attr-defined]
-    except ImportError:
-        from tests.api._wechat import ASGIAdapter, MiniWeChat
+    from wxsegment.testing import FakeConfig, FakeWeChat
 
-        wechat = MiniWeChat(appid=APPID, secret=SECRET)
-        openids = wechat.add_followers(followers)
-        return _with_latency(ASGIAdapter(wechat.handler), latency), openids
     fake = FakeWeChat(appid=APPID, secret=SECRET, config=FakeConfig(latency=latency))
     return fake.asgi, list(fake.add_followers(followers))
-
-
-def _with_latency(app: Any, latency: float) -> Any:
-    if latency <= 0:
-        return app
-
-    async def delayed(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            await asyncio.sleep(latency)
-        await app(scope, receive, send)
-
-    return delayed
 
 
 def _serve(port: int, followers: int, latency: float, ready: Any, openids_out: Any) -> None:

@@ -443,37 +443,3 @@ class MiniWeChat:
         if self.menu is None:
             return {"errcode": 46003, "errmsg": "menu no exist"}
         return {"button": self.menu["button"]}
-
-
-class ASGIAdapter:
-    """Serve a request handler as an ASGI-3 app (for a real loopback server)."""
-
-    def __init__(self, handler: Callable[[httpx.Request], httpx.Response]) -> None:
-        self.handler = handler
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        query = scope["query_string"].decode()
-        url = f"http://testserver{scope['path']}" + (f"?{query}" if query else "")
-        response = self.handler(httpx.Request(scope["method"], url, content=body))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status_code,
-                "headers": [(b"content-type", b"application/json")],
-            }
-        )
-        await send({"type": "http.response.body", "body": response.content})

@@ -27,12 +27,14 @@ async def _await(awaitable: Any) -> Any:
 
 
 class Harness:
-    """One client (sync or async) over a `MiniWeChat`; `run` hides the difference."""
+    """One client (sync or async) over a WeChat stand-in; `run` hides the difference."""
 
-    def __init__(self, kind: str, wechat: MiniWeChat, **options: Any) -> None:
+    def __init__(
+        self, kind: str, wechat: Any, *, clock: FixedClock | None = None, **options: Any
+    ) -> None:
         self.kind = kind
         self.wechat = wechat
-        self.clock = FixedClock(START)
+        self.clock = clock or FixedClock(START)
         self.sleeps: list[float] = []
         options.setdefault("retry", RetryPolicy(attempts=4, initial=0.5, maximum=4, jitter=0.1))
         if kind == "sync":
