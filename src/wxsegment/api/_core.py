@@ -1,0 +1,320 @@
+"""The I/O-free core shared by `Client` and `AsyncClient`.
+
+Request description (`Call`), body encoding, envelope decoding, errcode mapping, retry
+decisions, token freshness, mass-call pacing and the validation of identifiers all live here;
+the two clients only send, sleep and lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Final, Literal, TypeVar
+
+import attrs
+import httpx
+
+from wxsegment.api._errors import (
+    BusyError,
+    WeChatError,
+    WeChatHTTPStatusError,
+    WeChatTransportError,
+    WeChatValidationError,
+    error_for,
+)
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "QRCODE_IMAGE_URL",
+    "Call",
+    "Pacer",
+    "RetryPolicy",
+    "Token",
+    "chunked",
+    "decode_response",
+    "derive_clientmsgid",
+    "dumps",
+    "should_retry",
+    "transport_error",
+    "validate_clientmsgid",
+]
+
+#: WeChat's API host; every endpoint path below starts with ``/cgi-bin/``.
+DEFAULT_BASE_URL: Final = "https://api.weixin.qq.com"
+#: QR images are served by another host and need no token.
+QRCODE_IMAGE_URL: Final = "https://mp.weixin.qq.com/cgi-bin/showqrcode"
+#: WeChat documents 64 bytes but answers 45067 beyond 32 in practice; 32 ASCII bytes is safe.
+MAX_CLIENTMSGID_BYTES: Final = 32
+
+_T = TypeVar("_T")
+
+
+@attrs.frozen
+class Call:
+    """One WeChat request, described before any I/O.
+
+    ``replayable`` says whether sending it twice is harmless (a read, an idempotent write, or a
+    send carrying an idempotency key); only replayable calls are retried after an ambiguous
+    failure. ``paced`` calls go through the mass-send pacer.
+    """
+
+    method: Literal["GET", "POST"]
+    path: str
+    params: Mapping[str, str] = attrs.field(factory=dict)
+    body: Mapping[str, Any] | None = None
+    replayable: bool = True
+    paced: bool = False
+    token: bool = True
+
+
+def dumps(body: Mapping[str, Any]) -> bytes:
+    """Encode a JSON body as raw UTF-8: WeChat refuses ``\\uXXXX`` escapes with 40033."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def decode_response(status_code: int, content: bytes, endpoint: str) -> dict[str, Any]:
+    """Decode WeChat's answer, raising the mapped error for a non-zero errcode.
+
+    WeChat answers errors with HTTP 200 and ``{"errcode": N, "errmsg": ...}``; a missing
+    errcode means success. String errcodes are coerced to int.
+    """
+    if not 200 <= status_code < 300:
+        raise WeChatHTTPStatusError(status_code, endpoint)
+    try:
+        data = json.loads(content.decode("utf-8", errors="replace"), strict=False)
+    except ValueError:
+        raise WeChatTransportError(
+            "the answer is not JSON", endpoint, kind="decode"
+        ) from None
+    if not isinstance(data, dict):
+        raise WeChatTransportError("the answer is not a JSON object", endpoint, kind="decode")
+    raw = data.get("errcode", 0)
+    try:
+        errcode = int(raw)
+    except (TypeError, ValueError):
+        raise WeChatTransportError(
+            f"unreadable errcode {raw!r}", endpoint, kind="decode"
+        ) from None
+    if errcode != 0:
+        raise error_for(errcode, str(data.get("errmsg", "")), endpoint, data)
+    return data
+
+
+def transport_error(error: httpx.HTTPError, endpoint: str, *secrets: str) -> WeChatTransportError:
+    """Wrap an httpx error without its URL, scrubbing any secret from the message."""
+    message = str(error) or type(error).__name__
+    for secret in secrets:
+        if secret:
+            message = message.replace(secret, "***")
+    if isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout)):
+        kind = "connect"
+    elif isinstance(error, httpx.TimeoutException):
+        kind = "timeout"
+    else:
+        kind = "transport"
+    return WeChatTransportError(f"{type(error).__name__}: {message}", endpoint, kind=kind)
+
+
+def should_retry(call: Call, error: BaseException) -> bool:
+    """Whether ``error`` from ``call`` deserves another attempt.
+
+    Busy (-1), transport failures and 5xx are retried for replayable calls; a connection that
+    never opened is retried for any call (nothing reached WeChat). Quotas, credentials and
+    every other errcode are not retried here.
+    """
+    if isinstance(error, WeChatHTTPStatusError):
+        return call.replayable and error.status_code >= 500
+    if isinstance(error, WeChatTransportError):
+        if error.kind == "connect":
+            return True
+        return call.replayable and error.kind != "decode"
+    if isinstance(error, BusyError):
+        return call.replayable
+    return False
+
+
+@attrs.frozen
+class RetryPolicy:
+    """Bounded retries with exponential backoff and jitter.
+
+    ``attempts`` counts the first try; waits grow ``initial * 2**n`` up to ``maximum``, plus up
+    to ``jitter`` seconds of random jitter.
+    """
+
+    attempts: int = attrs.field(default=4, validator=attrs.validators.ge(1))
+    initial: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
+    maximum: float = attrs.field(default=8.0, validator=attrs.validators.ge(0))
+    jitter: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
+
+    def wait(self, retry_number: int, rng: Callable[[], float] = random.random) -> float:
+        """Seconds to wait before retry number ``retry_number`` (1-based)."""
+        base = min(self.maximum, self.initial * 2.0 ** (retry_number - 1))
+        return base + self.jitter * rng()
+
+    def tenacity_kwargs(self, call: Call, *, done: int = 0) -> dict[str, Any]:
+        """Arguments for `tenacity.Retrying` / `AsyncRetrying` (without the sleep).
+
+        ``done`` attempts were already made outside tenacity; the remaining ones keep the
+        same wait sequence.
+        """
+        import tenacity
+
+        return {
+            "stop": tenacity.stop_after_attempt(self.attempts - done),
+            "wait": lambda state: self.wait(state.attempt_number + done),
+            "retry": tenacity.retry_if_exception(lambda error: should_retry(call, error)),
+            "reraise": True,
+        }
+
+
+@attrs.frozen(repr=False)
+class Token:
+    """An access token and the instant (POSIX seconds) it expires; the value never prints."""
+
+    value: str
+    expires_at: float
+
+    def fresh(self, now: float, margin: float) -> bool:
+        """Whether the token is still good for at least ``margin`` seconds."""
+        return now < self.expires_at - margin
+
+    def to_json(self) -> str:
+        """Serialize for a token store."""
+        return json.dumps({"access_token": self.value, "expires_at": self.expires_at})
+
+    @classmethod
+    def from_json(cls, text: str) -> Token:
+        """Parse what `to_json` wrote."""
+        data = json.loads(text)
+        return cls(str(data["access_token"]), float(data["expires_at"]))
+
+    def __repr__(self) -> str:
+        return f"Token(value='***', expires_at={self.expires_at!r})"
+
+
+def token_from_response(data: Mapping[str, Any], now: float, endpoint: str) -> Token:
+    """Build a token from a token-endpoint answer."""
+    value = data.get("access_token")
+    if not isinstance(value, str) or not value:
+        raise WeChatError(None, "token answer without access_token", endpoint)
+    return Token(value, now + float(data.get("expires_in", 7200)))
+
+
+class Pacer:
+    """A sliding-window limit: at most ``per_minute`` paced calls in any 60 seconds.
+
+    `reserve` returns how long the caller must wait before sending and books that slot, so
+    concurrent callers line up instead of bursting past WeChat's limit (45011).
+    """
+
+    def __init__(self, per_minute: int, window: float = 60.0) -> None:
+        if per_minute < 1:
+            raise WeChatValidationError(f"per_minute must be >= 1, got {per_minute}")
+        self.per_minute = per_minute
+        self.window = window
+        self._slots: deque[float] = deque(maxlen=per_minute)
+
+    def reserve(self, now: float) -> float:
+        """Book the next slot at or after ``now``; return the seconds to wait for it."""
+        at = now
+        if len(self._slots) == self.per_minute:
+            at = max(now, self._slots[0] + self.window)
+        if self._slots:
+            at = max(at, self._slots[-1])
+        self._slots.append(at)
+        return at - now
+
+    def __repr__(self) -> str:
+        return f"Pacer(per_minute={self.per_minute})"
+
+
+def chunked(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
+    """Consecutive slices of at most ``size`` items."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def balanced_chunks(items: Sequence[_T], maximum: int) -> list[Sequence[_T]]:
+    """Split into the fewest chunks of at most ``maximum``, sizes differing by at most one."""
+    if not items:
+        return []
+    count = math.ceil(len(items) / maximum)
+    size, extra = divmod(len(items), count)
+    chunks: list[Sequence[_T]] = []
+    start = 0
+    for index in range(count):
+        end = start + size + (1 if index < extra else 0)
+        chunks.append(items[start:end])
+        start = end
+    return chunks
+
+
+def validate_clientmsgid(value: str, name: str = "clientmsgid") -> str:
+    """Check an idempotency key: 1..32 printable ASCII bytes without spaces."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    if not value or len(value) > MAX_CLIENTMSGID_BYTES:
+        raise WeChatValidationError(
+            f"{name} must be 1..{MAX_CLIENTMSGID_BYTES} ASCII characters, got {len(value)}"
+        )
+    if not value.isascii() or not value.isprintable() or " " in value:
+        raise WeChatValidationError(f"{name} must be printable ASCII without spaces: {value!r}")
+    return value
+
+
+def derive_clientmsgid(base: str, index: int, count: int) -> str:
+    """The clientmsgid of chunk ``index`` of ``count`` for a send keyed ``base``.
+
+    One chunk keeps ``base``. Several chunks get ``base`` (shortened with a hash of the whole
+    base when needed) plus ``.index``: deterministic, so replaying the whole send reuses every id,
+    and distinct per chunk, so WeChat never dedups one chunk against another.
+    """
+    validate_clientmsgid(base)
+    if count == 1:
+        return base
+    suffix = f".{index}"
+    if len(base) + len(suffix) <= MAX_CLIENTMSGID_BYTES:
+        return base + suffix
+    digest = hashlib.blake2b(base.encode("ascii"), digest_size=4).hexdigest()
+    keep = MAX_CLIENTMSGID_BYTES - len(suffix) - len(digest) - 1
+    return f"{base[:keep]}~{digest}{suffix}"
+
+
+def utf8_len(text: str) -> int:
+    """Length of ``text`` in UTF-8 bytes, the unit WeChat's limits use."""
+    return len(text.encode("utf-8"))
+
+
+def check_utf8_length(text: str, name: str, maximum: int, *, minimum: int = 1) -> str:
+    """Refuse a string outside ``minimum..maximum`` UTF-8 bytes."""
+    if not isinstance(text, str):
+        raise TypeError(f"{name} must be a str, not {type(text).__name__}")
+    size = utf8_len(text)
+    if not minimum <= size <= maximum:
+        raise WeChatValidationError(
+            f"{name} must be {minimum}..{maximum} UTF-8 bytes, got {size}: {text!r}"
+        )
+    return text
+
+
+def check_openid(openid: str, name: str = "openid") -> str:
+    """Refuse an empty or non-string openid."""
+    if not isinstance(openid, str):
+        raise TypeError(f"{name} must be a str, not {type(openid).__name__}")
+    if not openid or openid != openid.strip():
+        raise WeChatValidationError(f"{name} must be a non-empty string without spaces")
+    return openid
+
+
+def unique_openids(openids: Sequence[str] | Any) -> list[str]:
+    """Validate openids and drop duplicates, keeping the first occurrence's order."""
+    if isinstance(openids, str):
+        raise TypeError("openids must be a sequence of strings, not a single string")
+    seen: dict[str, None] = {}
+    for openid in openids:
+        seen.setdefault(check_openid(openid), None)
+    return list(seen)
