@@ -1,23 +1,48 @@
-"""The demo behind ``python -m wxsegment``: synthetic followers, one audience, its explanation.
+"""The demo behind ``python -m wxsegment``: one month of pushes, end to end, on embedded defaults.
 
-It needs nothing but the core install and prints what an operator would look at before a push.
+Everything runs in process, with no network and no server: the built-in `FakeWeChat` stands in
+for WeChat (reached by the real `wxsegment.api.Client` through ``httpx.MockTransport``) and the
+quota ledger is a `SQLiteLedger` file. The story an operator would live through:
+
+1. the CRM's followers are on WeChat; their CRM segments become WeChat tags (``tags.tag_users``);
+2. an audience is described as a segment, parsed from the DSL, and explained;
+3. five campaigns go out in one month; the ledger refuses the fifth push to anyone, and refuses a
+   follower content they already had;
+4. one send's answer is lost on the way back: the client retries it with the same ``clientmsgid``
+   and WeChat reports it as already sent, so nobody gets it twice;
+5. a crash between "WeChat accepted" and "ledger committed" leaves reservations pending; the
+   restart re-sends with the same ids, learns they were sent, and commits them;
+6. finally WeChat's own counts are checked against the ledger: nobody received a fifth push.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 
-from wxsegment._clock import SHANGHAI
+import httpx
+
+from wxsegment._clock import SHANGHAI, FixedClock, month_key
 from wxsegment._model import AttributeValue, Follower
-from wxsegment.segment import attr, explain, matches, render, tag
+from wxsegment.api import Client, SendResult, Text
+from wxsegment.quota import RefusalReason, SQLiteLedger
+from wxsegment.segment import explain, matches, parse, render
+from wxsegment.testing import FakeWeChat
 
 __all__ = ["main", "synthetic_followers"]
 
 _CITIES = ("杭州", "上海", "北京", "深圳", "成都", "南京")
 _TAGS = ("90后", "00后", "已购", "门店扫码", "活动A", "会员")
+_AUDIENCE = (
+    'tag:90后 and city in ["杭州", "上海"] and not tag:已购 '
+    "and subscribe_time within 180d and spend >= 100"
+)
+_APPID = "wxdemo0000000001"
+_SECRET = "demo-secret-not-real"
 
 
 def synthetic_followers(count: int, *, seed: int, now: datetime) -> Iterator[Follower]:
@@ -35,26 +60,152 @@ def synthetic_followers(count: int, *, seed: int, now: datetime) -> Iterator[Fol
         )
 
 
+def _sync_tags(client: Client, followers: Sequence[Follower]) -> dict[str, int]:
+    """Create one WeChat tag per CRM tag and tag its members; returns name -> tag id."""
+    ids: dict[str, int] = {}
+    for name in _TAGS:
+        tag = client.tags.create(name)
+        ids[name] = tag.id
+        client.tags.tag_users(tag.id, [f.openid for f in followers if name in f.tags])
+    return ids
+
+
+def _send(
+    client: Client,
+    ledger: SQLiteLedger,
+    campaign: str,
+    audience: Sequence[str],
+    *,
+    content_key: str,
+    now: datetime,
+    commit: bool = True,
+) -> tuple[int, dict[RefusalReason, int], list[SendResult]]:
+    """Reserve, send to the granted followers, then commit: the two-phase push."""
+    reservation = ledger.reserve(campaign, audience, at=now, content_key=content_key)
+    refused: dict[RefusalReason, int] = {}
+    for reason in reservation.refused.values():
+        refused[reason] = refused.get(reason, 0) + 1
+    # Granted plus already-reserved: a resumed campaign re-sends what it had reserved before.
+    recipients = [*reservation.already, *reservation.granted]
+    results: list[SendResult] = []
+    if len(recipients) >= 2:
+        results = client.mass.send_to_openids(
+            recipients, Text(f"{campaign}: 本周会员专享"), clientmsgid=campaign
+        )
+    if commit:
+        ledger.commit(campaign)
+    return len(reservation.granted), refused, results
+
+
+def _describe(refused: dict[RefusalReason, int]) -> str:
+    if not refused:
+        return "none"
+    return ", ".join(f"{count} {reason.value}" for reason, count in refused.items())
+
+
 def main(argv: Sequence[str] = ()) -> int:
-    """Run the demo; returns the process exit code."""
+    """Run the demo; returns the process exit code (non-zero if an invariant was broken)."""
     parser = argparse.ArgumentParser(prog="python -m wxsegment", description=__doc__)
     parser.add_argument("--followers", type=int, default=20_000, help="how many to generate")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--ledger", type=Path, help="SQLite ledger file (default: a temp file)")
     args = parser.parse_args(list(argv))
 
-    now = datetime(2026, 11, 1, 10, 0, tzinfo=SHANGHAI)
-    audience = (
-        tag("90后")
-        & attr("city").isin(["杭州", "上海"])
-        & ~tag("已购")
-        & attr("subscribe_time").within(timedelta(days=180))
-        & (attr("spend") >= 100)
+    with tempfile.TemporaryDirectory(prefix="wxsegment-demo-") as scratch:
+        path = args.ledger or Path(scratch) / "ledger.sqlite3"
+        return _run(args.followers, args.seed, path)
+
+
+def _run(count: int, seed: int, ledger_path: Path) -> int:
+    clock = FixedClock(datetime(2026, 11, 2, 10, 0, tzinfo=SHANGHAI))
+    now = clock.now()
+    fake = FakeWeChat(appid=_APPID, secret=_SECRET, clock=clock)
+    followers = list(synthetic_followers(count, seed=seed, now=now))
+    for follower in followers:
+        fake.add_follower(follower.openid, subscribe_time=follower.subscribe_time)
+
+    http = httpx.Client(transport=httpx.MockTransport(fake.handler))
+    client = Client(_APPID, _SECRET, http_client=http, clock=clock, sleep=lambda _s: None)
+    ledger = SQLiteLedger(ledger_path, account=_APPID)
+    try:
+        on_wechat = sum(1 for _ in client.users.iter_openids())
+        tag_ids = _sync_tags(client, followers)
+        print(f"followers on WeChat : {on_wechat}, CRM tags synced as WeChat tags {tag_ids}")
+
+        segment = parse(_AUDIENCE)
+        audience = [f.openid for f in followers if matches(segment, f, now=now)]
+        print(f"segment             : {render(segment)}")
+        print(f"audience            : {len(audience)} of {len(followers)} followers")
+        print("why this size:")
+        print(explain(segment, followers, now=now))
+        print()
+
+        plan = [
+            ("2026-11-w1", "double-11-preview"),
+            ("2026-11-w2", "double-11-day"),
+            ("2026-11-w2-again", "double-11-day"),  # the same content: refused as duplicate
+            ("2026-11-w3", "member-week"),
+            ("2026-11-w4", "black-friday"),
+            ("2026-11-w5", "year-end-teaser"),  # a fifth push: refused, quota exhausted
+        ]
+        for index, (campaign, content) in enumerate(plan):
+            clock.advance(timedelta(days=4))
+            if index == 1:
+                # The answer to this send is lost on the way back; WeChat did queue the job.
+                fake.inject("timeout", path="/cgi-bin/message/mass/send", after_processing=True)
+            granted, refused, results = _send(
+                client, ledger, campaign, audience, content_key=content, now=clock.now()
+            )
+            lost = any(r.already_sent for r in results)
+            resent = " (answer lost; retried: WeChat said already sent)" if lost else ""
+            print(f"{campaign:<17} granted {granted:>5}, refused: {_describe(refused)}{resent}")
+
+        # A crash after WeChat accepted the job but before the ledger committed it.
+        clock.advance(timedelta(days=1))
+        late = [f.openid for f in followers if f.openid not in set(audience)][:50]
+        _send(
+            client,
+            ledger,
+            "2026-11-flash",
+            late,
+            content_key="flash",
+            now=clock.now(),
+            commit=False,
+        )
+        pending = list(ledger.pending("2026-11-flash"))
+        print(f"after a crash       : {len(pending)} reservations of 2026-11-flash pending")
+        _granted, _refused, results = _send(
+            client, ledger, "2026-11-flash", late, content_key="flash", now=clock.now()
+        )
+        print(
+            f"after the restart   : re-sent with the same clientmsgid, already sent = "
+            f"{all(r.already_sent for r in results)}; pending now "
+            f"{len(list(ledger.pending('2026-11-flash')))}"
+        )
+
+        return _verify(fake, ledger, followers, clock.now())
+    finally:
+        ledger.close()
+        client.close()
+        http.close()
+
+
+def _verify(
+    fake: FakeWeChat, ledger: SQLiteLedger, followers: Sequence[Follower], now: datetime
+) -> int:
+    month = month_key(now)
+    delivered = {f.openid: fake.mass_received(f.openid, month) for f in followers}
+    most = max(delivered.values(), default=0)
+    mismatched = [
+        openid
+        for openid, count in delivered.items()
+        if count != ledger.usage(openid, at=now).committed
+    ]
+    filtered = sum(len(job.filtered) for job in fake.jobs.values())
+    print()
+    print(
+        f"WeChat's view of {month}: at most {most} pushes per follower; "
+        f"{filtered} filtered by WeChat's own limit; "
+        f"ledger and WeChat disagree on {len(mismatched)} followers"
     )
-    followers = list(synthetic_followers(args.followers, seed=args.seed, now=now))
-    chosen = [f.openid for f in followers if matches(audience, f, now=now)]
-    print(f"segment : {render(audience)}")
-    print(f"matched : {len(chosen)} of {len(followers)} followers")
-    print(f"sample  : {', '.join(chosen[:5])}")
-    print("why this size:")
-    print(explain(audience, followers, now=now))
-    return 0
+    return 0 if most <= 4 and not mismatched and filtered == 0 else 1
