@@ -45,6 +45,16 @@ from wxsegment.segment._nodes import (
 )
 from wxsegment.segment._normalize import normalize, to_nnf
 from wxsegment.segment._render import render
+from wxsegment.segment._sql import (
+    Dialect,
+    SqlColumn,
+    SqlInsert,
+    SqlParam,
+    SqlSchema,
+    follower_inserts,
+    sql_schema_ddl,
+    to_sql,
+)
 
 __all__ = [
     "EVERYONE",
@@ -55,6 +65,7 @@ __all__ = [
     "Compare",
     "Constant",
     "Counterexample",
+    "Dialect",
     "Exists",
     "Explanation",
     "In",
@@ -64,6 +75,10 @@ __all__ = [
     "Or",
     "Predicate",
     "Segment",
+    "SqlColumn",
+    "SqlInsert",
+    "SqlParam",
+    "SqlSchema",
     "Tag",
     "Within",
     "and_",
@@ -71,11 +86,14 @@ __all__ = [
     "counterexample",
     "equivalent",
     "explain",
+    "follower_inserts",
     "matches",
     "normalize",
     "not_",
     "or_",
     "render",
+    "sql_schema_ddl",
     "tag",
     "to_nnf",
+    "to_sql",
 ]
