@@ -314,7 +314,7 @@ class _Compiler:
         sql = (
             f"EXISTS (SELECT * FROM {_quote(s.tags_table)} AS t "
             f"WHERE t.{_quote(s.tags_openid_column)} = f.{_quote(s.openid_column)} "
-            f"AND t.{_quote(s.tag_column)} = {self.mark})"
+            f"AND {self._text(f't.{_quote(s.tag_column)}', ordering=False)} = {self.mark})"
         )
         return sql, [_check_str(name, self.dialect, "tag name")]
 
@@ -362,7 +362,7 @@ class _Compiler:
         head = (
             f"EXISTS (SELECT * FROM {_quote(s.attributes_table)} AS a "
             f"WHERE a.{_quote(s.attributes_openid_column)} = f.{_quote(s.openid_column)} "
-            f"AND a.{_quote(s.name_column)} = {self.mark}"
+            f"AND {self._text(f'a.{_quote(s.name_column)}', ordering=False)} = {self.mark}"
         )
         params: list[SqlParam] = [node.attr]
         if isinstance(node, Exists):
@@ -438,8 +438,8 @@ class _Compiler:
             if self._split(typed, "number"):
                 return self._compare_split(column, op, value)
             return f"{column} {_SQL_OPS[op]} {mark}", [_number(value, self.dialect, "number")]
-        if kind == "str" and op not in (Op.EQ, Op.NE):
-            column = f"{column} COLLATE {self._binary_collation()}"
+        if kind == "str":
+            column = self._text(column, ordering=op not in (Op.EQ, Op.NE))
         return f"{column} {_SQL_OPS[op]} {mark}", [_scalar(value, self.dialect, "string value")]
 
     def _compare_split(self, column: str, op: Op, value: int | float) -> tuple[str, list[SqlParam]]:
@@ -475,17 +475,25 @@ class _Compiler:
             for v in values
         ]
         marks = ", ".join(self.mark for _ in encoded)
+        if kind == "str":
+            column = self._text(column, ordering=False)
         return f"{column} IN ({marks})", encoded
 
-    def _binary_collation(self) -> str:
-        # Python orders strings by code point, which is the byte order of their UTF-8 form.
+    def _text(self, column: str, *, ordering: bool) -> str:
+        """``column`` compared as Python compares strings: by code point, equal only if equal.
+
+        Code-point order is the byte order of UTF-8. SQLite and DuckDB get their binary
+        collation on every comparison (an index on a default-collated column still applies).
+        PostgreSQL gets "C" for ordering only: under its deterministic collations equality is
+        already bytewise, and leaving it alone keeps indexes on a CRM's own columns usable.
+        """
         match self.dialect:
             case Dialect.SQLITE:
-                return "BINARY"
+                return f"{column} COLLATE BINARY"
             case Dialect.POSTGRESQL:
-                return '"C"'
+                return f'{column} COLLATE "C"' if ordering else column
             case Dialect.DUCKDB:
-                return '"binary"'
+                return f'{column} COLLATE "binary"'
             case _:
                 assert_never(self.dialect)
 
