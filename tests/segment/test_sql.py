@@ -166,7 +166,7 @@ def postgresql_db() -> Iterator[Database]:
         yield database
     finally:
         connection.rollback()
-        connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         connection.commit()
         connection.close()
 
