@@ -349,6 +349,7 @@ def _scenarios(
     return segment, build_followers(draw(FOLLOWER_TEMPLATES), v, postgresql), v.now
 
 
+VOCABULARIES = _vocabularies(postgresql=True, safe=False)
 SCENARIOS = {(pg, safe): _scenarios(pg, safe) for pg in (False, True) for safe in (False, True)}
 
 
@@ -398,6 +399,25 @@ def test_sql_text_holds_no_value(data: st.DataObject) -> None:
     mark = "%s" if dialect == "postgresql" else "?"
     assert sql.count(mark) == len(params)
     assert sql.replace(mark, "").count("?") + sql.replace(mark, "").count("%") == 0
+
+
+def _reversed(template: Any) -> Any:
+    """The same template with the children of every and/or listed in reverse order."""
+    if template[0] in ("and", "or"):
+        return (template[0], [_reversed(child) for child in reversed(template[1])])
+    if template[0] == "not":
+        return ("not", _reversed(template[1]))
+    return template
+
+
+@given(template=TEMPLATES, vocabulary=VOCABULARIES)
+def test_equal_segments_compile_to_identical_sql(template: Any, vocabulary: Vocabulary) -> None:
+    """Building the same segment in another order yields the same SQL text and params."""
+    first = build_segment(template, vocabulary)
+    second = build_segment(_reversed(template), vocabulary)
+    assert first == second
+    for dialect in DIALECTS:
+        assert to_sql(first, dialect=dialect, now=NOW) == to_sql(second, dialect=dialect, now=NOW)
 
 
 SHAPES: list[Callable[[str], Segment]] = [

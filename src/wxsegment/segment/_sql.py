@@ -347,9 +347,9 @@ class _Compiler:
         if location.column is None:
             return self._eav(node)
         column, kind = location.column, location.kind
-        guard = f"{column} IS NOT NULL AND " if location.nullable else ""
         if isinstance(node, Exists):
             return (f"{column} IS NOT NULL" if location.nullable else _TRUE), []
+        guard = f"{column} IS NOT NULL AND " if location.nullable else ""
         condition = self._condition(node, column, kind, typed=True)
         if condition is None:
             return _FALSE, []
@@ -394,9 +394,9 @@ class _Compiler:
         }[kind]
         return f"a.{_quote(column)}"
 
-    def _split(self, typed: bool, kind: str) -> bool:
+    def _split(self, *, typed: bool) -> bool:
         """Whether numbers compare as (double, correction) pairs: DuckDB's attribute table."""
-        return self.dialect is Dialect.DUCKDB and kind == "number" and not typed
+        return self.dialect is Dialect.DUCKDB and not typed
 
     def _condition(
         self, node: Compare | In | Between | Within, column: str, kind: str | None, *, typed: bool
@@ -435,7 +435,7 @@ class _Compiler:
     ) -> tuple[str, list[SqlParam]]:
         mark = self.mark
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if self._split(typed, "number"):
+            if self._split(typed=typed):
                 return self._compare_split(column, op, value)
             return f"{column} {_SQL_OPS[op]} {mark}", [_number(value, self.dialect, "number")]
         if kind == "str":
@@ -459,7 +459,7 @@ class _Compiler:
     def _in(
         self, column: str, kind: str | None, values: list[AttributeValue], *, typed: bool
     ) -> tuple[str, list[SqlParam]]:
-        if kind == "number" and self._split(typed, "number"):
+        if kind == "number" and self._split(typed=typed):
             parts: list[str] = []
             params: list[SqlParam] = []
             for value in values:
