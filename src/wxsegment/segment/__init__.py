@@ -52,6 +52,16 @@ from wxsegment.segment._nodes import (
 from wxsegment.segment._normalize import normalize, to_nnf
 from wxsegment.segment._parse import SegmentSyntaxError, parse
 from wxsegment.segment._render import render
+from wxsegment.segment._sql import (
+    Dialect,
+    SqlColumn,
+    SqlInsert,
+    SqlParam,
+    SqlSchema,
+    follower_inserts,
+    sql_schema_ddl,
+    to_sql,
+)
 
 if TYPE_CHECKING:
     from wxsegment.segment._index import (
@@ -71,6 +81,7 @@ __all__ = [
     "Compare",
     "Constant",
     "Counterexample",
+    "Dialect",
     "DuplicateFollowerError",
     "Exists",
     "Explanation",
@@ -86,6 +97,10 @@ __all__ = [
     "SegmentJSONError",
     "SegmentResult",
     "SegmentSyntaxError",
+    "SqlColumn",
+    "SqlInsert",
+    "SqlParam",
+    "SqlSchema",
     "Tag",
     "UnknownFollowerError",
     "Within",
@@ -94,6 +109,7 @@ __all__ = [
     "counterexample",
     "equivalent",
     "explain",
+    "follower_inserts",
     "from_json",
     "matches",
     "normalize",
@@ -101,9 +117,11 @@ __all__ = [
     "or_",
     "parse",
     "render",
+    "sql_schema_ddl",
     "tag",
     "to_json",
     "to_nnf",
+    "to_sql",
 ]
 
 _INDEX_NAMES = frozenset(
