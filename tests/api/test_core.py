@@ -517,3 +517,23 @@ def test_refused_stable_token_is_force_refreshed(api: Harness, wechat: MiniWeCha
     token_bodies = [b for _, p, b in wechat.calls if p == "/cgi-bin/stable_token"]
     assert [b["force_refresh"] for b in token_bodies] == [False, False, True]
     assert wechat.stable_current != first
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        error_for(45065, "clientmsgid exist", "/cgi-bin/message/mass/send", {"msg_id": 7}),
+        error_for(12345, "unknown", "/p"),
+        WeChatHTTPStatusError(502, "/p"),
+        WeChatTransportError("ReadTimeout: timed out", "/p", kind="timeout"),
+    ],
+)
+def test_errors_survive_pickling(error: WeChatError) -> None:
+    """Errors pickle and unpickle with their class and fields intact."""
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error)
+    assert repr(copy) == repr(error)
+    assert dict(copy.payload) == dict(error.payload)
+    assert getattr(copy, "kind", None) == getattr(error, "kind", None)
