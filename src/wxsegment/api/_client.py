@@ -70,6 +70,8 @@ class _BaseClient:
             raise WeChatValidationError("appid must be a non-empty string")
         if not isinstance(secret, str) or not secret:
             raise WeChatValidationError("secret must be a non-empty string")
+        if token_margin < 0:
+            raise WeChatValidationError(f"token_margin must be >= 0, got {token_margin}")
         if token_endpoint not in ("stable", "classic"):
             raise WeChatValidationError(
                 f"token_endpoint must be 'stable' or 'classic', got {token_endpoint!r}"
