@@ -537,3 +537,49 @@ def test_errors_survive_pickling(error: WeChatError) -> None:
     assert repr(copy) == repr(error)
     assert dict(copy.payload) == dict(error.payload)
     assert getattr(copy, "kind", None) == getattr(error, "kind", None)
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_file_store_serializes_refreshes_across_clients(
+    tmp_path: Path, wechat: MiniWeChat, kind: str
+) -> None:
+    """Clients with separate in-process locks but one FileTokenStore fetch a single token."""
+    import threading
+    import time
+
+    barrier = threading.Barrier(4)
+
+    def slow_tokens(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/cgi-bin/token":
+            time.sleep(0.05)
+        return wechat.handler(request)
+
+    store = FileTokenStore(tmp_path)
+
+    def run_one() -> None:
+        barrier.wait()
+        if kind == "sync":
+            client = Client(
+                wechat.appid,
+                wechat.secret,
+                token_store=store,
+                token_endpoint="classic",
+                http_client=httpx.Client(transport=httpx.MockTransport(slow_tokens)),
+            )
+            client.tags.list()
+        else:
+            aclient = AsyncClient(
+                wechat.appid,
+                wechat.secret,
+                token_store=store,
+                token_endpoint="classic",
+                http_client=httpx.AsyncClient(transport=httpx.MockTransport(slow_tokens)),
+            )
+            asyncio.run(aclient.tags.list())
+
+    threads = [threading.Thread(target=run_one) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wechat.issued == 1
