@@ -377,7 +377,9 @@ class AsyncClient(_BaseClient):
 
     async def _refresh_shared(self, stale: str | None) -> str:
         async with self._lock():
-            shared = self._store_lock()
+            if not isinstance(self._store, SharedTokenStore):
+                return await self._refresh_locked(stale)
+            shared = self._store.refresh_lock(self._token_key)
             # A cross-process lock may block; wait for it off the event loop.
             await asyncio.to_thread(shared.__enter__)
             try:
