@@ -442,7 +442,7 @@ def test_all_is_exactly_the_public_names() -> None:
             assert value.__doc__, name
 
 
-# -- pure helpers -------------------------------------------------------------------------------
+# -- pure functions ------------------------------------------------------------------------------
 
 
 @given(st.lists(st.floats(0, 300), min_size=1, max_size=60), st.integers(1, 10))
