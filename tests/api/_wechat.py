@@ -76,7 +76,7 @@ class MiniWeChat:
             "/cgi-bin/menu/trymatch": self._trymatch,
         }
 
-    # -- state helpers -------------------------------------------------------------------------
+    # -- state set-up ---------------------------------------------------------------------------
 
     def add_followers(self, n: int, prefix: str = "o") -> list[str]:
         """Add ``n`` followers and return their openids, in list order."""

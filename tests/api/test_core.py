@@ -445,7 +445,7 @@ def test_all_is_exactly_the_public_names() -> None:
             assert value.__doc__, name
 
 
-# -- pure helpers -------------------------------------------------------------------------------
+# -- pure functions ------------------------------------------------------------------------------
 
 
 @given(st.lists(st.floats(0, 300), min_size=1, max_size=60), st.integers(1, 10))
@@ -520,3 +520,69 @@ def test_refused_stable_token_is_force_refreshed(api: Harness, wechat: MiniWeCha
     token_bodies = [b for _, p, b in wechat.calls if p == "/cgi-bin/stable_token"]
     assert [b["force_refresh"] for b in token_bodies] == [False, False, True]
     assert wechat.stable_current != first
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        error_for(45065, "clientmsgid exist", "/cgi-bin/message/mass/send", {"msg_id": 7}),
+        error_for(12345, "unknown", "/p"),
+        WeChatHTTPStatusError(502, "/p"),
+        WeChatTransportError("ReadTimeout: timed out", "/p", kind="timeout"),
+    ],
+)
+def test_errors_survive_pickling(error: WeChatError) -> None:
+    """Errors pickle and unpickle with their class and fields intact."""
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error)
+    assert repr(copy) == repr(error)
+    assert dict(copy.payload) == dict(error.payload)
+    assert getattr(copy, "kind", None) == getattr(error, "kind", None)
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_file_store_serializes_refreshes_across_clients(
+    tmp_path: Path, wechat: MiniWeChat, kind: str
+) -> None:
+    """Clients with separate in-process locks but one FileTokenStore fetch a single token."""
+    import threading
+    import time
+
+    barrier = threading.Barrier(4)
+
+    def slow_tokens(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/cgi-bin/token":
+            time.sleep(0.05)
+        return wechat.handler(request)
+
+    store = FileTokenStore(tmp_path)
+
+    def run_one() -> None:
+        barrier.wait()
+        if kind == "sync":
+            client = Client(
+                wechat.appid,
+                wechat.secret,
+                token_store=store,
+                token_endpoint="classic",
+                http_client=httpx.Client(transport=httpx.MockTransport(slow_tokens)),
+            )
+            client.tags.list()
+        else:
+            aclient = AsyncClient(
+                wechat.appid,
+                wechat.secret,
+                token_store=store,
+                token_endpoint="classic",
+                http_client=httpx.AsyncClient(transport=httpx.MockTransport(slow_tokens)),
+            )
+            asyncio.run(aclient.tags.list())
+
+    threads = [threading.Thread(target=run_one) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wechat.issued == 1

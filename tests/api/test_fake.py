@@ -257,3 +257,31 @@ def test_menus(api: Harness, fake: FakeWeChat) -> None:
     api.run(lambda c: c.menus.delete())
     with pytest.raises(MenuError):
         api.run(lambda c: c.menus.get())
+
+
+def test_template_retried_only_with_client_msg_id(api: Harness, fake: FakeWeChat) -> None:
+    """A busy answer is retried for a template carrying client_msg_id, raised without one."""
+    from wxsegment.api import BusyError
+
+    (openid,) = fake.add_followers(1)
+    fake.inject("busy", path="/cgi-bin/message/template/send")
+    with pytest.raises(BusyError):
+        api.run(lambda c: c.messages.send_template(openid, "tpl", {"thing1": "a"}))
+    fake.inject("busy", path="/cgi-bin/message/template/send")
+    sent = api.run(
+        lambda c: c.messages.send_template(openid, "tpl", {"thing1": "a"}, client_msg_id="t-1")
+    )
+    assert sent.msgid is not None
+    assert len(api.sleeps) == 1
+
+
+def test_single_attempt_policy_never_retries(fake: FakeWeChat, clock: FixedClock) -> None:
+    """RetryPolicy(attempts=1) raises the first transient error."""
+    from wxsegment.api import BusyError, RetryPolicy
+
+    for kind in ("sync", "async"):
+        harness = Harness(kind, fake, clock=clock, retry=RetryPolicy(attempts=1))
+        fake.inject("busy", path="/cgi-bin/tags/get")
+        with pytest.raises(BusyError):
+            harness.run(lambda c: c.tags.list())
+        assert harness.sleeps == []

@@ -90,7 +90,13 @@ from wxsegment.api._tags import (
     AsyncTags,
     Tags,
 )
-from wxsegment.api._tokens import FileTokenStore, MemoryTokenStore, RedisTokenStore, TokenStore
+from wxsegment.api._tokens import (
+    FileTokenStore,
+    MemoryTokenStore,
+    RedisTokenStore,
+    SharedTokenStore,
+    TokenStore,
+)
 from wxsegment.api._users import AsyncUsers, PageLimitError, Users
 
 __all__ = [
@@ -161,6 +167,7 @@ __all__ = [
     "ServiceWindowClosedError",
     "ServiceWindowError",
     "ServiceWindowExhaustedError",
+    "SharedTokenStore",
     "Tag",
     "TagError",
     "TagLimitError",

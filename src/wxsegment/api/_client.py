@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Literal
 
 import httpx
@@ -37,7 +39,7 @@ from wxsegment.api._menus import AsyncMenus, Menus
 from wxsegment.api._messaging import AsyncMessages, Messages
 from wxsegment.api._qrcode import AsyncQRCodes, QRCodes
 from wxsegment.api._tags import AsyncTags, Tags
-from wxsegment.api._tokens import MemoryTokenStore, TokenStore
+from wxsegment.api._tokens import MemoryTokenStore, SharedTokenStore, TokenStore
 from wxsegment.api._users import AsyncUsers, Users
 
 __all__ = ["AsyncClient", "Client", "TokenEndpoint"]
@@ -70,6 +72,8 @@ class _BaseClient:
             raise WeChatValidationError("appid must be a non-empty string")
         if not isinstance(secret, str) or not secret:
             raise WeChatValidationError("secret must be a non-empty string")
+        if token_margin < 0:
+            raise WeChatValidationError(f"token_margin must be >= 0, got {token_margin}")
         if token_endpoint not in ("stable", "classic"):
             raise WeChatValidationError(
                 f"token_endpoint must be 'stable' or 'classic', got {token_endpoint!r}"
@@ -115,6 +119,11 @@ class _BaseClient:
             and token.value != stale
             and token.fresh(self._now(), self.token_margin)
         )
+
+    def _store_lock(self) -> AbstractContextManager[None]:
+        if isinstance(self._store, SharedTokenStore):
+            return self._store.refresh_lock(self._token_key)
+        return contextlib.nullcontext()
 
     def _pace(self, call: Call) -> float:
         if not call.paced or self._pacer is None:
@@ -209,11 +218,11 @@ class Client(_BaseClient):
         cached = self._cached
         if cached is not None and self._usable(cached):
             return cached.value
-        with self._token_lock:
+        with self._token_lock, self._store_lock():
             return self._refresh_locked(None)
 
     def _refresh(self, stale: str) -> str:
-        with self._token_lock:
+        with self._token_lock, self._store_lock():
             return self._refresh_locked(stale)
 
     def _refresh_locked(self, stale: str | None) -> str:
@@ -361,12 +370,22 @@ class AsyncClient(_BaseClient):
         cached = self._cached
         if cached is not None and self._usable(cached):
             return cached.value
-        async with self._lock():
-            return await self._refresh_locked(None)
+        return await self._refresh_shared(None)
 
     async def _refresh(self, stale: str) -> str:
+        return await self._refresh_shared(stale)
+
+    async def _refresh_shared(self, stale: str | None) -> str:
         async with self._lock():
-            return await self._refresh_locked(stale)
+            if not isinstance(self._store, SharedTokenStore):
+                return await self._refresh_locked(stale)
+            shared = self._store.refresh_lock(self._token_key)
+            # A cross-process lock may block; wait for it off the event loop.
+            await asyncio.to_thread(shared.__enter__)
+            try:
+                return await self._refresh_locked(stale)
+            finally:
+                shared.__exit__(None, None, None)
 
     async def _refresh_locked(self, stale: str | None) -> str:
         for candidate in (self._cached, self._store.get(self._token_key)):

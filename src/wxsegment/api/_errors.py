@@ -113,6 +113,23 @@ class WeChatError(Exception):
             f"endpoint={self.endpoint!r})"
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take other constructor arguments; rebuild from the state instead, so errors
+        # survive pickling (multiprocessing, task queues).
+        state = dict(self.__dict__)
+        state["payload"] = dict(self.payload)
+        return (_rebuild, (type(self), self.args, state))
+
+
+def _rebuild(
+    cls: type[WeChatError], args: tuple[Any, ...], state: dict[str, Any]
+) -> WeChatError:
+    error = cls.__new__(cls)
+    error.args = args
+    state["payload"] = MappingProxyType(state["payload"])
+    error.__dict__.update(state)
+    return error
+
 
 class WeChatTransportError(WeChatError):
     """No usable answer: a timeout, a connection failure, an HTTP error status or a bad body."""

@@ -14,12 +14,19 @@ import os
 import tempfile
 import threading
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from wxsegment.api._core import Token
 
-__all__ = ["FileTokenStore", "MemoryTokenStore", "RedisTokenStore", "TokenStore"]
+__all__ = [
+    "FileTokenStore",
+    "MemoryTokenStore",
+    "RedisTokenStore",
+    "SharedTokenStore",
+    "TokenStore",
+]
 
 
 @runtime_checkable
@@ -32,6 +39,19 @@ class TokenStore(Protocol):
 
     def set(self, key: str, token: Token) -> None:
         """Store ``token`` under ``key``, replacing any previous one."""
+        ...
+
+
+@runtime_checkable
+class SharedTokenStore(TokenStore, Protocol):
+    """A token store that can also make processes refresh one at a time.
+
+    While one process holds ``refresh_lock(key)``, others wait, then find its token in the store
+    instead of fetching their own (which, with ``/cgi-bin/token``, would invalidate it).
+    """
+
+    def refresh_lock(self, key: str) -> AbstractContextManager[None]:
+        """Hold while checking the store and fetching a token."""
         ...
 
 
@@ -72,11 +92,11 @@ class FileTokenStore:
         return self.directory / f"{name}.token"
 
     @contextlib.contextmanager
-    def _locked(self, key: str) -> Iterator[None]:
+    def _locked(self, key: str, suffix: str = ".lock") -> Iterator[None]:
         # Imported here so that the package still imports where fcntl does not exist.
         import fcntl
 
-        lock_path = self._path(key).with_suffix(".lock")
+        lock_path = self._path(key).with_suffix(suffix)
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -84,6 +104,11 @@ class FileTokenStore:
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+    def refresh_lock(self, key: str) -> AbstractContextManager[None]:
+        """An exclusive ``flock`` shared by every process using this directory."""
+        # A lock file of its own: ``set`` takes the write lock while this one is held.
+        return self._locked(key, ".refresh")
 
     def get(self, key: str) -> Token | None:
         """The stored token, or None when absent or unreadable."""
