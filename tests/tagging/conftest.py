@@ -24,8 +24,9 @@ tag_names = st.one_of(
     st.text(_ascii, min_size=1, max_size=12),
     st.text(_unicode, min_size=1, max_size=10).filter(lambda t: len(t.encode("utf-8")) <= 30),
 )
-fields = st.one_of(st.text(_ascii, min_size=1, max_size=10), st.text(_unicode, min_size=1,
-                                                                      max_size=64))
+fields = st.one_of(
+    st.text(_ascii, min_size=1, max_size=10), st.text(_unicode, min_size=1, max_size=64)
+)
 scenes = st.builds(
     Scene,
     channel=fields,

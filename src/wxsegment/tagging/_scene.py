@@ -108,7 +108,11 @@ def scene_from_json(text: str) -> Scene:
     except (TypeError, ValueError) as exc:
         raise InvalidSceneError(f"not a scene JSON text: {exc}") from None
     if not isinstance(data, dict) or set(data) != {
-        "activity", "channel", "referrer", "store", "tags"
+        "activity",
+        "channel",
+        "referrer",
+        "store",
+        "tags",
     }:
         raise InvalidSceneError("not a scene JSON object")
     tags = data["tags"]

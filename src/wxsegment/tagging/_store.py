@@ -25,8 +25,9 @@ class TagStore(Protocol):
         """Record a tag (created or renamed)."""
         ...
 
-    def change(self, openids: Iterable[str], *, add: int | None = None,
-               remove: int | None = None) -> None:
+    def change(
+        self, openids: Iterable[str], *, add: int | None = None, remove: int | None = None
+    ) -> None:
         """Add tag id ``add`` to, or remove ``remove`` from, each of ``openids``."""
         ...
 
