@@ -30,9 +30,24 @@ def test_ascii_scene_has_the_documented_inline_form() -> None:
     assert SceneCodec().encode(scene) == "wxs1.poster.new_2D2024-vip..SH01"
 
 
-def test_unicode_is_escaped_byte_by_byte() -> None:
-    """Non-ASCII characters become _XX per UTF-8 byte (广 = E5 B9 BF, 东 = E4 B8 9C)."""
-    assert SceneCodec().encode(Scene(channel="qr", tags={"广东"})) == "wxs1.qr._E5_B9_BF_E4_B8_9C"
+def test_short_non_ascii_text_is_escaped_byte_by_byte() -> None:
+    """'a-b' escapes to a_2Db (shorter than its compact form); '-' is byte 0x2D."""
+    assert SceneCodec().encode(Scene(channel="qr", tags={"a-b"})) == "wxs1.qr.a_2Db"
+
+
+def test_unicode_takes_the_compact_form_when_shorter() -> None:
+    """'é' is C3 A9: escaped _C3_A9 (6), compact 0x01C3A9 = 115625 = [30, 4, 57] -> __U4v."""
+    assert SceneCodec().encode(Scene(channel="qr", tags={"é"})) == "wxs1.qr.__U4v"
+    assert SceneCodec().decode("wxs1.qr.__U4v").tags == {"é"}
+
+
+def test_cjk_tags_fit_compactly() -> None:
+    """Four two-character Chinese tags and a Chinese channel fit inline (about 4 chars each)."""
+    scene = Scene(channel="海报", tags={"广东", "深圳", "会员", "新客"})
+    text = SceneCodec().encode(scene)
+    assert text.startswith("wxs1.")
+    assert len(text) <= 64
+    assert SceneCodec().decode(text) == scene
 
 
 def test_channel_only_scene_drops_trailing_fields() -> None:
@@ -120,6 +135,12 @@ def test_any_other_text_is_foreign(text: str) -> None:
         "wxs1.a b",  # a space
         "wxs1." + "a" * 60,  # over 64 characters
         "wxs1.a." + "b" * 31,  # tag over 30 bytes
+        "wxs1.__8F",  # compact 0x01FF: byte FF is not UTF-8
+        "wxs1.__",  # empty compact value
+        "wxs1.__5",  # compact value without the 0x01 lead byte
+        "wxs1.c.__1",  # compact form of an empty tag name
+        "wxs1.c.a-__1",  # compact form of an empty tag name, among others
+        "wxs1.__a-b",  # a dash inside a compact value
         "wxsk.short",  # bad key
         "wxsk.AAAAAAAAAAAAAAAA",  # key in upper case
     ],

@@ -65,7 +65,8 @@ def test_subscribe_with_scene_adds_its_tags() -> None:
 
 def test_scan_with_scene_adds_its_tags() -> None:
     """A SCAN by a current follower adds the scene's tags."""
-    changes = RULES.changes(event("SCAN", EventKey="wxs1.poster._E5_B9_BF_E4_B8_9C", Ticket="t"))
+    value = SceneCodec().encode(Scene(channel="poster", tags={"广东"}))
+    changes = RULES.changes(event("SCAN", EventKey=value, Ticket="t"))
     assert changes.add == {"广东"}
     assert changes.remove == frozenset()
 
