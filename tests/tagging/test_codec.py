@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.tagging.conftest import scenes, small_scenes
-from wxsegment.api import Client
+from wxsegment.api import AsyncClient, Client
 from wxsegment.tagging import (
     SCENE_ALPHABET,
     ForeignSceneError,
@@ -20,6 +23,7 @@ from wxsegment.tagging import (
     SceneTooLongError,
     UnknownSceneKeyError,
     create_tagging_qrcode,
+    create_tagging_qrcode_async,
 )
 from wxsegment.testing import FakeWeChat
 
@@ -232,3 +236,29 @@ def test_permanent_qrcode_with_expiry_is_refused(fake: FakeWeChat, client: Clien
     with pytest.raises(ValueError, match="permanent"):
         create_tagging_qrcode(client, Scene(channel="c"), permanent=True, expire_seconds=60)
     assert fake.calls == []
+
+
+def test_async_helper_creates_the_same_scene(fake: FakeWeChat) -> None:
+    """create_tagging_qrcode_async sends the default codec's scene string via AsyncClient."""
+    scene = Scene(channel="c", tags={"a", "b"})
+
+    async def run() -> tuple[str, str]:
+        async with AsyncClient(
+            fake.appid,
+            fake.secret,
+            http_client=httpx.AsyncClient(transport=httpx.MockTransport(fake.handler)),
+            clock=fake.clock,
+            sleep=_no_sleep,
+        ) as client:
+            temporary = await create_tagging_qrcode_async(client, scene, permanent=False)
+            permanent = await create_tagging_qrcode_async(client, scene, permanent=True)
+        return temporary.ticket, permanent.ticket
+
+    temporary, permanent = asyncio.run(run())
+    assert fake.qrcodes[temporary].scene_str == "wxs1.c.a-b"
+    assert fake.qrcodes[temporary].action_name == "QR_STR_SCENE"
+    assert fake.qrcodes[permanent].action_name == "QR_LIMIT_STR_SCENE"
+
+
+async def _no_sleep(seconds: float) -> None:
+    """An async sleep that returns at once."""

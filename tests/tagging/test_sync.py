@@ -71,6 +71,24 @@ def test_apply_groups_per_tag_with_the_fewest_calls(fake: FakeWeChat, client: Cl
     assert all(state[o] == ({"vip", "cn"} if o in openids[:3] else {"vip"}) for o in openids)
 
 
+def test_plan_counts_the_writes_apply_makes(fake: FakeWeChat, client: Client) -> None:
+    """plan() writes nothing; apply() then makes exactly plan.write_calls writes."""
+    openids = fake.add_followers(75)
+    client.tags.tag_users(client.tags.create("old").id, openids[:55])
+    changes = [TagChanges(openid=o, add={"new"}, remove={"old"}) for o in openids]
+    sync = TagSync(client)
+    since = len(fake.calls)
+    plan = sync.plan(changes)
+    assert writes(fake, since) == Counter()
+    assert plan.create == ("new",)
+    assert len(plan.untag["old"]) == 55
+    assert len(plan.tag["new"]) == 75
+    assert plan.write_calls == 1 + math.ceil(55 / 50) + math.ceil(75 / 50)
+    since = len(fake.calls)
+    sync.apply(changes)
+    assert sum(writes(fake, since).values()) == plan.write_calls
+
+
 def test_reapplying_is_a_no_op(fake: FakeWeChat, client: Client) -> None:
     """Applying the same changes twice writes nothing the second time and changes nothing."""
     openids = fake.add_followers(60)
