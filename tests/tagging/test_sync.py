@@ -184,6 +184,7 @@ def test_pull_fills_a_store_that_rebuilds_followers(fake: FakeWeChat, client: Cl
     assert store.names_of(b) == {"vip", "广东"}
     assert store.names_of(c) == frozenset()
     assert store.openids() == {a, b}
+    assert TagSync(client).pull(MemoryTagStore(), followers=True).openids() == {a, b, c}
     audience = tag("vip") & tag("广东")
     followers = [store.follower(o, subscribe_time=START) for o in (a, b, c)]
     assert [matches(audience, f, now=START) for f in followers] == [False, True, False]

@@ -57,7 +57,7 @@ class MemoryTagStore:
         fresh = {openid: set(ids) for openid, ids in members.items()}
         with self._lock:
             self._tags = fresh_tags
-            self._members = {openid: ids for openid, ids in fresh.items() if ids}
+            self._members = fresh
 
     def set_tag(self, tag_id: int, name: str) -> None:
         """Record a tag (created or renamed)."""
@@ -75,8 +75,6 @@ class MemoryTagStore:
                     ids.add(add)
                 if remove is not None:
                     ids.discard(remove)
-                if not ids:
-                    del self._members[openid]
 
     def tags(self) -> Mapping[int, str]:
         """Every known tag, id to name."""
@@ -96,7 +94,7 @@ class MemoryTagStore:
             )
 
     def openids(self) -> frozenset[str]:
-        """The followers carrying at least one tag."""
+        """The known followers: those pulled or changed, tagged or not."""
         with self._lock:
             return frozenset(self._members)
 

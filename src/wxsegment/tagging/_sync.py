@@ -176,16 +176,20 @@ class TagSync:
             untagged=sum(map(len, plan.untag.values())),
         )
 
-    def pull(self, store: TagStore | None = None) -> TagStore:
+    def pull(self, store: TagStore | None = None, *, followers: bool = False) -> TagStore:
         """Replace ``store`` (default: this sync's) with WeChat's tags and their members.
 
-        Calls ``tags/get`` once and walks ``user/tag/get`` for every tag.
+        Calls ``tags/get`` once and walks ``user/tag/get`` for every tag; with ``followers``
+        also walks ``user/get`` so that followers without tags are recorded too.
         """
         target = store if store is not None else self.store
         if target is None:
             raise ValueError("pull needs a store: pass one here or to TagSync(store=...)")
         tags = self.client.tags.list()
         members: dict[str, set[int]] = {}
+        if followers:
+            for openid in self.client.users.iter_openids():
+                members[openid] = set()
         for tag in tags:
             for openid in self.client.tags.iter_members(tag.id):
                 members.setdefault(openid, set()).add(tag.id)
