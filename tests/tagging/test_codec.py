@@ -262,3 +262,9 @@ def test_async_helper_creates_the_same_scene(fake: FakeWeChat) -> None:
 
 async def _no_sleep(seconds: float) -> None:
     """An async sleep that returns at once."""
+
+
+def test_decode_refuses_non_strings() -> None:
+    """A scene that is not a str is a TypeError, not a foreign scene."""
+    with pytest.raises(TypeError):
+        SceneCodec().decode(12345)  # type: ignore[arg-type]

@@ -288,3 +288,12 @@ def test_apply_reaches_the_sequential_result(
         since = len(fake.calls)
         sync.apply(changes)
         assert writes(fake, since) == Counter()
+
+
+def test_follower_limit_error_lists_every_follower() -> None:
+    """The error keeps every refused follower sorted and names the first five in its message."""
+    error = TooManyFollowerTagsError({f"o{i}": 21 for i in range(7, 0, -1)}, 20)
+    assert error.openids == tuple(f"o{i}" for i in range(1, 8))
+    assert "'o1' (21)" in str(error)
+    assert "and 2 more" in str(error)
+    assert "'o6'" not in str(error)
