@@ -60,10 +60,11 @@ def test_shared_modules_import_no_part() -> None:
 
 
 def test_core_imports_need_no_optional_extra() -> None:
-    """Importing the three parts and the fake loads none of the optional dependencies."""
+    """Importing the parts, the callback types, tagging and the fake loads no optional extra."""
     code = (
         "import sys\n"
         "import wxsegment, wxsegment.api, wxsegment.segment, wxsegment.quota, wxsegment.testing\n"
+        "import wxsegment.api.callback, wxsegment.tagging\n"
         "heavy = {'pyroaring', 'numpy', 'psycopg', 'redis', 'defusedxml', 'cryptography',"
         " 'hypothesis', 'uvicorn'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"

@@ -17,8 +17,6 @@ from collections.abc import Callable
 from typing import Final
 
 import attrs
-from cryptography.hazmat.primitives import padding
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from wxsegment.api.callback._errors import (
     AppIdMismatch,
@@ -27,7 +25,7 @@ from wxsegment.api.callback._errors import (
     SignatureError,
 )
 from wxsegment.api.callback._signature import matches, sign
-from wxsegment.api.callback._xml import DEFAULT_MAX_SIZE, cdata, parse_xml
+from wxsegment.api.callback._xml import DEFAULT_MAX_SIZE, cdata, parse_xml, require_extra
 
 __all__ = ["BLOCK_SIZE", "Decrypted", "MessageCrypto"]
 
@@ -170,6 +168,9 @@ class MessageCrypto:
         raise (mismatch or failures)[0]
 
     def _unseal(self, key: bytes, sealed: bytes) -> str:
+        with require_extra("cryptography"):
+            from cryptography.hazmat.primitives import padding
+            from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
         decryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).decryptor()
         padded = decryptor.update(sealed) + decryptor.finalize()
         unpadder = padding.PKCS7(BLOCK_SIZE * 8).unpadder()
@@ -222,6 +223,9 @@ class MessageCrypto:
         if len(prefix) != _PREFIX:
             raise ValueError(f"random_bytes must return {_PREFIX} bytes")
         plain = prefix + _LENGTH.pack(len(message)) + message + self._appid
+        with require_extra("cryptography"):
+            from cryptography.hazmat.primitives import padding
+            from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
         padder = padding.PKCS7(BLOCK_SIZE * 8).padder()
         padded = padder.update(plain) + padder.finalize()
         encryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()

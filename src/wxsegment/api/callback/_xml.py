@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from typing import Final, TypeAlias
-
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
 
 from wxsegment.api.callback._errors import CallbackParseError, PayloadTooLarge
 
@@ -21,6 +19,7 @@ __all__ = [
     "check_size",
     "fields_of",
     "parse_xml",
+    "require_extra",
 ]
 
 #: Default limit on a push body, in bytes. WeChat's pushes are a few kilobytes at most.
@@ -75,12 +74,28 @@ def check_size(data: str | bytes, max_size: int) -> bytes:
     return data
 
 
+@contextlib.contextmanager
+def require_extra(package: str) -> Iterator[None]:
+    """Turn a missing optional dependency into an ImportError that names the extra to install."""
+    # Imported on first use, so that the event types (used by `wxsegment.tagging`) need no extra.
+    try:
+        yield
+    except ImportError as error:
+        raise ImportError(
+            f"{package} is needed here: install wxsegment with the 'callback' extra "
+            "(pip install 'wxsegment[callback]')"
+        ) from error
+
+
 def parse_xml(data: str | bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> ET.Element:
     """Parse a push body whose root must be ``<xml>``; DTDs, entities and external refs fail.
 
     Every failure is a `CallbackParseError` (`PayloadTooLarge` when over ``max_size`` bytes).
     """
     raw = check_size(data, max_size)
+    with require_extra("defusedxml"):
+        from defusedxml import DefusedXmlException
+        from defusedxml.ElementTree import fromstring
     try:
         root: ET.Element = fromstring(
             raw, forbid_dtd=True, forbid_entities=True, forbid_external=True
