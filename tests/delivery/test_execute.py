@@ -182,10 +182,10 @@ def test_batches_never_end_with_a_single_follower(
     assert report.sent == 11
 
 
-def test_resume_with_another_audience_is_refused_before_sending(
+def test_resume_with_pending_outside_the_audience_is_refused_before_anything(
     fake: FakeWeChat, client: Client, ledger: QuotaLedger, clock: FixedClock
 ) -> None:
-    """Pending reservations outside the new audience, or shifted batches, raise and send nothing."""
+    """Pending reservations outside the new audience raise; nothing is reserved or sent."""
     openids = fake.add_followers(12)
     fake.inject("http_500", path=MASS_SEND, times=ATTEMPTS)
     first = execute(client, ledger, campaign("m"), openids[:8], now=clock.now(), batch_size=4)
@@ -195,10 +195,52 @@ def test_resume_with_another_audience_is_refused_before_sending(
     jobs = dict(fake.jobs)
     with pytest.raises(ResumeMismatchError):
         execute(client, ledger, campaign("m"), openids[4:], now=clock.now(), batch_size=4)
-    with pytest.raises(ResumeMismatchError):
-        execute(client, ledger, campaign("m"), openids[:8], now=clock.now(), batch_size=3)
     assert fake.jobs == jobs
     assert {e.openid for e in ledger.pending("m")} == set(first.pending)
+    assert all(ledger.usage(o, at=clock.now()).remaining == 4 for o in openids[8:])
+
+
+def test_a_grant_after_its_batch_was_sent_is_released_unsent(
+    fake: FakeWeChat, client: Client, ledger: QuotaLedger, clock: FixedClock
+) -> None:
+    """A follower refused at first and granted on a rerun cannot join a sent batch: released."""
+    openids = fake.add_followers(6)
+    late = openids[0]
+    for week in range(3):
+        execute(client, ledger, campaign(f"w{week}", f"k{week}"), openids[:2], now=clock.now())
+    fake.inject("http_500", path=MASS_SEND, times=ATTEMPTS)
+    execute(client, ledger, campaign("held", "kh"), openids[:2], now=clock.now())
+    fake.clear_faults()
+    first = execute(client, ledger, campaign("n", "kn"), openids, now=clock.now(), batch_size=4)
+    assert first.refused_quota == 2
+    assert first.sent == 4
+    # The unknown send is found to have failed; the slot it held comes back.
+    ledger.release("held")
+    second = execute(client, ledger, campaign("n", "kn"), openids, now=clock.now(), batch_size=4)
+    outcomes = {(b.index, b.outcome): b.openids for b in second.batches}
+    assert outcomes[(0, BatchOutcome.LATE)] == tuple(sorted(openids[:2]))
+    assert outcomes[(0, BatchOutcome.COMMITTED_BEFORE)] == tuple(sorted(openids[2:4]))
+    assert second.released == 2
+    assert ledger.usage(late, at=clock.now()).remaining == 1
+    assert pushes_of(fake, "n.") == dict.fromkeys(openids[2:], 1)
+
+
+def test_stale_pending_beside_committed_followers_is_kept_pending_unsent(
+    fake: FakeWeChat, client: Client, ledger: QuotaLedger, clock: FixedClock
+) -> None:
+    """Resumed with another batch_size, followers of a possibly-sent batch stay pending."""
+    openids = fake.add_followers(8)
+    fake.inject("http_500", path=MASS_SEND, times=ATTEMPTS)
+    first = execute(client, ledger, campaign("s"), openids, now=clock.now(), batch_size=4)
+    assert first.pending == tuple(sorted(openids)[:4])
+    fake.clear_faults()
+    # Batches of 3 put pending follower 3 beside committed followers 4 and 5.
+    second = execute(client, ledger, campaign("s"), openids, now=clock.now(), batch_size=3)
+    stale = [b for b in second.batches if b.outcome is BatchOutcome.PENDING]
+    assert [b.openids for b in stale] == [(sorted(openids)[3],)]
+    assert stale[0].error is not None
+    assert sorted(openids)[3] not in pushes_of(fake, "s.")
+    assert {e.openid for e in ledger.pending("s")} == {sorted(openids)[3]}
 
 
 def test_plan_changes_nothing_and_predicts_execute(
@@ -214,12 +256,13 @@ def test_plan_changes_nothing_and_predicts_execute(
     before = [ledger.usage(o, at=clock.now()) for o in openids]
     pending_before = list(ledger.pending())
     target = campaign("next", "dup")
-    predicted = plan(target, openids, ledger, now=clock.now(), batch_size=3)
+    predicted = plan(target, openids, ledger, now=clock.now(), batch_size=4)
     assert [ledger.usage(o, at=clock.now()) for o in openids] == before
     assert list(ledger.pending()) == pending_before
     assert (predicted.matched, predicted.refused_quota, predicted.refused_duplicate) == (10, 3, 2)
-    assert (predicted.granted, predicted.batches) == (5, 2)
-    report = execute(client, ledger, target, openids, now=clock.now(), batch_size=3)
+    assert (predicted.granted, predicted.batches, predicted.unsendable) == (5, 2, 0)
+    assert plan(target, openids, ledger, now=clock.now(), batch_size=3).unsendable == 1
+    report = execute(client, ledger, target, openids, now=clock.now(), batch_size=4)
     assert (report.refused_quota, report.refused_duplicate) == (3, 2)
     assert report.sent == predicted.granted
     assert len(report.batches) == predicted.batches

@@ -1,11 +1,11 @@
 """Campaigns: a segment's audience pushed through the quota ledger to WeChat, in resumable batches.
 
-The flow of `execute`: reserve the audience in the ledger, form batches from the campaign's
-reservations (sorted openids, fixed size), send each pending batch with its own deterministic
-``clientmsgid``, then commit it (accepted or already sent), release it (WeChat definitely refused
-it) or leave it pending (the outcome is unknown). Running `execute` again resumes: committed
-batches are skipped, pending ones are re-sent under the same ids and WeChat answers 45065 for
-those it already accepted, so nobody is pushed twice.
+The flow of `execute`: reserve the audience in the ledger, cut the sorted audience into batches
+of a fixed size, send each batch's pending members with the batch's own deterministic
+``clientmsgid``, then commit them (accepted or already sent), release them (WeChat definitely
+refused) or leave them pending (the outcome is unknown). Running `execute` again resumes:
+committed followers are skipped, pending ones are re-sent under the same ids and WeChat answers
+45065 for the batches it already accepted, so nobody is pushed twice.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from wxsegment.api import (
     Text,
     WeChatError,
     WeChatTransportError,
+    WeChatValidationError,
 )
 from wxsegment.api import Image as ImageMessage
 from wxsegment.api import Voice as VoiceMessage
@@ -79,11 +80,11 @@ class DeliveryError(ValueError):
 
 
 class ResumeMismatchError(DeliveryError):
-    """The campaign's earlier reservations do not fit the batches formed now.
+    """The campaign's earlier reservations do not fit the audience given now.
 
-    Raised before anything is sent when `execute` is resumed with a different audience or
-    ``batch_size`` than the run that reserved: re-sent batches would not match the ids WeChat
-    already saw, which could push a follower twice.
+    Raised before anything is reserved or sent when `execute` is resumed with pending
+    reservations outside the audience: batches are cut from the audience, so a different one
+    would re-send ids WeChat already saw with other followers, which could push someone twice.
     """
 
 
@@ -238,7 +239,7 @@ def _check_batch_size(batch_size: int) -> int:
 
 
 def form_batches(openids: Iterable[str], batch_size: int) -> list[tuple[str, ...]]:
-    """Sorted openids cut into consecutive batches of ``batch_size`` (the last may be shorter).
+    """The audience's sorted openids cut into batches of ``batch_size`` (the last may be shorter).
 
     A last batch of one (WeChat needs two per call) takes one openid from the batch before it.
     """
@@ -268,6 +269,8 @@ class BatchOutcome(enum.Enum):
     PENDING = "pending"
     #: A single follower cannot be mass-sent (WeChat needs two per call); released.
     UNSENDABLE = "unsendable"
+    #: Reserved by this run in a batch already committed under its id; released unsent.
+    LATE = "late"
 
 
 @attrs.frozen
@@ -317,8 +320,11 @@ class Report:
 
     @property
     def released(self) -> int:
-        """Followers released after a definite refusal (or as an unsendable single)."""
-        return self._count(BatchOutcome.RELEASED) + self._count(BatchOutcome.UNSENDABLE)
+        """Followers released unsent: definite refusals, unsendable singles, late grants."""
+        return sum(
+            self._count(outcome)
+            for outcome in (BatchOutcome.RELEASED, BatchOutcome.UNSENDABLE, BatchOutcome.LATE)
+        )
 
     @property
     def pending(self) -> tuple[str, ...]:
@@ -354,7 +360,10 @@ class Plan:
     already_reserved: int
     refused_quota: int
     refused_duplicate: int
+    #: WeChat calls (one per batch with at least two followers to send).
     batches: int
+    #: Followers alone in their batch: WeChat cannot mass-send to one, so they would be released.
+    unsendable: int
 
 
 def plan(
@@ -378,15 +387,21 @@ def plan(
         elif campaign.content_key is not None and entry.content_key == campaign.content_key:
             keyed.add(entry.openid)
     granted = refused_quota = refused_duplicate = already = 0
+    sendable: set[str] = set()
     for openid in openids:
         if openid in mine:
             already += 1
+            sendable.add(openid)
         elif openid in keyed:
             refused_duplicate += 1
         elif ledger.usage(openid, at=now).remaining > 0:
             granted += 1
+            sendable.add(openid)
         else:
             refused_quota += 1
+    sizes = [sum(o in sendable for o in batch) for batch in form_batches(openids, batch_size)]
+    batches = sum(1 for size in sizes if size >= MASS_BATCH_MIN)
+    unsendable = sum(1 for size in sizes if size == 1)
     return Plan(
         campaign=campaign.id,
         month=month,
@@ -395,7 +410,8 @@ def plan(
         already_reserved=already,
         refused_quota=refused_quota,
         refused_duplicate=refused_duplicate,
-        batches=-(-(granted + already) // batch_size),
+        batches=batches,
+        unsendable=unsendable,
     )
 
 
@@ -440,46 +456,37 @@ def execute(
 ) -> Report:
     """Reserve, send in batches, and commit, release or keep pending each batch; resumable.
 
-    Batches are the campaign's reservations (this run's grants and earlier runs' holdings),
-    sorted and cut every ``batch_size``; batch ``i`` is sent with `batch_clientmsgid`.
-    Resume with the same audience and ``batch_size``; otherwise `ResumeMismatchError` is
-    raised before anything is sent. ``on_progress`` is called after each batch is settled.
+    Batches are the sorted audience cut every ``batch_size`` (`form_batches`); batch ``i``
+    sends its members holding a pending reservation, with `batch_clientmsgid`. Resume with the
+    same audience and ``batch_size``. ``on_progress`` is called with each settled result.
     """
     ensure_aware(now, "now")
     _check_batch_size(batch_size)
     if not callable(definite):
         raise TypeError("definite must be a callable taking a WeChatError")
     openids = _unique_openids(audience)
-    audience_set = set(openids)
-    earlier = {entry.openid for entry in ledger.pending(campaign.id)}
-    stray = earlier - audience_set
+    stray = {entry.openid for entry in ledger.pending(campaign.id)} - set(openids)
     if stray:
         raise ResumeMismatchError(
             f"campaign {campaign.id!r} holds {len(stray)} pending reservations outside this "
             "audience; resume it with the audience it was started with"
         )
+    batches = form_batches(openids, batch_size)
     granted, held, refused_quota, refused_duplicate = _reserve(
         ledger, campaign, openids, now=now, batch_size=batch_size
     )
+    reserved = {*granted, *held}
+    fresh = set(granted)
     pending = {entry.openid for entry in ledger.pending(campaign.id)}
-    batches = form_batches([*granted, *held], batch_size)
-    for index, batch in enumerate(batches):
-        waiting = sum(1 for openid in batch if openid in pending)
-        if 0 < waiting < len(batch):
-            # Releasing this run's grants keeps the failed call from changing anything.
-            if granted:
-                ledger.release(campaign.id, granted)
-            raise ResumeMismatchError(
-                f"batch {index} of campaign {campaign.id!r} mixes committed and pending "
-                "followers: the audience or batch_size differs from the run that sent it"
-            )
-
     results: list[BatchResult] = []
     for index, batch in enumerate(batches):
-        result = _settle(client, ledger, campaign, index, batch, pending, definite)
-        results.append(result)
-        if on_progress is not None:
-            on_progress(result)
+        members = tuple(openid for openid in batch if openid in reserved)
+        if not members:
+            continue
+        for result in _settle(client, ledger, campaign, index, members, pending, fresh, definite):
+            results.append(result)
+            if on_progress is not None:
+                on_progress(result)
     return Report(
         campaign=campaign.id,
         month=month_key(now),
@@ -495,27 +502,68 @@ def _settle(
     ledger: QuotaLedger,
     campaign: Campaign,
     index: int,
-    batch: tuple[str, ...],
+    members: tuple[str, ...],
     pending: set[str],
+    fresh: set[str],
+    definite: Callable[[WeChatError], bool],
+) -> list[BatchResult]:
+    clientmsgid = batch_clientmsgid(campaign.id, index)
+    waiting = tuple(openid for openid in members if openid in pending)
+    done = tuple(openid for openid in members if openid not in pending)
+    results: list[BatchResult] = []
+    if done:
+        results.append(BatchResult(index, clientmsgid, done, BatchOutcome.COMMITTED_BEFORE))
+    if not waiting:
+        return results
+    if done:
+        # WeChat has this id already, so these followers cannot be reached by this batch. Ones
+        # reserved by this call were certainly never sent: release them. Older ones may have
+        # been sent under another layout (a changed audience or batch_size): keep them pending.
+        late = tuple(openid for openid in waiting if openid in fresh)
+        stale = tuple(openid for openid in waiting if openid not in fresh)
+        if late:
+            ledger.release(campaign.id, late)
+            results.append(BatchResult(index, clientmsgid, late, BatchOutcome.LATE))
+        if stale:
+            results.append(
+                BatchResult(
+                    index,
+                    clientmsgid,
+                    stale,
+                    BatchOutcome.PENDING,
+                    error="pending beside committed followers of its batch: the audience or "
+                    "batch_size differs from the run that reserved them",
+                )
+            )
+        return results
+    results.append(_send(client, ledger, campaign, index, clientmsgid, waiting, definite))
+    return results
+
+
+def _send(
+    client: Client,
+    ledger: QuotaLedger,
+    campaign: Campaign,
+    index: int,
+    clientmsgid: str,
+    openids: tuple[str, ...],
     definite: Callable[[WeChatError], bool],
 ) -> BatchResult:
-    clientmsgid = batch_clientmsgid(campaign.id, index)
-    if not any(openid in pending for openid in batch):
-        return BatchResult(index, clientmsgid, batch, BatchOutcome.COMMITTED_BEFORE)
-    if len(batch) < MASS_BATCH_MIN:
-        ledger.release(campaign.id, batch)
-        return BatchResult(index, clientmsgid, batch, BatchOutcome.UNSENDABLE)
+    if len(openids) < MASS_BATCH_MIN:
+        ledger.release(campaign.id, openids)
+        return BatchResult(index, clientmsgid, openids, BatchOutcome.UNSENDABLE)
     try:
-        sent = client.mass.send_to_openids(batch, campaign.message, clientmsgid=clientmsgid)
+        sent = client.mass.send_to_openids(openids, campaign.message, clientmsgid=clientmsgid)
+    except WeChatValidationError as error:
+        ledger.release(campaign.id, openids)
+        return BatchResult(index, clientmsgid, openids, BatchOutcome.RELEASED, error=str(error))
     except WeChatError as error:
-        if definite(error):
-            ledger.release(campaign.id, batch)
-            return BatchResult(
-                index, clientmsgid, batch, BatchOutcome.RELEASED, error=repr(error)
-            )
-        return BatchResult(index, clientmsgid, batch, BatchOutcome.PENDING, error=repr(error))
+        outcome = BatchOutcome.RELEASED if definite(error) else BatchOutcome.PENDING
+        if outcome is BatchOutcome.RELEASED:
+            ledger.release(campaign.id, openids)
+        return BatchResult(index, clientmsgid, openids, outcome, error=repr(error))
     # A batch never exceeds MASS_BATCH_MAX, so it is exactly one call with exactly this id.
     (answer,) = sent
-    ledger.commit(campaign.id, batch)
+    ledger.commit(campaign.id, openids)
     outcome = BatchOutcome.ALREADY_SENT if answer.already_sent else BatchOutcome.SENT
-    return BatchResult(index, clientmsgid, batch, outcome, msg_id=answer.msg_id)
+    return BatchResult(index, clientmsgid, openids, outcome, msg_id=answer.msg_id)
