@@ -28,7 +28,9 @@ from wxsegment.testing import FakeWeChat
 
 from .conftest import pushes_of
 
-openid_lists = st.lists(st.text(st.characters(codec="utf-8"), min_size=1, max_size=12))
+openid_lists = st.lists(
+    st.text(st.characters(codec="utf-8"), min_size=1, max_size=12).filter(lambda o: o == o.strip())
+)
 fraction_lists = st.lists(st.floats(0.01, 0.5), min_size=1, max_size=2)
 
 

@@ -299,6 +299,8 @@ def test_bad_input_is_refused_and_changes_nothing(
         execute(client, ledger, campaign("c"), "o1", now=clock.now())
     with pytest.raises(DeliveryError):
         execute(client, ledger, campaign("c"), [*openids, ""], now=clock.now())
+    with pytest.raises(DeliveryError):
+        execute(client, ledger, campaign("c"), [*openids, " o1"], now=clock.now())
     assert list(ledger.pending()) == []
     assert fake.jobs == {}
 

@@ -222,8 +222,8 @@ def _unique_openids(audience: Iterable[str]) -> list[str]:
     for openid in audience:
         if not isinstance(openid, str):
             raise TypeError(f"audience must yield openid strings, got {type(openid).__name__}")
-        if not openid:
-            raise DeliveryError("audience must not contain empty openids")
+        if not openid or openid != openid.strip():
+            raise DeliveryError("audience openids must be non-empty, without surrounding spaces")
         unique[openid] = None
     return list(unique)
 
