@@ -8,12 +8,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wxsegment import FixedClock
 from wxsegment.api import Text
-from wxsegment.delivery import Campaign, execute
+from wxsegment.delivery import BatchOutcome, Campaign, execute
 from wxsegment.quota import QuotaLedger, Transition
 from wxsegment.segment import EVERYONE
 from wxsegment.testing import FakeWeChat
@@ -95,3 +96,36 @@ def test_crash_between_send_and_commit_then_resume_never_double_sends(
                 assert received == inner.usage(openid, at=month).committed
         finally:
             inner.close()
+
+
+def test_a_slot_freed_between_crash_and_resume_shifts_no_batch(tmp_path: Path) -> None:
+    """A follower granted only on the resume neither moves others to new ids nor gets a push."""
+    clock = FixedClock(START)
+    fake = FakeWeChat(appid=APPID, secret=SECRET, clock=clock)
+    openids = sorted(fake.add_followers(8))
+    blocked = openids[1]
+    inner = make_ledger("sqlite", tmp_path)
+    with make_client(fake, clock) as client:
+        for week in range(3):
+            news = Campaign(f"w{week}", EVERYONE, Text("news"), f"k{week}")
+            execute(client, inner, news, [blocked, openids[7]], now=clock.now())
+        inner.reserve("unsure", [blocked], at=clock.now())
+        campaign = Campaign("main", EVERYONE, Text("main"), "main")
+        crashing = CrashingLedger(inner, 1)
+        with pytest.raises(Crash):
+            execute(client, crashing, campaign, openids, now=clock.now(), batch_size=4)
+        assert len(list(inner.pending("main"))) == 7
+        inner.release("unsure")
+        clock.advance(timedelta(minutes=2))
+        report = execute(client, inner, campaign, openids, now=clock.now(), batch_size=4)
+    outcomes = [(b.index, b.outcome) for b in report.batches]
+    assert outcomes == [
+        (0, BatchOutcome.LATE),
+        (0, BatchOutcome.ALREADY_SENT),
+        (1, BatchOutcome.SENT),
+    ]
+    received = pushes_of(fake, "main.")
+    assert received == dict.fromkeys([o for o in openids if o != blocked], 1)
+    for openid in openids:
+        assert fake.mass_received(openid) == inner.usage(openid, at=clock.now()).committed
+    inner.close()

@@ -269,7 +269,7 @@ class BatchOutcome(enum.Enum):
     PENDING = "pending"
     #: A single follower cannot be mass-sent (WeChat needs two per call); released.
     UNSENDABLE = "unsendable"
-    #: Reserved by this run in a batch already committed under its id; released unsent.
+    #: Reserved by this run in a batch already attempted under its id; released unsent.
     LATE = "late"
 
 
@@ -536,6 +536,14 @@ def _settle(
                 )
             )
         return results
+    earlier = tuple(openid for openid in waiting if openid not in fresh)
+    late = tuple(openid for openid in waiting if openid in fresh)
+    if earlier and late:
+        # An earlier attempt under this id may have been accepted: WeChat would then answer
+        # 45065 for the whole batch and the newcomers would be committed without a push.
+        ledger.release(campaign.id, late)
+        results.append(BatchResult(index, clientmsgid, late, BatchOutcome.LATE))
+        waiting = earlier
     results.append(_send(client, ledger, campaign, index, clientmsgid, waiting, definite))
     return results
 
