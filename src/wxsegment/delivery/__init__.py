@@ -1,0 +1,53 @@
+"""Delivery: campaigns from segment to WeChat through the quota ledger, A/B tests, slot planning.
+
+A reference composition of `wxsegment.api`, `wxsegment.segment` and `wxsegment.quota`:
+`plan` is a dry run, `execute` reserves, sends in batches with deterministic ``clientmsgid``\\s,
+commits or releases, and resumes after a crash without pushing anyone twice. `split`,
+`run_ab_test` and `send_winner` run A/B tests; `plan_month` spends each follower's monthly
+slots on the highest-priority campaigns. See ``docs/delivery.md``.
+"""
+
+from __future__ import annotations
+
+from wxsegment.delivery._ab import ABTest, run_ab_test, send_winner, split
+from wxsegment.delivery._campaign import (
+    DEFAULT_BATCH_SIZE,
+    BatchOutcome,
+    BatchResult,
+    Campaign,
+    DeliveryError,
+    Plan,
+    Report,
+    ResumeMismatchError,
+    batch_clientmsgid,
+    execute,
+    form_batches,
+    is_definite_refusal,
+    plan,
+    resolve_audience,
+)
+from wxsegment.delivery._slots import SlotPlan, plan_month, rank
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "ABTest",
+    "BatchOutcome",
+    "BatchResult",
+    "Campaign",
+    "DeliveryError",
+    "Plan",
+    "Report",
+    "ResumeMismatchError",
+    "SlotPlan",
+    "batch_clientmsgid",
+    "execute",
+    "form_batches",
+    "is_definite_refusal",
+    "plan",
+    "plan_month",
+    "rank",
+    "resolve_audience",
+    "run_ab_test",
+    "send_winner",
+    "split",
+]

@@ -1,0 +1,577 @@
+"""Campaigns: a segment's audience pushed through the quota ledger to WeChat, in resumable batches.
+
+The flow of `execute`: reserve the audience in the ledger, cut the sorted audience into batches
+of a fixed size, send each batch's pending members with the batch's own deterministic
+``clientmsgid``, then commit them (accepted or already sent), release them (WeChat definitely
+refused) or leave them pending (the outcome is unknown). Running `execute` again resumes:
+committed followers are skipped, pending ones are re-sent under the same ids and WeChat answers
+45065 for the batches it already accepted, so nobody is pushed twice.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import string
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Final
+
+import attrs
+
+from wxsegment._clock import ensure_aware, month_key
+from wxsegment._model import Follower
+from wxsegment.api import (
+    ERRCODE_FAMILIES,
+    MASS_BATCH_MAX,
+    MASS_BATCH_MIN,
+    BusyError,
+    Client,
+    ClientMsgIdRetryTooFastError,
+    DuplicateClientMsgIdError,
+    MassMessage,
+    MpNews,
+    MpVideo,
+    Text,
+    WeChatError,
+    WeChatTransportError,
+    WeChatValidationError,
+)
+from wxsegment.api import Image as ImageMessage
+from wxsegment.api import Voice as VoiceMessage
+from wxsegment.api import WxCard as WxCardMessage
+from wxsegment.quota import QuotaLedger, RefusalReason
+from wxsegment.segment import Segment, matches
+
+if TYPE_CHECKING:
+    from wxsegment.segment import SegmentIndex
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "BatchOutcome",
+    "BatchResult",
+    "Campaign",
+    "DeliveryError",
+    "Plan",
+    "Report",
+    "ResumeMismatchError",
+    "batch_clientmsgid",
+    "execute",
+    "form_batches",
+    "is_definite_refusal",
+    "plan",
+    "resolve_audience",
+]
+
+#: Openids per WeChat call (and per ledger commit) unless the caller chooses otherwise.
+DEFAULT_BATCH_SIZE: Final = MASS_BATCH_MAX
+
+_MAX_ID_LENGTH: Final = 128
+#: A readable campaign id is used verbatim as the clientmsgid base up to this many characters;
+#: the rest of WeChat's safe 32 bytes is left for ``.<batch index>`` (up to 7 digits).
+_READABLE_BASE: Final = 24
+_MAX_BATCHES: Final = 10_000_000
+_SAFE = frozenset(string.ascii_letters + string.digits + "-_.:")
+_MASS_TYPES: Final = (Text, ImageMessage, VoiceMessage, MpNews, MpVideo, WxCardMessage)
+
+
+class DeliveryError(ValueError):
+    """Root of the errors `wxsegment.delivery` raises for input it cannot act on."""
+
+
+class ResumeMismatchError(DeliveryError):
+    """The campaign's earlier reservations do not fit the audience given now.
+
+    Raised before anything is reserved or sent when `execute` is resumed with pending
+    reservations outside the audience: batches are cut from the audience, so a different one
+    would re-send ids WeChat already saw with other followers, which could push someone twice.
+    """
+
+
+def _check_campaign_id(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"campaign id must be a string, not {type(value).__name__}")
+    if not value:
+        raise DeliveryError("campaign id must not be empty")
+    if len(value) > _MAX_ID_LENGTH:
+        raise DeliveryError(
+            f"campaign id must be at most {_MAX_ID_LENGTH} characters, got {len(value)}"
+        )
+    return value
+
+
+def _check_optional_key(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"content_key must be a string or None, not {type(value).__name__}")
+    if not value or len(value) > _MAX_ID_LENGTH:
+        raise DeliveryError(f"content_key must be 1..{_MAX_ID_LENGTH} characters")
+    return value
+
+
+def _check_priority(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"priority must be an int, not {type(value).__name__}")
+    return value
+
+
+def _check_message(value: object) -> MassMessage:
+    if not isinstance(value, _MASS_TYPES):
+        raise TypeError(
+            f"{type(value).__name__} cannot be mass-sent; use one of "
+            + ", ".join(t.__name__ for t in _MASS_TYPES)
+        )
+    return value
+
+
+def _check_segment(value: object) -> Segment:
+    if not isinstance(value, Segment):
+        raise TypeError(f"segment must be a segment expression, not {type(value).__name__}")
+    return value
+
+
+@attrs.frozen
+class Campaign:
+    """One push: who (``segment``), what (``message``), and how it ranks (``priority``).
+
+    ``id`` is the ledger's campaign id (1..128 characters) and the base of every batch's
+    ``clientmsgid``; ``content_key`` makes the ledger refuse followers who already had it.
+    """
+
+    id: str = attrs.field(converter=_check_campaign_id)
+    segment: Segment = attrs.field(converter=_check_segment)
+    message: MassMessage = attrs.field(converter=_check_message)
+    content_key: str | None = attrs.field(default=None, converter=_check_optional_key)
+    priority: int = attrs.field(default=0, converter=_check_priority)
+
+
+def _clientmsgid_base(campaign_id: str) -> str:
+    if len(campaign_id) <= _READABLE_BASE and all(c in _SAFE for c in campaign_id):
+        return campaign_id
+    # Long or non-ASCII ids are hashed; the "~" (never in a readable base) keeps the two forms
+    # apart, and a short readable prefix helps a human match the id in WeChat's console.
+    digest = hashlib.blake2b(campaign_id.encode("utf-8"), digest_size=8).hexdigest()
+    prefix = "".join(c for c in campaign_id[:7] if c in _SAFE and c != ".")
+    return f"{prefix}~{digest}"
+
+
+def batch_clientmsgid(campaign_id: str, index: int) -> str:
+    """The ``clientmsgid`` of batch ``index`` of a campaign: deterministic, unique, ≤ 32 bytes.
+
+    Readable ids (≤ 24 of ``A-Za-z0-9-_.:``) give ``<id>.<index>``; others give a short prefix,
+    ``~`` and a 64-bit blake2b digest of the id. The index suffix makes batches distinct.
+    """
+    _check_campaign_id(campaign_id)
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < _MAX_BATCHES:
+        raise DeliveryError(f"batch index must be an int in 0..{_MAX_BATCHES - 1}, got {index!r}")
+    return f"{_clientmsgid_base(campaign_id)}.{index}"
+
+
+def is_definite_refusal(error: WeChatError) -> bool:
+    """Whether WeChat's answer proves the send job was *not* created (safe to release).
+
+    True for every known errcode (invalid openids, quotas, credentials, permissions, malformed
+    requests...). False for transport failures, 5xx, busy (-1, 9500002), 45066 (a send with this
+    id was just made), 45065 (already sent) and unknown errcodes: their outcome is unknown.
+    """
+    if isinstance(
+        error,
+        (WeChatTransportError, BusyError, ClientMsgIdRetryTooFastError, DuplicateClientMsgIdError),
+    ):
+        return False
+    return error.errcode is not None and error.errcode in ERRCODE_FAMILIES
+
+
+def resolve_audience(
+    segment: Segment, source: SegmentIndex | Iterable[Follower], *, now: datetime
+) -> list[str]:
+    """The openids of ``source`` matching ``segment``, sorted.
+
+    ``source`` is a `wxsegment.segment.SegmentIndex` (evaluated with its bitmaps) or an
+    iterable of `wxsegment.Follower` (evaluated with `wxsegment.segment.matches`).
+    """
+    ensure_aware(now, "now")
+    _check_segment(segment)
+    index_type = _segment_index_type()
+    if index_type is not None and isinstance(source, index_type):
+        return sorted(source.evaluate(segment, now=now).openids())
+    if not isinstance(source, Iterable) or isinstance(source, (str, bytes)):
+        raise TypeError("source must be a SegmentIndex or an iterable of Follower")
+    chosen: list[str] = []
+    for follower in source:
+        if not isinstance(follower, Follower):
+            raise TypeError(f"source must yield Follower, got {type(follower).__name__}")
+        if matches(segment, follower, now=now):
+            chosen.append(follower.openid)
+    return sorted(set(chosen))
+
+
+def _segment_index_type() -> type[SegmentIndex] | None:
+    try:
+        from wxsegment.segment import SegmentIndex
+    except ImportError:  # the bitmap extra is missing, so no index can exist
+        return None
+    return SegmentIndex
+
+
+def _unique_openids(audience: Iterable[str]) -> list[str]:
+    if isinstance(audience, (str, bytes)):
+        raise TypeError("audience must be an iterable of openids, not a single string")
+    unique: dict[str, None] = {}
+    for openid in audience:
+        if not isinstance(openid, str):
+            raise TypeError(f"audience must yield openid strings, got {type(openid).__name__}")
+        if not openid or openid != openid.strip():
+            raise DeliveryError("audience openids must be non-empty, without surrounding spaces")
+        unique[openid] = None
+    return list(unique)
+
+
+def _check_batch_size(batch_size: int) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+        raise TypeError(f"batch_size must be an int, not {type(batch_size).__name__}")
+    if not MASS_BATCH_MIN + 1 <= batch_size <= MASS_BATCH_MAX:
+        raise DeliveryError(
+            f"batch_size must be in {MASS_BATCH_MIN + 1}..{MASS_BATCH_MAX}, got {batch_size}"
+        )
+    return batch_size
+
+
+def form_batches(openids: Iterable[str], batch_size: int) -> list[tuple[str, ...]]:
+    """The audience's sorted openids cut into batches of ``batch_size`` (the last may be shorter).
+
+    A last batch of one (WeChat needs two per call) takes one openid from the batch before it.
+    """
+    ordered = sorted(set(openids))
+    batches = [
+        tuple(ordered[start : start + batch_size]) for start in range(0, len(ordered), batch_size)
+    ]
+    if len(batches) >= 2 and len(batches[-1]) == 1:
+        batches[-2:] = [batches[-2][:-1], batches[-2][-1:] + batches[-1]]
+    if len(batches) > _MAX_BATCHES:
+        raise DeliveryError(f"{len(batches)} batches exceed the {_MAX_BATCHES} a campaign may use")
+    return batches
+
+
+class BatchOutcome(enum.Enum):
+    """What happened to one batch in one `execute` run."""
+
+    #: WeChat accepted the job now; the batch is committed.
+    SENT = "sent"
+    #: WeChat answered 45065 (an earlier run's send went through); the batch is committed.
+    ALREADY_SENT = "already_sent"
+    #: Every member was committed by an earlier run; nothing was sent.
+    COMMITTED_BEFORE = "committed_before"
+    #: WeChat definitely refused the job (`is_definite_refusal`); the batch was released.
+    RELEASED = "released"
+    #: The outcome is unknown (transport error, 5xx, busy after retries); the batch stays pending.
+    PENDING = "pending"
+    #: A single follower cannot be mass-sent (WeChat needs two per call); released.
+    UNSENDABLE = "unsendable"
+    #: Reserved by this run in a batch already attempted under its id; released unsent.
+    LATE = "late"
+
+
+@attrs.frozen
+class BatchResult:
+    """One batch of one run: its id, members, outcome, and WeChat's msg_id or error."""
+
+    index: int
+    clientmsgid: str
+    openids: tuple[str, ...]
+    outcome: BatchOutcome
+    msg_id: int | None = None
+    error: str | None = None
+
+
+@attrs.frozen
+class Report:
+    """What `execute` did, counted in followers per outcome, plus every batch.
+
+    ``pending`` lists the followers whose send outcome is unknown: their reservations still
+    count, and the next `execute` of the same campaign re-sends them under the same ids.
+    """
+
+    campaign: str
+    month: str
+    matched: int
+    refused_quota: int
+    refused_duplicate: int
+    batches: tuple[BatchResult, ...]
+
+    def _count(self, outcome: BatchOutcome) -> int:
+        return sum(len(b.openids) for b in self.batches if b.outcome is outcome)
+
+    @property
+    def sent(self) -> int:
+        """Followers in batches WeChat accepted in this run."""
+        return self._count(BatchOutcome.SENT)
+
+    @property
+    def already_sent(self) -> int:
+        """Followers in batches WeChat had already accepted (45065), committed now."""
+        return self._count(BatchOutcome.ALREADY_SENT)
+
+    @property
+    def committed_before(self) -> int:
+        """Followers committed by an earlier run of this campaign."""
+        return self._count(BatchOutcome.COMMITTED_BEFORE)
+
+    @property
+    def released(self) -> int:
+        """Followers released unsent: definite refusals, unsendable singles, late grants."""
+        return sum(
+            self._count(outcome)
+            for outcome in (BatchOutcome.RELEASED, BatchOutcome.UNSENDABLE, BatchOutcome.LATE)
+        )
+
+    @property
+    def pending(self) -> tuple[str, ...]:
+        """Followers whose outcome is unknown; their reservations stay pending."""
+        return tuple(
+            o for b in self.batches if b.outcome is BatchOutcome.PENDING for o in b.openids
+        )
+
+    @property
+    def delivered(self) -> int:
+        """Followers the campaign has reached, in this run or before (sent + already + before)."""
+        return self.sent + self.already_sent + self.committed_before
+
+    @property
+    def complete(self) -> bool:
+        """True when no batch is left pending."""
+        return not self.pending
+
+
+@attrs.frozen
+class Plan:
+    """A dry run of `execute`: nothing was reserved, sent or written.
+
+    ``granted`` counts followers a run now would reserve; ``already_reserved`` those the
+    campaign already holds as pending. Duplicates are seen only through *pending* content keys
+    (the ledger protocol does not expose committed ones), so ``granted`` is an upper bound.
+    """
+
+    campaign: str
+    month: str
+    matched: int
+    granted: int
+    already_reserved: int
+    refused_quota: int
+    refused_duplicate: int
+    #: WeChat calls (one per batch with at least two followers to send).
+    batches: int
+    #: Followers alone in their batch: WeChat cannot mass-send to one, so they would be released.
+    unsendable: int
+
+
+def plan(
+    campaign: Campaign,
+    audience: Iterable[str],
+    ledger: QuotaLedger,
+    *,
+    now: datetime,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> Plan:
+    """What `execute` would do now, computed from ledger reads only (``usage``, ``pending``)."""
+    ensure_aware(now, "now")
+    _check_batch_size(batch_size)
+    openids = _unique_openids(audience)
+    month = month_key(now)
+    mine: set[str] = set()
+    keyed: set[str] = set()
+    for entry in ledger.pending():
+        if entry.campaign == campaign.id:
+            mine.add(entry.openid)
+        elif campaign.content_key is not None and entry.content_key == campaign.content_key:
+            keyed.add(entry.openid)
+    granted = refused_quota = refused_duplicate = already = 0
+    sendable: set[str] = set()
+    for openid in openids:
+        if openid in mine:
+            already += 1
+            sendable.add(openid)
+        elif openid in keyed:
+            refused_duplicate += 1
+        elif ledger.usage(openid, at=now).remaining > 0:
+            granted += 1
+            sendable.add(openid)
+        else:
+            refused_quota += 1
+    sizes = [sum(o in sendable for o in batch) for batch in form_batches(openids, batch_size)]
+    batches = sum(1 for size in sizes if size >= MASS_BATCH_MIN)
+    unsendable = sum(1 for size in sizes if size == 1)
+    return Plan(
+        campaign=campaign.id,
+        month=month,
+        matched=len(openids),
+        granted=granted,
+        already_reserved=already,
+        refused_quota=refused_quota,
+        refused_duplicate=refused_duplicate,
+        batches=batches,
+        unsendable=unsendable,
+    )
+
+
+def _reserve(
+    ledger: QuotaLedger,
+    campaign: Campaign,
+    openids: Sequence[str],
+    *,
+    now: datetime,
+    batch_size: int,
+) -> tuple[list[str], list[str], int, int]:
+    granted: list[str] = []
+    held: list[str] = []
+    refused_quota = refused_duplicate = 0
+    for start in range(0, len(openids), batch_size):
+        reservation = ledger.reserve(
+            campaign.id,
+            openids[start : start + batch_size],
+            at=now,
+            content_key=campaign.content_key,
+        )
+        granted.extend(reservation.granted)
+        held.extend(reservation.already)
+        for reason in reservation.refused.values():
+            if reason is RefusalReason.DUPLICATE_CONTENT:
+                refused_duplicate += 1
+            else:
+                refused_quota += 1
+    return granted, held, refused_quota, refused_duplicate
+
+
+def execute(
+    client: Client,
+    ledger: QuotaLedger,
+    campaign: Campaign,
+    audience: Iterable[str],
+    *,
+    now: datetime,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_progress: Callable[[BatchResult], None] | None = None,
+    definite: Callable[[WeChatError], bool] = is_definite_refusal,
+) -> Report:
+    """Reserve, send in batches, and commit, release or keep pending each batch; resumable.
+
+    Batches are the sorted audience cut every ``batch_size`` (`form_batches`); batch ``i``
+    sends its members holding a pending reservation, with `batch_clientmsgid`. Resume with the
+    same audience and ``batch_size``. ``on_progress`` is called with each settled result.
+    """
+    ensure_aware(now, "now")
+    _check_batch_size(batch_size)
+    if not callable(definite):
+        raise TypeError("definite must be a callable taking a WeChatError")
+    openids = _unique_openids(audience)
+    stray = {entry.openid for entry in ledger.pending(campaign.id)} - set(openids)
+    if stray:
+        raise ResumeMismatchError(
+            f"campaign {campaign.id!r} holds {len(stray)} pending reservations outside this "
+            "audience; resume it with the audience it was started with"
+        )
+    batches = form_batches(openids, batch_size)
+    granted, held, refused_quota, refused_duplicate = _reserve(
+        ledger, campaign, openids, now=now, batch_size=batch_size
+    )
+    reserved = {*granted, *held}
+    fresh = set(granted)
+    pending = {entry.openid for entry in ledger.pending(campaign.id)}
+    results: list[BatchResult] = []
+    for index, batch in enumerate(batches):
+        members = tuple(openid for openid in batch if openid in reserved)
+        if not members:
+            continue
+        for result in _settle(client, ledger, campaign, index, members, pending, fresh, definite):
+            results.append(result)
+            if on_progress is not None:
+                on_progress(result)
+    return Report(
+        campaign=campaign.id,
+        month=month_key(now),
+        matched=len(openids),
+        refused_quota=refused_quota,
+        refused_duplicate=refused_duplicate,
+        batches=tuple(results),
+    )
+
+
+def _settle(
+    client: Client,
+    ledger: QuotaLedger,
+    campaign: Campaign,
+    index: int,
+    members: tuple[str, ...],
+    pending: set[str],
+    fresh: set[str],
+    definite: Callable[[WeChatError], bool],
+) -> list[BatchResult]:
+    clientmsgid = batch_clientmsgid(campaign.id, index)
+    waiting = tuple(openid for openid in members if openid in pending)
+    done = tuple(openid for openid in members if openid not in pending)
+    results: list[BatchResult] = []
+    if done:
+        results.append(BatchResult(index, clientmsgid, done, BatchOutcome.COMMITTED_BEFORE))
+    if not waiting:
+        return results
+    if done:
+        # WeChat has this id already, so these followers cannot be reached by this batch. Ones
+        # reserved by this call were certainly never sent: release them. Older ones may have
+        # been sent under another layout (a changed audience or batch_size): keep them pending.
+        late = tuple(openid for openid in waiting if openid in fresh)
+        stale = tuple(openid for openid in waiting if openid not in fresh)
+        if late:
+            ledger.release(campaign.id, late)
+            results.append(BatchResult(index, clientmsgid, late, BatchOutcome.LATE))
+        if stale:
+            results.append(
+                BatchResult(
+                    index,
+                    clientmsgid,
+                    stale,
+                    BatchOutcome.PENDING,
+                    error="pending beside committed followers of its batch: the audience or "
+                    "batch_size differs from the run that reserved them",
+                )
+            )
+        return results
+    earlier = tuple(openid for openid in waiting if openid not in fresh)
+    late = tuple(openid for openid in waiting if openid in fresh)
+    if earlier and late:
+        # An earlier attempt under this id may have been accepted: WeChat would then answer
+        # 45065 for the whole batch and the newcomers would be committed without a push.
+        ledger.release(campaign.id, late)
+        results.append(BatchResult(index, clientmsgid, late, BatchOutcome.LATE))
+        waiting = earlier
+    results.append(_send(client, ledger, campaign, index, clientmsgid, waiting, definite))
+    return results
+
+
+def _send(
+    client: Client,
+    ledger: QuotaLedger,
+    campaign: Campaign,
+    index: int,
+    clientmsgid: str,
+    openids: tuple[str, ...],
+    definite: Callable[[WeChatError], bool],
+) -> BatchResult:
+    if len(openids) < MASS_BATCH_MIN:
+        ledger.release(campaign.id, openids)
+        return BatchResult(index, clientmsgid, openids, BatchOutcome.UNSENDABLE)
+    try:
+        sent = client.mass.send_to_openids(openids, campaign.message, clientmsgid=clientmsgid)
+    except WeChatValidationError as error:
+        ledger.release(campaign.id, openids)
+        return BatchResult(index, clientmsgid, openids, BatchOutcome.RELEASED, error=str(error))
+    except WeChatError as error:
+        outcome = BatchOutcome.RELEASED if definite(error) else BatchOutcome.PENDING
+        if outcome is BatchOutcome.RELEASED:
+            ledger.release(campaign.id, openids)
+        return BatchResult(index, clientmsgid, openids, outcome, error=repr(error))
+    # A batch never exceeds MASS_BATCH_MAX, so it is exactly one call with exactly this id.
+    (answer,) = sent
+    ledger.commit(campaign.id, openids)
+    outcome = BatchOutcome.ALREADY_SENT if answer.already_sent else BatchOutcome.SENT
+    return BatchResult(index, clientmsgid, openids, outcome, msg_id=answer.msg_id)
