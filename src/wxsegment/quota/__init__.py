@@ -6,6 +6,7 @@ See ``docs/quota.md`` for the invariant, the two phases and the reconciliation p
 from __future__ import annotations
 
 from wxsegment.quota._memory import MemoryLedger, MemoryStore
+from wxsegment.quota._postgres import PostgresLedger
 from wxsegment.quota._sqlite import SQLiteLedger
 from wxsegment.quota._types import (
     DEFAULT_ACCOUNT,
@@ -24,6 +25,7 @@ __all__ = [
     "MemoryLedger",
     "MemoryStore",
     "PendingEntry",
+    "PostgresLedger",
     "QuotaLedger",
     "RefusalReason",
     "Reservation",
