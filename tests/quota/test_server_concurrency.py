@@ -40,7 +40,7 @@ def test_processes_never_overbook_postgres(postgres_spec: tuple[str, ...]) -> No
 
 def test_sigkill_mid_reserve_leaves_postgres_consistent(postgres_spec: tuple[str, ...]) -> None:
     """A process killed during a large reserve leaves each follower fully reserved or absent."""
-    _checks.check_crash_consistency(postgres_spec, "acct", size=200_000)
+    _checks.check_crash_consistency(postgres_spec, "acct", size=100_000)
 
 
 def test_processes_never_overbook_redis(redis_spec: tuple[str, ...]) -> None:

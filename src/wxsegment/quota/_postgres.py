@@ -1,11 +1,22 @@
 """`PostgresLedger`: the ledger in PostgreSQL (psycopg 3), shared by processes on many hosts.
 
-Each chunk of a batch is one transaction of a few set-based statements. Writers first lock the
-chunk's follower rows (``wxs_followers``) in openid order with ``SELECT ... FOR UPDATE``; every
-other row a decision reads or writes (monthly counters, content keys, reservations) belongs to
-one of those followers, so two writers that share a follower are serialized on it, and since
-every writer locks in the same order they cannot deadlock. Within the lock, one statement of
-data-modifying CTEs classifies the chunk and applies the grants.
+Concurrency: every write transaction first takes a transaction-scoped advisory lock on
+(schema, account), then decides one chunk of followers in READ COMMITTED. This is the same
+model as SQLite's ``BEGIN IMMEDIATE``, chosen over per-follower row locks because a decision
+reads three tables (campaign idempotency, a content key in *any* month, the month's counter):
+row locks would need an extra lock row written per follower, costing more than the decision
+itself, and SERIALIZABLE would turn overlapping batches into retry storms. A chunk holds the
+lock for a fraction of a second; readers (`usage`, `pending`) never wait, other accounts never
+wait, and a single lock per transaction cannot deadlock. Because the lock is taken before the
+deciding statement starts, that statement's snapshot sees every earlier writer's commit.
+
+Speed: a chunk's openids travel as one array parameter; one statement of data-modifying CTEs
+classifies them and applies the grants; commit and release are single-table statements keyed
+by ``openid = ANY(array)``. Every follower is found through a primary key (per-row scalar
+subqueries, never joins), so no plan depends on table statistics, which lag behind bulk loads
+on fresh tables and would otherwise pick quadratic joins. A killed client's open transaction
+is rolled back by the server: each follower's reservation, counter and content key are written
+together or not at all.
 """
 
 from __future__ import annotations
@@ -39,24 +50,18 @@ if TYPE_CHECKING:
 
 __all__ = ["PostgresLedger"]
 
+#: Followers decided per transaction (and per hold of the account lock).
 DEFAULT_CHUNK: Final = 20_000
-_RETRIES: Final = 5
-_DROP_DEAD_CONTENTS: Final = """
-DELETE FROM {s}.wxs_contents
-WHERE account = %(account)s AND openid = ANY(%(ids)s::text[]) AND live <= 0
-"""
 _T = TypeVar("_T")
 
 _SCHEMA: Final = (
     "CREATE SCHEMA IF NOT EXISTS {s}",
-    """CREATE TABLE IF NOT EXISTS {s}.wxs_followers (
-        account text NOT NULL, openid text NOT NULL, PRIMARY KEY (account, openid))""",
     """CREATE TABLE IF NOT EXISTS {s}.wxs_reservations (
         account text NOT NULL, campaign text NOT NULL, openid text NOT NULL,
         month text NOT NULL, content_key text, committed boolean NOT NULL,
         reserved_at timestamptz NOT NULL, PRIMARY KEY (account, campaign, openid))""",
     """CREATE INDEX IF NOT EXISTS wxs_reservations_pending
-        ON {s}.wxs_reservations (account, campaign) WHERE NOT committed""",
+        ON {s}.wxs_reservations (account, campaign, openid) WHERE NOT committed""",
     """CREATE TABLE IF NOT EXISTS {s}.wxs_months (
         account text NOT NULL, openid text NOT NULL, month text NOT NULL,
         committed integer NOT NULL, pending integer NOT NULL,
@@ -66,133 +71,109 @@ _SCHEMA: Final = (
         live integer NOT NULL, PRIMARY KEY (account, openid, content_key))""",
 )
 
-# Two statements, not one: rows a concurrent transaction inserted after this statement's
-# snapshot are invisible to a FOR UPDATE in the same statement (and so would go unlocked),
-# while a fresh statement sees everything committed by the time ON CONFLICT stopped waiting.
-_ENSURE: Final = """
-INSERT INTO {s}.wxs_followers (account, openid)
-SELECT %(account)s, o FROM unnest(%(sorted)s::text[]) AS o
-ON CONFLICT DO NOTHING
-"""
-
-_LOCK: Final = """
-SELECT count(*) FROM (
-    SELECT 1 FROM {s}.wxs_followers
-    WHERE account = %(account)s AND openid = ANY(%(sorted)s::text[])
-    ORDER BY openid FOR UPDATE
-) AS locked
-"""
-
-_APPLY: Final = """, rows AS (
-    INSERT INTO {s}.wxs_reservations
-        (account, campaign, openid, month, content_key, committed, reserved_at)
-    SELECT %(account)s, %(campaign)s, openid, %(month)s, %(content_key)s, %(committed)s,
-           %(at)s
-    FROM decided WHERE outcome = 'granted'
-), months AS (
-    INSERT INTO {s}.wxs_months AS m (account, openid, month, committed, pending)
-    SELECT %(account)s, openid, %(month)s, %(committed)s::int, 1 - %(committed)s::int
-    FROM decided WHERE outcome = 'granted'
-    ON CONFLICT (account, openid, month) DO UPDATE
-    SET committed = m.committed + excluded.committed, pending = m.pending + excluded.pending
-), contents AS (
-    INSERT INTO {s}.wxs_contents AS c (account, openid, content_key, live)
-    SELECT %(account)s, openid, %(content_key)s, 1
-    FROM decided WHERE outcome = 'granted' AND %(content_key)s::text IS NOT NULL
-    ON CONFLICT (account, openid, content_key) DO UPDATE SET live = c.live + 1
-)
-SELECT openid, outcome FROM decided ORDER BY pos
-"""
+_BEGIN: Final = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 
 _INPUT: Final = """
 WITH input AS (
     SELECT o.openid, o.pos FROM unnest(%(ids)s::text[]) WITH ORDINALITY AS o(openid, pos)
 )"""
 
-_RESERVE: Final = (
-    _INPUT
-    + """, decided AS (
+# Outcome codes: 0 granted, 1 already, 2 duplicate content, 3 quota exhausted.
+_RESERVE_DECIDE: Final = """, decided AS MATERIALIZED (
     SELECT i.openid, i.pos,
-           CASE WHEN r.openid IS NOT NULL THEN 'already'
-                WHEN c.live > 0 THEN 'duplicate'
-                WHEN coalesce(m.committed, 0) + coalesce(m.pending, 0) >= %(limit)s
-                    THEN 'exhausted'
-                ELSE 'granted' END AS outcome
+           CASE WHEN (SELECT true FROM {s}.wxs_reservations AS r
+                      WHERE r.account = %(account)s AND r.campaign = %(campaign)s
+                        AND r.openid = i.openid) THEN 1
+                WHEN (SELECT c.live > 0 FROM {s}.wxs_contents AS c
+                      WHERE c.account = %(account)s AND c.openid = i.openid
+                        AND c.content_key = %(content_key)s) THEN 2
+                WHEN coalesce((SELECT m.committed + m.pending FROM {s}.wxs_months AS m
+                               WHERE m.account = %(account)s AND m.openid = i.openid
+                                 AND m.month = %(month)s), 0) >= %(limit)s THEN 3
+                ELSE 0 END AS outcome
     FROM input AS i
-    LEFT JOIN {s}.wxs_reservations AS r
-           ON r.account = %(account)s AND r.campaign = %(campaign)s AND r.openid = i.openid
-    LEFT JOIN {s}.wxs_contents AS c
-           ON c.account = %(account)s AND c.openid = i.openid
-          AND c.content_key = %(content_key)s
-    LEFT JOIN {s}.wxs_months AS m
-           ON m.account = %(account)s AND m.openid = i.openid AND m.month = %(month)s
 )"""
-    + _APPLY
-)
 
-_EXTERNAL: Final = (
-    _INPUT
-    + """, decided AS (
+_EXTERNAL_DECIDE: Final = """, decided AS MATERIALIZED (
     SELECT i.openid, i.pos,
-           CASE WHEN r.openid IS NOT NULL THEN 'already' ELSE 'granted' END AS outcome
+           CASE WHEN (SELECT true FROM {s}.wxs_reservations AS r
+                      WHERE r.account = %(account)s AND r.campaign = %(campaign)s
+                        AND r.openid = i.openid) THEN 1
+                ELSE 0 END AS outcome
     FROM input AS i
-    LEFT JOIN {s}.wxs_reservations AS r
-           ON r.account = %(account)s AND r.campaign = %(campaign)s AND r.openid = i.openid
 )"""
-    + _APPLY
-)
 
-_TARGET: Final = (
-    _INPUT
-    + """, target AS (
-    SELECT i.openid, i.pos, r.month, r.committed, r.content_key
-    FROM input AS i
-    LEFT JOIN {s}.wxs_reservations AS r
-           ON r.account = %(account)s AND r.campaign = %(campaign)s AND r.openid = i.openid
-)"""
-)
-
-_COMMIT: Final = (
-    _TARGET
-    + """, rows AS (
-    UPDATE {s}.wxs_reservations AS r SET committed = true
-    FROM target AS t
-    WHERE r.account = %(account)s AND r.campaign = %(campaign)s AND r.openid = t.openid
-      AND NOT t.committed
+_APPLY: Final = """, rows AS (
+    INSERT INTO {s}.wxs_reservations
+        (account, campaign, openid, month, content_key, committed, reserved_at)
+    SELECT %(account)s, %(campaign)s, openid, %(month)s, %(content_key)s, %(committed)s,
+           %(at)s
+    FROM decided WHERE outcome = 0
 ), months AS (
-    UPDATE {s}.wxs_months AS m SET committed = m.committed + 1, pending = m.pending - 1
-    FROM target AS t
-    WHERE m.account = %(account)s AND m.openid = t.openid AND m.month = t.month
-      AND NOT t.committed
-)
-SELECT openid, CASE WHEN month IS NULL THEN 'missing' WHEN committed THEN 'committed'
-                    ELSE 'pending' END
-FROM target ORDER BY pos
-"""
-)
-
-_RELEASE: Final = (
-    _TARGET
-    + """, rows AS (
-    DELETE FROM {s}.wxs_reservations AS r
-    USING target AS t
-    WHERE r.account = %(account)s AND r.campaign = %(campaign)s AND r.openid = t.openid
-      AND NOT t.committed
-), months AS (
-    UPDATE {s}.wxs_months AS m SET pending = m.pending - 1
-    FROM target AS t
-    WHERE m.account = %(account)s AND m.openid = t.openid AND m.month = t.month
-      AND NOT t.committed
+    INSERT INTO {s}.wxs_months AS m (account, openid, month, committed, pending)
+    SELECT %(account)s, openid, %(month)s, %(committed)s::int, 1 - %(committed)s::int
+    FROM decided WHERE outcome = 0
+    ON CONFLICT (account, openid, month) DO UPDATE
+    SET committed = m.committed + excluded.committed, pending = m.pending + excluded.pending
 ), contents AS (
-    UPDATE {s}.wxs_contents AS c SET live = c.live - 1
-    FROM target AS t
-    WHERE c.account = %(account)s AND c.openid = t.openid AND c.content_key = t.content_key
-      AND NOT t.committed
+    INSERT INTO {s}.wxs_contents AS c (account, openid, content_key, live)
+    SELECT %(account)s, openid, %(content_key)s, 1
+    FROM decided WHERE outcome = 0 AND %(content_key)s::text IS NOT NULL
+    ON CONFLICT (account, openid, content_key) DO UPDATE SET live = c.live + 1
 )
-SELECT openid, CASE WHEN month IS NULL THEN 'missing' WHEN committed THEN 'committed'
-                    ELSE 'pending' END
-FROM target ORDER BY pos
+SELECT pos, outcome FROM decided WHERE outcome <> 0
 """
+
+_RESERVE: Final = _INPUT + _RESERVE_DECIDE + _APPLY
+_EXTERNAL: Final = _INPUT + _EXTERNAL_DECIDE + _APPLY
+
+# Settling is a handful of single-table statements, each keyed by primary key and an array:
+# their plans cannot go wrong, whatever the table statistics say.
+_PICK: Final = """
+SELECT openid FROM {s}.wxs_reservations
+WHERE account = %(account)s AND campaign = %(campaign)s AND NOT committed
+ORDER BY openid COLLATE "C" LIMIT %(limit)s
+"""
+
+_COMMIT_ROWS: Final = """
+UPDATE {s}.wxs_reservations SET committed = true
+WHERE account = %(account)s AND campaign = %(campaign)s AND openid = ANY(%(ids)s::text[])
+  AND NOT committed
+RETURNING openid, month, content_key
+"""
+
+_RELEASE_ROWS: Final = """
+DELETE FROM {s}.wxs_reservations
+WHERE account = %(account)s AND campaign = %(campaign)s AND openid = ANY(%(ids)s::text[])
+  AND NOT committed
+RETURNING openid, month, content_key
+"""
+
+_COMMITTED_AMONG: Final = """
+SELECT openid FROM {s}.wxs_reservations
+WHERE account = %(account)s AND campaign = %(campaign)s AND openid = ANY(%(ids)s::text[])
+"""
+
+_COMMIT_MONTHS: Final = """
+UPDATE {s}.wxs_months SET committed = committed + 1, pending = pending - 1
+WHERE account = %(account)s AND month = %(month)s AND openid = ANY(%(ids)s::text[])
+"""
+
+_RELEASE_MONTHS: Final = """
+UPDATE {s}.wxs_months SET pending = pending - 1
+WHERE account = %(account)s AND month = %(month)s AND openid = ANY(%(ids)s::text[])
+"""
+
+_RELEASE_CONTENTS: Final = (
+    """
+UPDATE {s}.wxs_contents SET live = live - 1
+WHERE account = %(account)s AND content_key = %(key)s AND openid = ANY(%(ids)s::text[])
+""",
+    """
+DELETE FROM {s}.wxs_contents
+WHERE account = %(account)s AND content_key = %(key)s AND openid = ANY(%(ids)s::text[])
+  AND live <= 0
+""",
 )
 
 
@@ -225,17 +206,18 @@ class PostgresLedger:
         psycopg = _import_psycopg()
         self._account = check_account(account)
         self._limit = check_limit(limit)
-        if not schema.isidentifier():
+        if not isinstance(schema, str) or not schema.isidentifier():
             raise ValueError(f"schema must be a plain identifier, got {schema!r}")
-        if chunk_size < 1:
-            raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+        if not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ValueError(f"chunk_size must be an int of at least 1, got {chunk_size!r}")
         self._schema = schema
         self._chunk = chunk_size
         self._lock = threading.Lock()
         self._owned = isinstance(dsn, str)
         self._db: Any = psycopg.connect(dsn) if isinstance(dsn, str) else dsn
-        self._errors = psycopg.errors
-        self._run(self._create_tables)
+        self._lock_key = f"wxsegment:{schema}:{self._account}"
+        self._statements: dict[str, str] = {}
+        self._transaction(self._create_tables, lock=False)
 
     def __repr__(self) -> str:
         return (
@@ -256,45 +238,42 @@ class PostgresLedger:
     def _create_tables(self, cursor: Any) -> None:
         # CREATE ... IF NOT EXISTS races between sessions (a unique violation on the catalog),
         # so ledgers opening the same schema at once take turns.
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"wxsegment:{self._schema}",))
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"wxsegment:{self._schema}",)
+        )
         for statement in _SCHEMA:
             cursor.execute(self._sql(statement))
 
     def _sql(self, statement: str) -> str:
-        return statement.replace("{s}", f'"{self._schema}"')
+        sql = self._statements.get(statement)
+        if sql is None:
+            sql = self._statements[statement] = statement.replace("{s}", f'"{self._schema}"')
+        return sql
 
-    def _run(self, work: Callable[[Any], _T]) -> _T:
-        """Run ``work(cursor)`` in one transaction, retrying on deadlock or serialization."""
-        retryable = (self._errors.DeadlockDetected, self._errors.SerializationFailure)
-        with self._lock:
-            for attempt in range(_RETRIES):
-                try:
-                    with self._db.transaction(), self._db.cursor() as cursor:
-                        return work(cursor)
-                except retryable:
-                    if attempt == _RETRIES - 1:
-                        raise
-            raise AssertionError("unreachable")
-
-    def _locked(
-        self, cursor: Any, *, chunk: Sequence[str], statement: str, params: dict[str, Any]
-    ) -> list[tuple[str, str]]:
-        arguments = {**params, "ids": list(chunk)}
-        keys = {"account": self._account, "sorted": sorted(set(chunk))}
-        cursor.execute(self._sql(_ENSURE), keys)
-        cursor.execute(self._sql(_LOCK), keys)
-        (locked,) = cursor.fetchone()
-        if locked != len(keys["sorted"]):
-            raise AssertionError(f"locked {locked} of {len(keys['sorted'])} follower rows")
-        cursor.execute(self._sql(statement), arguments)
-        decided = [(row[0], row[1]) for row in cursor.fetchall()]
-        if statement is _RELEASE:
-            cursor.execute(self._sql(_DROP_DEAD_CONTENTS), arguments)
-        return decided
+    def _transaction(self, work: Callable[[Any], _T], *, lock: bool = True) -> _T:
+        """Run ``work(cursor)`` in one READ COMMITTED transaction, under the account lock."""
+        with self._lock, self._db.transaction(), self._db.cursor() as cursor:
+            # A connection handed in by the caller may default to a stricter level, whose
+            # snapshot would predate the lock and hide the previous holder's writes.
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            if lock:
+                cursor.execute(_BEGIN, (self._lock_key,))
+            return work(cursor)
 
     def _chunks(self, openids: Sequence[str]) -> Iterator[Sequence[str]]:
         for start in range(0, len(openids), self._chunk):
             yield openids[start : start + self._chunk]
+
+    def _decide(
+        self, statement: str, chunk: Sequence[str], params: dict[str, Any]
+    ) -> list[tuple[int, int]]:
+        """Run a deciding statement on one chunk; (position from 1, outcome) of the exceptions."""
+
+        def work(cursor: Any) -> list[tuple[int, int]]:
+            cursor.execute(self._sql(statement), {**params, "ids": list(chunk)})
+            return [(row[0], row[1]) for row in cursor.fetchall()]
+
+        return self._transaction(work)
 
     def reserve(
         self,
@@ -322,64 +301,86 @@ class PostgresLedger:
         already: list[str] = []
         refused: dict[str, RefusalReason] = {}
         for chunk in self._chunks(targets):
-            for openid, outcome in self._run(
-                partial(self._locked, chunk=chunk, statement=_RESERVE, params=params)
-            ):
-                if outcome == "granted":
+            outcomes = dict(self._decide(_RESERVE, chunk, params))
+            for position, openid in enumerate(chunk, 1):
+                outcome = outcomes.get(position, 0)
+                if outcome == 0:
                     granted.append(openid)
-                elif outcome == "already":
+                elif outcome == 1:
                     already.append(openid)
-                elif outcome == "duplicate":
+                elif outcome == 2:
                     refused[openid] = RefusalReason.DUPLICATE_CONTENT
                 else:
                     refused[openid] = RefusalReason.QUOTA_EXHAUSTED
         return Reservation(campaign, month, tuple(granted), tuple(already), refused)
 
-    def _pending_openids(self, campaign: str) -> list[str]:
-        def work(cursor: Any) -> list[str]:
-            cursor.execute(
-                self._sql(
-                    "SELECT openid FROM {s}.wxs_reservations WHERE account = %s "
-                    'AND campaign = %s AND NOT committed ORDER BY openid COLLATE "C"'
-                ),
-                (self._account, campaign),
-            )
-            return [row[0] for row in cursor.fetchall()]
-
-        return self._run(work)
-
     def _settle(
-        self, campaign: str, openids: Iterable[str] | None, statement: str
-    ) -> list[tuple[str, str]]:
+        self, campaign: str, openids: Iterable[str] | None, *, commit: bool
+    ) -> tuple[list[str], list[str], list[str]]:
+        """Commit or release; (moved, already committed, missing), each in order."""
         check_id(campaign, "campaign")
         targets = check_openids(openids)
-        if targets is None:
-            targets = self._pending_openids(campaign)
-        params = {"account": self._account, "campaign": campaign}
-        decided: list[tuple[str, str]] = []
-        for chunk in self._chunks(targets):
-            decided.extend(
-                self._run(partial(self._locked, chunk=chunk, statement=statement, params=params))
+        params = {"account": self._account, "campaign": campaign, "limit": self._chunk}
+        moved: list[str] = []
+        committed: list[str] = []
+        missing: list[str] = []
+
+        def work(cursor: Any, chunk: Sequence[str] | None) -> int:
+            if chunk is None:
+                cursor.execute(self._sql(_PICK), params)
+                chunk = [row[0] for row in cursor.fetchall()]
+            cursor.execute(
+                self._sql(_COMMIT_ROWS if commit else _RELEASE_ROWS), {**params, "ids": chunk}
             )
-        return decided
+            rows: list[tuple[str, str, str | None]] = cursor.fetchall()
+            by_month: dict[str, list[str]] = {}
+            by_key: dict[str, list[str]] = {}
+            for openid, month, key in rows:
+                by_month.setdefault(month, []).append(openid)
+                if key is not None and not commit:
+                    by_key.setdefault(key, []).append(openid)
+            for month, ids in by_month.items():
+                cursor.execute(
+                    self._sql(_COMMIT_MONTHS if commit else _RELEASE_MONTHS),
+                    {**params, "month": month, "ids": ids},
+                )
+            for key, ids in by_key.items():
+                for statement in _RELEASE_CONTENTS:
+                    cursor.execute(self._sql(statement), {**params, "key": key, "ids": ids})
+            done = {row[0] for row in rows}
+            rest = [openid for openid in chunk if openid not in done]
+            held: set[str] = set()
+            if rest:
+                cursor.execute(self._sql(_COMMITTED_AMONG), {**params, "ids": rest})
+                held = {row[0] for row in cursor.fetchall()}
+            for openid in chunk:
+                if openid in done:
+                    moved.append(openid)
+                elif openid in held:
+                    committed.append(openid)
+                else:
+                    missing.append(openid)
+            return len(chunk)
+
+        if targets is None:
+            # Each round moves the smallest pending openids out of pending, so the next
+            # round continues after them until none are left.
+            while self._transaction(partial(work, chunk=None)) == self._chunk:
+                pass
+        else:
+            for part in self._chunks(targets):
+                self._transaction(partial(work, chunk=part))
+        return moved, committed, missing
 
     def commit(self, campaign: str, openids: Iterable[str] | None = None) -> Transition:
         """Mark pending reservations as sent (see `QuotaLedger.commit`)."""
-        decided = self._settle(campaign, openids, _COMMIT)
-        return Transition(
-            done=tuple(o for o, outcome in decided if outcome == "pending"),
-            already=tuple(o for o, outcome in decided if outcome == "committed"),
-            missing=tuple(o for o, outcome in decided if outcome == "missing"),
-        )
+        done, already, missing = self._settle(campaign, openids, commit=True)
+        return Transition(done=tuple(done), already=tuple(already), missing=tuple(missing))
 
     def release(self, campaign: str, openids: Iterable[str] | None = None) -> Transition:
         """Drop pending reservations; committed ones are refused (see `QuotaLedger.release`)."""
-        decided = self._settle(campaign, openids, _RELEASE)
-        return Transition(
-            done=tuple(o for o, outcome in decided if outcome == "pending"),
-            missing=tuple(o for o, outcome in decided if outcome == "missing"),
-            refused=tuple(o for o, outcome in decided if outcome == "committed"),
-        )
+        done, refused, missing = self._settle(campaign, openids, commit=False)
+        return Transition(done=tuple(done), missing=tuple(missing), refused=tuple(refused))
 
     def usage(self, openid: str, *, at: datetime) -> Usage:
         """Committed and pending pushes of ``openid`` in the month of ``at``."""
@@ -397,7 +398,7 @@ class PostgresLedger:
             row = cursor.fetchone()
             return (row[0], row[1]) if row is not None else (0, 0)
 
-        committed, pending = self._run(work)
+        committed, pending = self._transaction(work, lock=False)
         return Usage(month, committed, pending, self._limit)
 
     def remaining(self, openid: str, *, at: datetime) -> int:
@@ -421,7 +422,7 @@ class PostgresLedger:
             cursor.execute(self._sql(query + order), args)
             return [PendingEntry(*row) for row in cursor.fetchall()]
 
-        return iter(self._run(work))
+        return iter(self._transaction(work, lock=False))
 
     def record_external(
         self,
@@ -447,10 +448,9 @@ class PostgresLedger:
         done: list[str] = []
         already: list[str] = []
         for chunk in self._chunks(targets):
-            for openid, outcome in self._run(
-                partial(self._locked, chunk=chunk, statement=_EXTERNAL, params=params)
-            ):
-                (done if outcome == "granted" else already).append(openid)
+            outcomes = dict(self._decide(_EXTERNAL, chunk, params))
+            for position, openid in enumerate(chunk, 1):
+                (already if outcomes.get(position, 0) else done).append(openid)
         return Transition(done=tuple(done), already=tuple(already))
 
     def close(self) -> None:
