@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from wxsegment.quota._memory import MemoryLedger, MemoryStore
 from wxsegment.quota._postgres import PostgresLedger
+from wxsegment.quota._redis import RedisLedger
 from wxsegment.quota._sqlite import SQLiteLedger
 from wxsegment.quota._types import (
     DEFAULT_ACCOUNT,
@@ -27,6 +28,7 @@ __all__ = [
     "PendingEntry",
     "PostgresLedger",
     "QuotaLedger",
+    "RedisLedger",
     "RefusalReason",
     "Reservation",
     "SQLiteLedger",
