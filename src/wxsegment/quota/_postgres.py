@@ -11,12 +11,12 @@ wait, and a single lock per transaction cannot deadlock. Because the lock is tak
 deciding statement starts, that statement's snapshot sees every earlier writer's commit.
 
 Speed: a chunk's openids travel as one array parameter; one statement of data-modifying CTEs
-classifies them and applies the grants; commit and release are single-table statements keyed
-by ``openid = ANY(array)``. Every follower is found through a primary key (per-row scalar
-subqueries, never joins), so no plan depends on table statistics, which lag behind bulk loads
-on fresh tables and would otherwise pick quadratic joins. A killed client's open transaction
-is rolled back by the server: each follower's reservation, counter and content key are written
-together or not at all.
+classifies them and applies the grants (or commits or releases them). Every follower's rows
+are found through their primary keys in per-row subqueries, and updates address the rows
+found by ``ctid``, so no plan depends on table statistics, which lag behind bulk loads and
+undervalue a new campaign or account, inviting the planner into quadratic joins. A killed
+client's open transaction is rolled back by the server: each follower's reservation, counter
+and content key are written together or not at all.
 """
 
 from __future__ import annotations
@@ -57,17 +57,18 @@ _T = TypeVar("_T")
 _SCHEMA: Final = (
     "CREATE SCHEMA IF NOT EXISTS {s}",
     """CREATE TABLE IF NOT EXISTS {s}.wxs_reservations (
-        account text NOT NULL, campaign text NOT NULL, openid text NOT NULL,
-        month text NOT NULL, content_key text, committed boolean NOT NULL,
+        account text NOT NULL, campaign text COLLATE "C" NOT NULL,
+        openid text COLLATE "C" NOT NULL, month text NOT NULL, content_key text,
+        committed boolean NOT NULL,
         reserved_at timestamptz NOT NULL, PRIMARY KEY (account, campaign, openid))""",
     """CREATE INDEX IF NOT EXISTS wxs_reservations_pending
         ON {s}.wxs_reservations (account, campaign, openid) WHERE NOT committed""",
     """CREATE TABLE IF NOT EXISTS {s}.wxs_months (
-        account text NOT NULL, openid text NOT NULL, month text NOT NULL,
+        account text NOT NULL, openid text COLLATE "C" NOT NULL, month text NOT NULL,
         committed integer NOT NULL, pending integer NOT NULL,
         PRIMARY KEY (account, openid, month))""",
     """CREATE TABLE IF NOT EXISTS {s}.wxs_contents (
-        account text NOT NULL, openid text NOT NULL, content_key text NOT NULL,
+        account text NOT NULL, openid text COLLATE "C" NOT NULL, content_key text NOT NULL,
         live integer NOT NULL, PRIMARY KEY (account, openid, content_key))""",
 )
 
@@ -127,53 +128,74 @@ SELECT pos, outcome FROM decided WHERE outcome <> 0
 _RESERVE: Final = _INPUT + _RESERVE_DECIDE + _APPLY
 _EXTERNAL: Final = _INPUT + _EXTERNAL_DECIDE + _APPLY
 
-# Settling is a handful of single-table statements, each keyed by primary key and an array:
-# their plans cannot go wrong, whatever the table statistics say.
+# The next chunk of a campaign's pending reservations, after the last one settled.
 _PICK: Final = """
 SELECT openid FROM {s}.wxs_reservations
 WHERE account = %(account)s AND campaign = %(campaign)s AND NOT committed
-ORDER BY openid COLLATE "C" LIMIT %(limit)s
+  AND openid > %(after)s
+ORDER BY openid LIMIT %(limit)s
 """
 
-_COMMIT_ROWS: Final = """
-UPDATE {s}.wxs_reservations SET committed = true
-WHERE account = %(account)s AND campaign = %(campaign)s AND openid = ANY(%(ids)s::text[])
-  AND NOT committed
-RETURNING openid, month, content_key
-"""
+# Outcome codes: 0 pending (moved by this call), 1 committed already, 2 missing. Rows are
+# found by primary key in per-row subqueries and then written by ctid, so no plan depends on
+# statistics (an unknown campaign looks tiny to the planner, inviting quadratic scans).
+_TARGET: Final = (
+    _INPUT
+    + """, target AS MATERIALIZED (
+    SELECT i.openid, i.pos, r.tid, r.month, r.content_key,
+           CASE WHEN r.tid IS NULL THEN 2 WHEN r.committed THEN 1 ELSE 0 END AS outcome
+    FROM input AS i
+    LEFT JOIN LATERAL (
+        SELECT ctid AS tid, month, content_key, committed FROM {s}.wxs_reservations
+        WHERE account = %(account)s AND campaign = %(campaign)s AND openid = i.openid
+        LIMIT 1
+    ) AS r ON true
+), month_rows AS MATERIALIZED (
+    SELECT array(
+        SELECT (SELECT m.ctid FROM {s}.wxs_months AS m
+                WHERE m.account = %(account)s AND m.openid = t.openid AND m.month = t.month)
+        FROM target AS t WHERE t.outcome = 0
+    ) AS tids
+)"""
+)
 
-_RELEASE_ROWS: Final = """
-DELETE FROM {s}.wxs_reservations
-WHERE account = %(account)s AND campaign = %(campaign)s AND openid = ANY(%(ids)s::text[])
-  AND NOT committed
-RETURNING openid, month, content_key
+_COMMIT: Final = (
+    _TARGET
+    + """, rows AS (
+    UPDATE {s}.wxs_reservations SET committed = true
+    WHERE ctid = ANY(array(SELECT tid FROM target WHERE outcome = 0))
+), months AS (
+    UPDATE {s}.wxs_months SET committed = committed + 1, pending = pending - 1
+    WHERE ctid = ANY((SELECT tids FROM month_rows)::tid[])
+)
+SELECT pos, outcome FROM target WHERE outcome <> 0
 """
+)
 
-_COMMITTED_AMONG: Final = """
-SELECT openid FROM {s}.wxs_reservations
-WHERE account = %(account)s AND campaign = %(campaign)s AND openid = ANY(%(ids)s::text[])
+_RELEASE: Final = (
+    _TARGET
+    + """, content_rows AS MATERIALIZED (
+    SELECT array(
+        SELECT (SELECT c.ctid FROM {s}.wxs_contents AS c
+                WHERE c.account = %(account)s AND c.openid = t.openid
+                  AND c.content_key = t.content_key)
+        FROM target AS t WHERE t.outcome = 0 AND t.content_key IS NOT NULL
+    ) AS tids
+), rows AS (
+    DELETE FROM {s}.wxs_reservations
+    WHERE ctid = ANY(array(SELECT tid FROM target WHERE outcome = 0))
+), months AS (
+    UPDATE {s}.wxs_months SET pending = pending - 1
+    WHERE ctid = ANY((SELECT tids FROM month_rows)::tid[])
+), fewer AS (
+    UPDATE {s}.wxs_contents SET live = live - 1
+    WHERE ctid = ANY((SELECT tids FROM content_rows)::tid[]) AND live > 1
+), gone AS (
+    DELETE FROM {s}.wxs_contents
+    WHERE ctid = ANY((SELECT tids FROM content_rows)::tid[]) AND live <= 1
+)
+SELECT pos, outcome FROM target WHERE outcome <> 0
 """
-
-_COMMIT_MONTHS: Final = """
-UPDATE {s}.wxs_months SET committed = committed + 1, pending = pending - 1
-WHERE account = %(account)s AND month = %(month)s AND openid = ANY(%(ids)s::text[])
-"""
-
-_RELEASE_MONTHS: Final = """
-UPDATE {s}.wxs_months SET pending = pending - 1
-WHERE account = %(account)s AND month = %(month)s AND openid = ANY(%(ids)s::text[])
-"""
-
-_RELEASE_CONTENTS: Final = (
-    """
-UPDATE {s}.wxs_contents SET live = live - 1
-WHERE account = %(account)s AND content_key = %(key)s AND openid = ANY(%(ids)s::text[])
-""",
-    """
-DELETE FROM {s}.wxs_contents
-WHERE account = %(account)s AND content_key = %(key)s AND openid = ANY(%(ids)s::text[])
-  AND live <= 0
-""",
 )
 
 
@@ -321,51 +343,24 @@ class PostgresLedger:
         check_id(campaign, "campaign")
         targets = check_openids(openids)
         params = {"account": self._account, "campaign": campaign, "limit": self._chunk}
+        statement = self._sql(_COMMIT if commit else _RELEASE)
         moved: list[str] = []
         committed: list[str] = []
         missing: list[str] = []
 
-        def work(cursor: Any, chunk: Sequence[str] | None) -> int:
+        def work(cursor: Any, chunk: Sequence[str] | None, after: str = "") -> int:
             if chunk is None:
-                cursor.execute(self._sql(_PICK), params)
+                cursor.execute(self._sql(_PICK), {**params, "after": after})
                 chunk = [row[0] for row in cursor.fetchall()]
-            cursor.execute(
-                self._sql(_COMMIT_ROWS if commit else _RELEASE_ROWS), {**params, "ids": chunk}
-            )
-            rows: list[tuple[str, str, str | None]] = cursor.fetchall()
-            by_month: dict[str, list[str]] = {}
-            by_key: dict[str, list[str]] = {}
-            for openid, month, key in rows:
-                by_month.setdefault(month, []).append(openid)
-                if key is not None and not commit:
-                    by_key.setdefault(key, []).append(openid)
-            for month, ids in by_month.items():
-                cursor.execute(
-                    self._sql(_COMMIT_MONTHS if commit else _RELEASE_MONTHS),
-                    {**params, "month": month, "ids": ids},
-                )
-            for key, ids in by_key.items():
-                for statement in _RELEASE_CONTENTS:
-                    cursor.execute(self._sql(statement), {**params, "key": key, "ids": ids})
-            done = {row[0] for row in rows}
-            rest = [openid for openid in chunk if openid not in done]
-            held: set[str] = set()
-            if rest:
-                cursor.execute(self._sql(_COMMITTED_AMONG), {**params, "ids": rest})
-                held = {row[0] for row in cursor.fetchall()}
-            for openid in chunk:
-                if openid in done:
-                    moved.append(openid)
-                elif openid in held:
-                    committed.append(openid)
-                else:
-                    missing.append(openid)
+            cursor.execute(statement, {**params, "ids": list(chunk)})
+            outcomes = dict(cursor.fetchall())
+            for position, openid in enumerate(chunk, 1):
+                (moved, committed, missing)[outcomes.get(position, 0)].append(openid)
             return len(chunk)
 
         if targets is None:
-            # Each round moves the smallest pending openids out of pending, so the next
-            # round continues after them until none are left.
-            while self._transaction(partial(work, chunk=None)) == self._chunk:
+            # Keyset pagination over the campaign's pending openids, in byte order.
+            while self._transaction(partial(work, chunk=None, after=moved[-1] if moved else "")):
                 pass
         else:
             for part in self._chunks(targets):
