@@ -102,3 +102,42 @@ def test_postgres_uses_but_never_closes_a_callers_connection() -> None:
     finally:
         connection.close()
         drop_schema(schema)
+
+
+@pytest.mark.parametrize("statement", ["_RESERVE", "_COMMIT", "_RELEASE"])
+def test_postgres_plans_do_not_depend_on_statistics(statement: str) -> None:
+    """On a big never-analysed campaign, plans are key lookups: no scans, hashes or filters."""
+    reason = unreachable(PG_DSN)
+    if reason:
+        pytest.skip(f"PostgreSQL: {reason}")
+    import psycopg
+
+    from wxsegment.quota import PostgresLedger, _postgres
+
+    schema = fresh_name("pgplan")
+    ledger = PostgresLedger(PG_DSN, account="wx1", schema=schema)
+    openids = [f"o{i:05d}" for i in range(20_000)]
+    try:
+        ledger.reserve("c1", openids, at=AT, content_key="k")
+        params = {
+            "account": "wx1",
+            "campaign": "c1",
+            "content_key": "k",
+            "month": "2026-07",
+            "limit": 4,
+            "committed": False,
+            "at": AT,
+            "ids": openids,
+        }
+        with psycopg.connect(PG_DSN) as connection:
+            rows = connection.execute(
+                "EXPLAIN " + ledger._sql(getattr(_postgres, statement)), params
+            ).fetchall()
+        plan = "\n".join(row[0] for row in rows)
+        for bad in ("Seq Scan", "Hash", "Merge Join", "Join Filter", "Filter: (openid"):
+            assert bad not in plan, plan
+        if statement != "_RESERVE":
+            assert "Tid Scan" in plan, plan
+    finally:
+        ledger.close()
+        drop_schema(schema)

@@ -61,8 +61,6 @@ _SCHEMA: Final = (
         openid text COLLATE "C" NOT NULL, month text NOT NULL, content_key text,
         committed boolean NOT NULL,
         reserved_at timestamptz NOT NULL, PRIMARY KEY (account, campaign, openid))""",
-    """CREATE INDEX IF NOT EXISTS wxs_reservations_pending
-        ON {s}.wxs_reservations (account, campaign, openid) WHERE NOT committed""",
     """CREATE TABLE IF NOT EXISTS {s}.wxs_months (
         account text NOT NULL, openid text COLLATE "C" NOT NULL, month text NOT NULL,
         committed integer NOT NULL, pending integer NOT NULL,
@@ -72,7 +70,11 @@ _SCHEMA: Final = (
         live integer NOT NULL, PRIMARY KEY (account, openid, content_key))""",
 )
 
-_BEGIN: Final = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+# The account lock, and no JIT: the planner's cost for a 20,000-row chunk crosses the JIT
+# threshold, and compiling each statement costs more than running it.
+_BEGIN: Final = """
+SELECT pg_advisory_xact_lock(hashtextextended(%s, 0)), set_config('jit', 'off', true)
+"""
 
 _INPUT: Final = """
 WITH input AS (
@@ -128,7 +130,9 @@ SELECT pos, outcome FROM decided WHERE outcome <> 0
 _RESERVE: Final = _INPUT + _RESERVE_DECIDE + _APPLY
 _EXTERNAL: Final = _INPUT + _EXTERNAL_DECIDE + _APPLY
 
-# The next chunk of a campaign's pending reservations, after the last one settled.
+# The next chunk of a campaign's pending reservations, after the last one settled. The primary
+# key serves it; a partial index of pending rows would cost every grant and commit more than it
+# saves here.
 _PICK: Final = """
 SELECT openid FROM {s}.wxs_reservations
 WHERE account = %(account)s AND campaign = %(campaign)s AND NOT committed
