@@ -15,7 +15,7 @@ import pytest
 
 from wxsegment.quota import MemoryLedger, MemoryStore, QuotaLedger, SQLiteLedger
 
-BACKENDS = ("memory", "sqlite")
+BACKENDS = ("memory", "sqlite", "postgres", "redis")
 
 LedgerFactory = Callable[..., QuotaLedger]
 

@@ -8,6 +8,8 @@ window's rules.
 from __future__ import annotations
 
 from wxsegment.quota._memory import MemoryLedger, MemoryStore
+from wxsegment.quota._postgres import PostgresLedger
+from wxsegment.quota._redis import RedisLedger
 from wxsegment.quota._sqlite import SQLiteLedger
 from wxsegment.quota._types import (
     DEFAULT_ACCOUNT,
@@ -46,7 +48,9 @@ __all__ = [
     "MemoryWindowStore",
     "Overlap",
     "PendingEntry",
+    "PostgresLedger",
     "QuotaLedger",
+    "RedisLedger",
     "RefusalReason",
     "Reservation",
     "SQLiteLedger",

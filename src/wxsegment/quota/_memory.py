@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from itertools import compress, repeat
+from operator import not_
 
 import attrs
 
@@ -29,22 +31,45 @@ from wxsegment.quota._validate import (
 __all__ = ["MemoryLedger", "MemoryStore"]
 
 
-@attrs.define
-class _Entry:
+@attrs.frozen
+class _Grant:
+    """What one reserve or record_external call gave all its followers (shared, immutable)."""
+
     month: str
     content_key: str | None
     reserved_at: datetime
-    committed: bool
+
+
+@attrs.define
+class _Campaign:
+    pending: dict[str, _Grant] = attrs.Factory(dict)
+    committed: dict[str, _Grant] = attrs.Factory(dict)
 
 
 @attrs.define
 class _AccountState:
-    # campaign -> openid -> reservation
-    campaigns: dict[str, dict[str, _Entry]] = attrs.Factory(dict)
-    # (openid, month) -> [committed, pending]
-    months: dict[tuple[str, str], list[int]] = attrs.Factory(dict)
-    # (openid, content_key) -> live reservations carrying the key
-    contents: dict[tuple[str, str], int] = attrs.Factory(dict)
+    campaigns: dict[str, _Campaign] = attrs.Factory(dict)
+    # month -> openid -> (committed + pending) + pending * _PENDING (no zeros kept): one
+    # packed int, so a grant is one lookup and one store per follower.
+    counts: dict[str, dict[str, int]] = attrs.Factory(dict)
+    # content key -> openid -> live reservations carrying the key (no zeros kept)
+    contents: dict[str, dict[str, int]] = attrs.Factory(dict)
+
+
+#: The packed-count unit of one pending push; the low bits count committed + pending.
+_PENDING = 1 << 24
+_TOTAL_MASK = _PENDING - 1
+_total_of = _TOTAL_MASK.__and__
+_plus_one = (1).__add__
+_plus_grant = (1 + _PENDING).__add__
+
+
+def _drop(counts: dict[str, int], openid: str, step: int = 1) -> None:
+    left = counts[openid] - step
+    if left:
+        counts[openid] = left
+    else:
+        del counts[openid]
 
 
 class MemoryStore:
@@ -103,35 +128,48 @@ class MemoryLedger:
         key = check_optional_key(content_key)
         at, month = check_at(at)
         targets = check_openids(openids) or []
-        granted: list[str] = []
         already: list[str] = []
-        refused: dict[str, RefusalReason] = {}
         limit = self._limit
+        grant = _Grant(month, key, at)
+        duplicate = RefusalReason.DUPLICATE_CONTENT
+        over = RefusalReason.QUOTA_EXHAUSTED
         with self._store.lock:
             state = self._state
-            booked = state.campaigns.setdefault(campaign, {})
-            months = state.months
-            contents = state.contents
-            for openid in targets:
-                if openid in booked:
-                    already.append(openid)
-                    continue
-                if key is not None and contents.get((openid, key), 0) > 0:
-                    refused[openid] = RefusalReason.DUPLICATE_CONTENT
-                    continue
-                counts = months.get((openid, month))
-                if counts is None:
-                    counts = months[(openid, month)] = [0, 0]
-                elif counts[0] + counts[1] >= limit:
-                    refused[openid] = RefusalReason.QUOTA_EXHAUSTED
-                    continue
-                counts[1] += 1
-                if key is not None:
-                    contents[(openid, key)] = contents.get((openid, key), 0) + 1
-                booked[openid] = _Entry(month, key, at, False)
-                granted.append(openid)
-            if not booked:
-                del state.campaigns[campaign]
+            booked = state.campaigns.get(campaign) or _Campaign()
+            pending, committed = booked.pending, booked.committed
+            counts = state.counts.setdefault(month, {})
+            held = state.contents.setdefault(key, {}) if key is not None else {}
+            # Each step below is one pass at C speed (map, compress, dict.update): a batch
+            # costs a few hash lookups per follower and no Python-level loop in the common case.
+            rest = targets
+            if pending or committed:
+                already = [o for o in rest if o in pending or o in committed]
+                if already:
+                    rest = [o for o in rest if not (o in pending or o in committed)]
+            duplicates: list[str] = []
+            if held:
+                duplicates = [o for o in rest if o in held]
+                if duplicates:
+                    rest = [o for o in rest if o not in held]
+            packed = list(map(counts.get, rest, repeat(0)))
+            free = list(map(limit.__gt__, map(_total_of, packed)))
+            granted = list(compress(rest, free))
+            exhausted = list(compress(rest, map(not_, free)))
+            counts.update(zip(granted, map(_plus_grant, compress(packed, free)), strict=True))
+            if pending:
+                pending.update(dict.fromkeys(granted, grant))
+            else:
+                booked.pending = pending = dict.fromkeys(granted, grant)
+            if key is not None:
+                more = map(_plus_one, map(held.get, granted, repeat(0)))
+                held.update(zip(granted, more, strict=True))
+            if granted:
+                state.campaigns[campaign] = booked
+        if duplicates and exhausted:
+            reasons = {**dict.fromkeys(duplicates, duplicate), **dict.fromkeys(exhausted, over)}
+            refused = {o: reasons[o] for o in targets if o in reasons}
+        else:
+            refused = {**dict.fromkeys(duplicates, duplicate), **dict.fromkeys(exhausted, over)}
         return Reservation(campaign, month, tuple(granted), tuple(already), refused)
 
     def commit(self, campaign: str, openids: Iterable[str] | None = None) -> Transition:
@@ -142,21 +180,21 @@ class MemoryLedger:
         already: list[str] = []
         missing: list[str] = []
         with self._store.lock:
-            booked = self._state.campaigns.get(campaign, {})
+            booked = self._state.campaigns.get(campaign) or _Campaign()
+            pending, committed = booked.pending, booked.committed
             if targets is None:
-                targets = sorted(o for o, e in booked.items() if not e.committed)
+                targets = sorted(pending)
+            counts = self._state.counts
             for openid in targets:
-                entry = booked.get(openid)
-                if entry is None:
-                    missing.append(openid)
-                elif entry.committed:
+                grant = pending.pop(openid, None)
+                if grant is not None:
+                    committed[openid] = grant
+                    counts[grant.month][openid] -= _PENDING
+                    done.append(openid)
+                elif openid in committed:
                     already.append(openid)
                 else:
-                    entry.committed = True
-                    counts = self._state.months[(openid, entry.month)]
-                    counts[0] += 1
-                    counts[1] -= 1
-                    done.append(openid)
+                    missing.append(openid)
         return Transition(done=tuple(done), already=tuple(already), missing=tuple(missing))
 
     def release(self, campaign: str, openids: Iterable[str] | None = None) -> Transition:
@@ -168,40 +206,33 @@ class MemoryLedger:
         refused: list[str] = []
         with self._store.lock:
             state = self._state
-            booked = state.campaigns.get(campaign, {})
+            booked = state.campaigns.get(campaign) or _Campaign()
+            pending, committed = booked.pending, booked.committed
             if targets is None:
-                targets = sorted(o for o, e in booked.items() if not e.committed)
+                targets = sorted(pending)
             for openid in targets:
-                entry = booked.get(openid)
-                if entry is None:
-                    missing.append(openid)
-                elif entry.committed:
+                grant = pending.pop(openid, None)
+                if grant is not None:
+                    _drop(state.counts[grant.month], openid, 1 + _PENDING)
+                    if grant.content_key is not None:
+                        _drop(state.contents[grant.content_key], openid)
+                    done.append(openid)
+                elif openid in committed:
                     refused.append(openid)
                 else:
-                    del booked[openid]
-                    state.months[(openid, entry.month)][1] -= 1
-                    if entry.content_key is not None:
-                        self._forget_content(openid, entry.content_key)
-                    done.append(openid)
-            if campaign in state.campaigns and not booked:
+                    missing.append(openid)
+            if campaign in state.campaigns and not pending and not committed:
                 del state.campaigns[campaign]
         return Transition(done=tuple(done), missing=tuple(missing), refused=tuple(refused))
-
-    def _forget_content(self, openid: str, key: str) -> None:
-        contents = self._state.contents
-        left = contents[(openid, key)] - 1
-        if left:
-            contents[(openid, key)] = left
-        else:
-            del contents[(openid, key)]
 
     def usage(self, openid: str, *, at: datetime) -> Usage:
         """Committed and pending pushes of ``openid`` in the month of ``at``."""
         check_openids([openid])
         _, month = check_at(at)
         with self._store.lock:
-            committed, pending = self._state.months.get((openid, month), (0, 0))
-        return Usage(month, committed, pending, self._limit)
+            packed = self._state.counts.get(month, {}).get(openid, 0)
+        total, pending = packed & _TOTAL_MASK, packed // _PENDING
+        return Usage(month, total - pending, pending, self._limit)
 
     def remaining(self, openid: str, *, at: datetime) -> int:
         """Free slots of ``openid`` in the month of ``at``."""
@@ -212,12 +243,12 @@ class MemoryLedger:
         if campaign is not None:
             check_id(campaign, "campaign")
         with self._store.lock:
-            names = [campaign] if campaign is not None else sorted(self._state.campaigns)
+            campaigns = self._state.campaigns
+            names = [campaign] if campaign is not None else sorted(campaigns)
             entries = [
-                PendingEntry(name, openid, e.month, e.content_key, e.reserved_at)
+                PendingEntry(name, openid, g.month, g.content_key, g.reserved_at)
                 for name in names
-                for openid, e in sorted(self._state.campaigns.get(name, {}).items())
-                if not e.committed
+                for openid, g in sorted(campaigns.get(name, _Campaign()).pending.items())
             ]
         return iter(entries)
 
@@ -236,20 +267,23 @@ class MemoryLedger:
         targets = check_openids(openids) or []
         done: list[str] = []
         already: list[str] = []
+        grant = _Grant(month, key, at)
         with self._store.lock:
             state = self._state
-            booked = state.campaigns.setdefault(external_id, {})
+            booked = state.campaigns.get(external_id) or _Campaign()
+            counts = state.counts.setdefault(month, {})
+            held = state.contents.setdefault(key, {}) if key is not None else {}
             for openid in targets:
-                if openid in booked:
+                if openid in booked.pending or openid in booked.committed:
                     already.append(openid)
                     continue
-                booked[openid] = _Entry(month, key, at, True)
-                state.months.setdefault((openid, month), [0, 0])[0] += 1
+                booked.committed[openid] = grant
+                counts[openid] = counts.get(openid, 0) + 1
                 if key is not None:
-                    state.contents[(openid, key)] = state.contents.get((openid, key), 0) + 1
+                    held[openid] = held.get(openid, 0) + 1
                 done.append(openid)
-            if not booked:
-                del state.campaigns[external_id]
+            if done:
+                state.campaigns[external_id] = booked
         return Transition(done=tuple(done), already=tuple(already))
 
     def close(self) -> None:

@@ -1,0 +1,459 @@
+"""`PostgresLedger`: the ledger in PostgreSQL (psycopg 3), shared by processes on many hosts.
+
+Concurrency: every write transaction first takes a transaction-scoped advisory lock on
+(schema, account), then decides one chunk of followers in READ COMMITTED. This is the same
+model as SQLite's ``BEGIN IMMEDIATE``, chosen over per-follower row locks because a decision
+reads three tables (campaign idempotency, a content key in *any* month, the month's counter):
+row locks would need an extra lock row written per follower, costing more than the decision
+itself, and SERIALIZABLE would turn overlapping batches into retry storms. A chunk holds the
+lock for a fraction of a second; readers (`usage`, `pending`) never wait, other accounts never
+wait, and a single lock per transaction cannot deadlock. Because the lock is taken before the
+deciding statement starts, that statement's snapshot sees every earlier writer's commit.
+
+Speed: a chunk's openids travel as one array parameter; one statement of data-modifying CTEs
+classifies them and applies the grants (or commits or releases them). Every follower's rows
+are found through their primary keys in per-row subqueries, and updates address the rows
+found by ``ctid``, so no plan depends on table statistics, which lag behind bulk loads and
+undervalue a new campaign or account, inviting the planner into quadratic joins. A killed
+client's open transaction is rolled back by the server: each follower's reservation, counter
+and content key are written together or not at all.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from wxsegment.quota._types import (
+    DEFAULT_ACCOUNT,
+    MAX_PUSHES_PER_MONTH,
+    PendingEntry,
+    RefusalReason,
+    Reservation,
+    Transition,
+    Usage,
+)
+from wxsegment.quota._validate import (
+    check_account,
+    check_at,
+    check_id,
+    check_limit,
+    check_openids,
+    check_optional_key,
+)
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["PostgresLedger"]
+
+#: Followers decided per transaction (and per hold of the account lock).
+DEFAULT_CHUNK: Final = 20_000
+_T = TypeVar("_T")
+
+_SCHEMA: Final = (
+    "CREATE SCHEMA IF NOT EXISTS {s}",
+    """CREATE TABLE IF NOT EXISTS {s}.wxs_reservations (
+        account text NOT NULL, campaign text COLLATE "C" NOT NULL,
+        openid text COLLATE "C" NOT NULL, month text NOT NULL, content_key text,
+        committed boolean NOT NULL,
+        reserved_at timestamptz NOT NULL, PRIMARY KEY (account, campaign, openid))""",
+    """CREATE TABLE IF NOT EXISTS {s}.wxs_months (
+        account text NOT NULL, openid text COLLATE "C" NOT NULL, month text NOT NULL,
+        committed integer NOT NULL, pending integer NOT NULL,
+        PRIMARY KEY (account, openid, month))""",
+    """CREATE TABLE IF NOT EXISTS {s}.wxs_contents (
+        account text NOT NULL, openid text COLLATE "C" NOT NULL, content_key text NOT NULL,
+        live integer NOT NULL, PRIMARY KEY (account, openid, content_key))""",
+)
+
+# The account lock, and no JIT: the planner's cost for a 20,000-row chunk crosses the JIT
+# threshold, and compiling each statement costs more than running it.
+_BEGIN: Final = """
+SELECT pg_advisory_xact_lock(hashtextextended(%s, 0)), set_config('jit', 'off', true)
+"""
+
+_INPUT: Final = """
+WITH input AS (
+    SELECT o.openid, o.pos FROM unnest(%(ids)s::text[]) WITH ORDINALITY AS o(openid, pos)
+)"""
+
+# Outcome codes: 0 granted, 1 already, 2 duplicate content, 3 quota exhausted.
+_RESERVE_DECIDE: Final = """, decided AS MATERIALIZED (
+    SELECT i.openid, i.pos,
+           CASE WHEN (SELECT true FROM {s}.wxs_reservations AS r
+                      WHERE r.account = %(account)s AND r.campaign = %(campaign)s
+                        AND r.openid = i.openid) THEN 1
+                WHEN (SELECT c.live > 0 FROM {s}.wxs_contents AS c
+                      WHERE c.account = %(account)s AND c.openid = i.openid
+                        AND c.content_key = %(content_key)s) THEN 2
+                WHEN coalesce((SELECT m.committed + m.pending FROM {s}.wxs_months AS m
+                               WHERE m.account = %(account)s AND m.openid = i.openid
+                                 AND m.month = %(month)s), 0) >= %(limit)s THEN 3
+                ELSE 0 END AS outcome
+    FROM input AS i
+)"""
+
+_EXTERNAL_DECIDE: Final = """, decided AS MATERIALIZED (
+    SELECT i.openid, i.pos,
+           CASE WHEN (SELECT true FROM {s}.wxs_reservations AS r
+                      WHERE r.account = %(account)s AND r.campaign = %(campaign)s
+                        AND r.openid = i.openid) THEN 1
+                ELSE 0 END AS outcome
+    FROM input AS i
+)"""
+
+_APPLY: Final = """, rows AS (
+    INSERT INTO {s}.wxs_reservations
+        (account, campaign, openid, month, content_key, committed, reserved_at)
+    SELECT %(account)s, %(campaign)s, openid, %(month)s, %(content_key)s, %(committed)s,
+           %(at)s
+    FROM decided WHERE outcome = 0
+), months AS (
+    INSERT INTO {s}.wxs_months AS m (account, openid, month, committed, pending)
+    SELECT %(account)s, openid, %(month)s, %(committed)s::int, 1 - %(committed)s::int
+    FROM decided WHERE outcome = 0
+    ON CONFLICT (account, openid, month) DO UPDATE
+    SET committed = m.committed + excluded.committed, pending = m.pending + excluded.pending
+), contents AS (
+    INSERT INTO {s}.wxs_contents AS c (account, openid, content_key, live)
+    SELECT %(account)s, openid, %(content_key)s, 1
+    FROM decided WHERE outcome = 0 AND %(content_key)s::text IS NOT NULL
+    ON CONFLICT (account, openid, content_key) DO UPDATE SET live = c.live + 1
+)
+SELECT pos, outcome FROM decided WHERE outcome <> 0
+"""
+
+_RESERVE: Final = _INPUT + _RESERVE_DECIDE + _APPLY
+_EXTERNAL: Final = _INPUT + _EXTERNAL_DECIDE + _APPLY
+
+# The next chunk of a campaign's pending reservations, after the last one settled. The primary
+# key serves it; a partial index of pending rows would cost every grant and commit more than it
+# saves here.
+_PICK: Final = """
+SELECT openid FROM {s}.wxs_reservations
+WHERE account = %(account)s AND campaign = %(campaign)s AND NOT committed
+  AND openid > %(after)s
+ORDER BY openid LIMIT %(limit)s
+"""
+
+# Outcome codes: 0 pending (moved by this call), 1 committed already, 2 missing. Rows are
+# found by primary key in per-row subqueries and then written by ctid, so no plan depends on
+# statistics (an unknown campaign looks tiny to the planner, inviting quadratic scans).
+_TARGET: Final = (
+    _INPUT
+    + """, target AS MATERIALIZED (
+    SELECT i.openid, i.pos, r.tid, r.month, r.content_key,
+           CASE WHEN r.tid IS NULL THEN 2 WHEN r.committed THEN 1 ELSE 0 END AS outcome
+    FROM input AS i
+    LEFT JOIN LATERAL (
+        SELECT ctid AS tid, month, content_key, committed FROM {s}.wxs_reservations
+        WHERE account = %(account)s AND campaign = %(campaign)s AND openid = i.openid
+        LIMIT 1
+    ) AS r ON true
+), month_rows AS MATERIALIZED (
+    SELECT array(
+        SELECT (SELECT m.ctid FROM {s}.wxs_months AS m
+                WHERE m.account = %(account)s AND m.openid = t.openid AND m.month = t.month)
+        FROM target AS t WHERE t.outcome = 0
+    ) AS tids
+)"""
+)
+
+_COMMIT: Final = (
+    _TARGET
+    + """, rows AS (
+    UPDATE {s}.wxs_reservations SET committed = true
+    WHERE ctid = ANY(array(SELECT tid FROM target WHERE outcome = 0))
+), months AS (
+    UPDATE {s}.wxs_months SET committed = committed + 1, pending = pending - 1
+    WHERE ctid = ANY((SELECT tids FROM month_rows)::tid[])
+)
+SELECT pos, outcome FROM target WHERE outcome <> 0
+"""
+)
+
+_RELEASE: Final = (
+    _TARGET
+    + """, content_rows AS MATERIALIZED (
+    SELECT array(
+        SELECT (SELECT c.ctid FROM {s}.wxs_contents AS c
+                WHERE c.account = %(account)s AND c.openid = t.openid
+                  AND c.content_key = t.content_key)
+        FROM target AS t WHERE t.outcome = 0 AND t.content_key IS NOT NULL
+    ) AS tids
+), rows AS (
+    DELETE FROM {s}.wxs_reservations
+    WHERE ctid = ANY(array(SELECT tid FROM target WHERE outcome = 0))
+), months AS (
+    UPDATE {s}.wxs_months SET pending = pending - 1
+    WHERE ctid = ANY((SELECT tids FROM month_rows)::tid[])
+), fewer AS (
+    UPDATE {s}.wxs_contents SET live = live - 1
+    WHERE ctid = ANY((SELECT tids FROM content_rows)::tid[]) AND live > 1
+), gone AS (
+    DELETE FROM {s}.wxs_contents
+    WHERE ctid = ANY((SELECT tids FROM content_rows)::tid[]) AND live <= 1
+)
+SELECT pos, outcome FROM target WHERE outcome <> 0
+"""
+)
+
+
+def _import_psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError as error:  # pragma: no cover - exercised only without the extra
+        raise ImportError(
+            "PostgresLedger needs psycopg 3: pip install 'wxsegment[postgres]'"
+        ) from error
+    return psycopg
+
+
+class PostgresLedger:
+    """A `QuotaLedger` in PostgreSQL: safe across processes and hosts sharing the database.
+
+    ``dsn`` is a libpq connection string or an open ``psycopg.Connection`` (the ledger then
+    uses, and never closes, it). Tables live in ``schema`` and are created on first use.
+    """
+
+    def __init__(
+        self,
+        dsn: str | psycopg.Connection[Any],
+        *,
+        account: str = DEFAULT_ACCOUNT,
+        limit: int = MAX_PUSHES_PER_MONTH,
+        schema: str = "wxsegment",
+        chunk_size: int = DEFAULT_CHUNK,
+    ) -> None:
+        psycopg = _import_psycopg()
+        self._account = check_account(account)
+        self._limit = check_limit(limit)
+        if not isinstance(schema, str) or not schema.isidentifier():
+            raise ValueError(f"schema must be a plain identifier, got {schema!r}")
+        if not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ValueError(f"chunk_size must be an int of at least 1, got {chunk_size!r}")
+        self._schema = schema
+        self._chunk = chunk_size
+        self._lock = threading.Lock()
+        self._owned = isinstance(dsn, str)
+        self._db: Any = psycopg.connect(dsn) if isinstance(dsn, str) else dsn
+        self._lock_key = f"wxsegment:{schema}:{self._account}"
+        self._statements: dict[str, str] = {}
+        self._transaction(self._create_tables, lock=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"PostgresLedger(schema={self._schema!r}, account={self._account!r}, "
+            f"limit={self._limit})"
+        )
+
+    @property
+    def account(self) -> str:
+        """The service account this ledger counts for."""
+        return self._account
+
+    @property
+    def limit(self) -> int:
+        """Maximum committed + pending pushes per follower per month."""
+        return self._limit
+
+    def _create_tables(self, cursor: Any) -> None:
+        # CREATE ... IF NOT EXISTS races between sessions (a unique violation on the catalog),
+        # so ledgers opening the same schema at once take turns.
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"wxsegment:{self._schema}",)
+        )
+        for statement in _SCHEMA:
+            cursor.execute(self._sql(statement))
+
+    def _sql(self, statement: str) -> str:
+        sql = self._statements.get(statement)
+        if sql is None:
+            sql = self._statements[statement] = statement.replace("{s}", f'"{self._schema}"')
+        return sql
+
+    def _transaction(self, work: Callable[[Any], _T], *, lock: bool = True) -> _T:
+        """Run ``work(cursor)`` in one READ COMMITTED transaction, under the account lock."""
+        with self._lock, self._db.transaction(), self._db.cursor() as cursor:
+            # A connection handed in by the caller may default to a stricter level, whose
+            # snapshot would predate the lock and hide the previous holder's writes.
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            if lock:
+                cursor.execute(_BEGIN, (self._lock_key,))
+            return work(cursor)
+
+    def _chunks(self, openids: Sequence[str]) -> Iterator[Sequence[str]]:
+        for start in range(0, len(openids), self._chunk):
+            yield openids[start : start + self._chunk]
+
+    def _decide(
+        self, statement: str, chunk: Sequence[str], params: dict[str, Any]
+    ) -> list[tuple[int, int]]:
+        """Run a deciding statement on one chunk; (position from 1, outcome) of the exceptions."""
+
+        def work(cursor: Any) -> list[tuple[int, int]]:
+            cursor.execute(self._sql(statement), {**params, "ids": list(chunk)})
+            return [(row[0], row[1]) for row in cursor.fetchall()]
+
+        return self._transaction(work)
+
+    def reserve(
+        self,
+        campaign: str,
+        openids: Iterable[str],
+        *,
+        at: datetime,
+        content_key: str | None = None,
+    ) -> Reservation:
+        """Reserve one push of ``campaign`` for each follower (see `QuotaLedger.reserve`)."""
+        check_id(campaign, "campaign")
+        key = check_optional_key(content_key)
+        at, month = check_at(at)
+        targets = check_openids(openids) or []
+        params = {
+            "account": self._account,
+            "campaign": campaign,
+            "content_key": key,
+            "month": month,
+            "limit": self._limit,
+            "committed": False,
+            "at": at,
+        }
+        granted: list[str] = []
+        already: list[str] = []
+        refused: dict[str, RefusalReason] = {}
+        for chunk in self._chunks(targets):
+            outcomes = dict(self._decide(_RESERVE, chunk, params))
+            for position, openid in enumerate(chunk, 1):
+                outcome = outcomes.get(position, 0)
+                if outcome == 0:
+                    granted.append(openid)
+                elif outcome == 1:
+                    already.append(openid)
+                elif outcome == 2:
+                    refused[openid] = RefusalReason.DUPLICATE_CONTENT
+                else:
+                    refused[openid] = RefusalReason.QUOTA_EXHAUSTED
+        return Reservation(campaign, month, tuple(granted), tuple(already), refused)
+
+    def _settle(
+        self, campaign: str, openids: Iterable[str] | None, *, commit: bool
+    ) -> tuple[list[str], list[str], list[str]]:
+        """Commit or release; (moved, already committed, missing), each in order."""
+        check_id(campaign, "campaign")
+        targets = check_openids(openids)
+        params = {"account": self._account, "campaign": campaign, "limit": self._chunk}
+        statement = self._sql(_COMMIT if commit else _RELEASE)
+        moved: list[str] = []
+        committed: list[str] = []
+        missing: list[str] = []
+
+        def work(cursor: Any, chunk: Sequence[str] | None, after: str = "") -> int:
+            if chunk is None:
+                cursor.execute(self._sql(_PICK), {**params, "after": after})
+                chunk = [row[0] for row in cursor.fetchall()]
+            cursor.execute(statement, {**params, "ids": list(chunk)})
+            outcomes = dict(cursor.fetchall())
+            for position, openid in enumerate(chunk, 1):
+                (moved, committed, missing)[outcomes.get(position, 0)].append(openid)
+            return len(chunk)
+
+        if targets is None:
+            # Keyset pagination over the campaign's pending openids, in byte order.
+            while self._transaction(partial(work, chunk=None, after=moved[-1] if moved else "")):
+                pass
+        else:
+            for part in self._chunks(targets):
+                self._transaction(partial(work, chunk=part))
+        return moved, committed, missing
+
+    def commit(self, campaign: str, openids: Iterable[str] | None = None) -> Transition:
+        """Mark pending reservations as sent (see `QuotaLedger.commit`)."""
+        done, already, missing = self._settle(campaign, openids, commit=True)
+        return Transition(done=tuple(done), already=tuple(already), missing=tuple(missing))
+
+    def release(self, campaign: str, openids: Iterable[str] | None = None) -> Transition:
+        """Drop pending reservations; committed ones are refused (see `QuotaLedger.release`)."""
+        done, refused, missing = self._settle(campaign, openids, commit=False)
+        return Transition(done=tuple(done), missing=tuple(missing), refused=tuple(refused))
+
+    def usage(self, openid: str, *, at: datetime) -> Usage:
+        """Committed and pending pushes of ``openid`` in the month of ``at``."""
+        check_openids([openid])
+        _, month = check_at(at)
+
+        def work(cursor: Any) -> tuple[int, int]:
+            cursor.execute(
+                self._sql(
+                    "SELECT committed, pending FROM {s}.wxs_months "
+                    "WHERE account = %s AND openid = %s AND month = %s"
+                ),
+                (self._account, openid, month),
+            )
+            row = cursor.fetchone()
+            return (row[0], row[1]) if row is not None else (0, 0)
+
+        committed, pending = self._transaction(work, lock=False)
+        return Usage(month, committed, pending, self._limit)
+
+    def remaining(self, openid: str, *, at: datetime) -> int:
+        """Free slots of ``openid`` in the month of ``at``."""
+        return self.usage(openid, at=at).remaining
+
+    def pending(self, campaign: str | None = None) -> Iterator[PendingEntry]:
+        """Pending reservations ordered by campaign then openid."""
+        query = (
+            "SELECT campaign, openid, month, content_key, reserved_at "
+            "FROM {s}.wxs_reservations WHERE account = %s AND NOT committed"
+        )
+        args: tuple[str, ...] = (self._account,)
+        if campaign is not None:
+            check_id(campaign, "campaign")
+            query += " AND campaign = %s"
+            args += (campaign,)
+
+        def work(cursor: Any) -> list[PendingEntry]:
+            order = ' ORDER BY campaign COLLATE "C", openid COLLATE "C"'
+            cursor.execute(self._sql(query + order), args)
+            return [PendingEntry(*row) for row in cursor.fetchall()]
+
+        return iter(self._transaction(work, lock=False))
+
+    def record_external(
+        self,
+        external_id: str,
+        openids: Iterable[str],
+        *,
+        at: datetime,
+        content_key: str | None = None,
+    ) -> Transition:
+        """Count pushes made outside the library as committed (idempotent per external id)."""
+        check_id(external_id, "external_id")
+        key = check_optional_key(content_key)
+        at, month = check_at(at)
+        targets = check_openids(openids) or []
+        params = {
+            "account": self._account,
+            "campaign": external_id,
+            "content_key": key,
+            "month": month,
+            "committed": True,
+            "at": at,
+        }
+        done: list[str] = []
+        already: list[str] = []
+        for chunk in self._chunks(targets):
+            outcomes = dict(self._decide(_EXTERNAL, chunk, params))
+            for position, openid in enumerate(chunk, 1):
+                (already if outcomes.get(position, 0) else done).append(openid)
+        return Transition(done=tuple(done), already=tuple(already))
+
+    def close(self) -> None:
+        """Close the connection if the ledger opened it."""
+        with self._lock:
+            if self._owned:
+                self._db.close()

@@ -1,0 +1,424 @@
+"""`RedisLedger`: the ledger in Redis (redis-py), atomic Lua scripts, Redis Cluster ready.
+
+Followers are sharded into ``buckets`` by a stable hash of the openid (CRC-32). Every key of a
+bucket carries the hash tag ``{prefix:account:bucket}``, so one bucket lives in one cluster
+slot, and every script call touches the keys of exactly one bucket (named through its first
+key). A batch is cut into chunks; a chunk becomes one script call per bucket, all sent in one
+pipeline. Redis runs each script atomically, so concurrent clients never interleave inside a
+decision, and a client killed mid-batch leaves each follower either fully reserved (row,
+counters, content key) or untouched.
+
+Keys of one bucket ``T = {prefix:account:bucket}`` (hashes, field = openid unless noted):
+``T:r:<campaign>`` the reservation (``state|month|reserved_at|content_key``, state ``p``
+pending or ``c`` committed); ``T:m:<month>`` committed + pending; ``T:p:<month>`` pending;
+``T:k:<content_key>`` live reservations carrying the key; ``T:c`` (field = campaign) pending
+reservations per campaign, for listing. No key expires: a pending reservation must keep
+counting until it is settled. The bucket count is recorded under ``{prefix:account}:buckets``
+at first use and every later ledger must agree with it.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timezone
+from typing import Any, Final
+
+from wxsegment.quota._types import (
+    DEFAULT_ACCOUNT,
+    MAX_PUSHES_PER_MONTH,
+    PendingEntry,
+    RefusalReason,
+    Reservation,
+    Transition,
+    Usage,
+)
+from wxsegment.quota._validate import (
+    check_account,
+    check_at,
+    check_id,
+    check_limit,
+    check_openids,
+    check_optional_key,
+)
+
+__all__ = ["RedisLedger"]
+
+#: Followers per pipeline; each bucket's share of a chunk is one script call.
+DEFAULT_CHUNK: Final = 20_000
+DEFAULT_BUCKETS: Final = 16
+
+# KEYS[1] = bucket tag; ARGV = campaign, month, limit, content key ('' for none), reserved_at,
+# then the openids. Returns one letter per openid: g granted, a already, d duplicate content,
+# x quota exhausted.
+_RESERVE: Final = """
+local t = KEYS[1]
+local campaign, month, limit, key, stamp = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local rk, mk, pk = t .. ':r:' .. campaign, t .. ':m:' .. month, t .. ':p:' .. month
+local kk = nil
+if key ~= '' then kk = t .. ':k:' .. key end
+local value = 'p|' .. month .. '|' .. stamp .. '|' .. key
+local out, granted = {}, 0
+for i = 6, #ARGV do
+    local o = ARGV[i]
+    if redis.call('HEXISTS', rk, o) == 1 then
+        out[#out + 1] = 'a'
+    elseif kk and redis.call('HEXISTS', kk, o) == 1 then
+        out[#out + 1] = 'd'
+    elseif (tonumber(redis.call('HGET', mk, o)) or 0) >= limit then
+        out[#out + 1] = 'x'
+    else
+        redis.call('HSET', rk, o, value)
+        redis.call('HINCRBY', mk, o, 1)
+        redis.call('HINCRBY', pk, o, 1)
+        if kk then redis.call('HINCRBY', kk, o, 1) end
+        granted = granted + 1
+        out[#out + 1] = 'g'
+    end
+end
+if granted > 0 then redis.call('HINCRBY', t .. ':c', campaign, granted) end
+return table.concat(out)
+"""
+
+# KEYS[1] = bucket tag; ARGV = external id, month, content key ('' for none), recorded at,
+# then the openids. Returns g (recorded) or a (already recorded) per openid.
+_EXTERNAL: Final = """
+local t = KEYS[1]
+local campaign, month, key, stamp = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local rk, mk = t .. ':r:' .. campaign, t .. ':m:' .. month
+local kk = nil
+if key ~= '' then kk = t .. ':k:' .. key end
+local value = 'c|' .. month .. '|' .. stamp .. '|' .. key
+local out = {}
+for i = 5, #ARGV do
+    local o = ARGV[i]
+    if redis.call('HSETNX', rk, o, value) == 0 then
+        out[#out + 1] = 'a'
+    else
+        redis.call('HINCRBY', mk, o, 1)
+        if kk then redis.call('HINCRBY', kk, o, 1) end
+        out[#out + 1] = 'g'
+    end
+end
+return table.concat(out)
+"""
+
+# KEYS[1] = bucket tag; ARGV = campaign, 'c' (commit) or 'r' (release), then the openids, or
+# none at all to settle every pending reservation of the campaign in this bucket.
+# With openids: one letter each, m moved, c committed already, n missing.
+# Without: the openids moved.
+_SETTLE: Final = """
+local t = KEYS[1]
+local campaign, commit = ARGV[1], ARGV[2] == 'c'
+local rk = t .. ':r:' .. campaign
+local moved = 0
+local function drop(hash, o)
+    if redis.call('HINCRBY', hash, o, -1) <= 0 then redis.call('HDEL', hash, o) end
+end
+local function settle(o, v)
+    local month, key = string.match(v, '^p|([^|]*)|[^|]*|(.*)$')
+    if commit then
+        redis.call('HSET', rk, o, 'c' .. string.sub(v, 2))
+    else
+        redis.call('HDEL', rk, o)
+        drop(t .. ':m:' .. month, o)
+        if key ~= '' then drop(t .. ':k:' .. key, o) end
+    end
+    drop(t .. ':p:' .. month, o)
+    moved = moved + 1
+end
+local out = {}
+if #ARGV == 2 then
+    local all = redis.call('HGETALL', rk)
+    for i = 1, #all, 2 do
+        if string.sub(all[i + 1], 1, 1) == 'p' then
+            settle(all[i], all[i + 1])
+            out[#out + 1] = all[i]
+        end
+    end
+else
+    for i = 3, #ARGV do
+        local o = ARGV[i]
+        local v = redis.call('HGET', rk, o)
+        if not v then
+            out[#out + 1] = 'n'
+        elseif string.sub(v, 1, 1) == 'c' then
+            out[#out + 1] = 'c'
+        else
+            settle(o, v)
+            out[#out + 1] = 'm'
+        end
+    end
+    out = {table.concat(out)}
+end
+if moved > 0 and redis.call('HINCRBY', t .. ':c', campaign, -moved) <= 0 then
+    redis.call('HDEL', t .. ':c', campaign)
+end
+return out
+"""
+
+# KEYS[1] = bucket tag; ARGV = month, openid. Returns {committed + pending, pending}.
+_USAGE: Final = """
+local t = KEYS[1]
+return {redis.call('HGET', t .. ':m:' .. ARGV[1], ARGV[2]) or '0',
+        redis.call('HGET', t .. ':p:' .. ARGV[1], ARGV[2]) or '0'}
+"""
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _import_redis() -> Any:
+    try:
+        import redis
+    except ImportError as error:  # pragma: no cover - exercised only without the extra
+        raise ImportError("RedisLedger needs redis-py: pip install 'wxsegment[redis]'") from error
+    return redis
+
+
+class RedisLedger:
+    """A `QuotaLedger` in Redis (single node or Cluster): atomic Lua scripts per bucket.
+
+    ``url`` is a Redis URL or a client (``redis.Redis`` or ``redis.cluster.RedisCluster``;
+    the ledger then uses, and never closes, it). All keys start with ``{prefix:account:``.
+    ``buckets`` must be the same for every ledger of one prefix and account.
+    """
+
+    def __init__(
+        self,
+        url: str | Any,
+        *,
+        account: str = DEFAULT_ACCOUNT,
+        limit: int = MAX_PUSHES_PER_MONTH,
+        prefix: str = "wxsegment",
+        buckets: int = DEFAULT_BUCKETS,
+        chunk_size: int = DEFAULT_CHUNK,
+    ) -> None:
+        redis = _import_redis()
+        self._account = check_account(account)
+        self._limit = check_limit(limit)
+        check_id(prefix, "prefix")
+        for name, text in (("prefix", prefix), ("account", self._account)):
+            if "{" in text or "}" in text:
+                raise ValueError(f"{name} must not contain '{{' or '}}' (Redis hash tags)")
+        if not isinstance(buckets, int) or not 1 <= buckets <= 16384:
+            raise ValueError(f"buckets must be an int from 1 to 16384, got {buckets!r}")
+        if not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ValueError(f"chunk_size must be an int of at least 1, got {chunk_size!r}")
+        self._prefix = prefix
+        self._buckets = buckets
+        self._chunk = chunk_size
+        self._owned = isinstance(url, str)
+        self._client: Any = redis.Redis.from_url(url) if isinstance(url, str) else url
+        self._lock = threading.Lock()
+        self._tags = [f"{{{prefix}:{self._account}:{b}}}" for b in range(buckets)]
+        self._reserve = self._client.register_script(_RESERVE)
+        self._external = self._client.register_script(_EXTERNAL)
+        self._settle_script = self._client.register_script(_SETTLE)
+        self._usage = self._client.register_script(_USAGE)
+        meta = f"{{{prefix}:{self._account}}}:buckets"
+        self._client.set(meta, buckets, nx=True)
+        recorded = int(self._client.get(meta))
+        if recorded != buckets:
+            raise ValueError(
+                f"this prefix and account use {recorded} buckets, not {buckets}; "
+                "every ledger sharing them must use the same number"
+            )
+
+    def __repr__(self) -> str:
+        return (
+            f"RedisLedger(prefix={self._prefix!r}, account={self._account!r}, "
+            f"limit={self._limit})"
+        )
+
+    @property
+    def account(self) -> str:
+        """The service account this ledger counts for."""
+        return self._account
+
+    @property
+    def limit(self) -> int:
+        """Maximum committed + pending pushes per follower per month."""
+        return self._limit
+
+    def _bucket(self, openid: str) -> int:
+        return zlib.crc32(openid.encode()) % self._buckets
+
+    def _split(self, chunk: Sequence[str]) -> dict[int, list[int]]:
+        """Positions of the chunk's openids, grouped by bucket."""
+        groups: dict[int, list[int]] = {}
+        buckets = self._buckets
+        crc = zlib.crc32
+        for position, openid in enumerate(chunk):
+            groups.setdefault(crc(openid.encode()) % buckets, []).append(position)
+        return groups
+
+    def _run(self, script: Any, head: list[Any], chunk: Sequence[str]) -> str:
+        """One call of ``script`` per bucket, pipelined; the letters in chunk order."""
+        groups = self._split(chunk)
+        with self._lock:
+            pipe = self._client.pipeline(transaction=False)
+            for bucket, positions in groups.items():
+                script(
+                    keys=[self._tags[bucket]],
+                    args=[*head, *(chunk[p] for p in positions)],
+                    client=pipe,
+                )
+            replies = pipe.execute()
+        letters = [""] * len(chunk)
+        for positions, reply in zip(groups.values(), replies, strict=True):
+            text = _text(reply if isinstance(reply, (str, bytes)) else reply[0])
+            for position, letter in zip(positions, text, strict=True):
+                letters[position] = letter
+        return "".join(letters)
+
+    def _chunks(self, openids: Sequence[str]) -> Iterator[Sequence[str]]:
+        for start in range(0, len(openids), self._chunk):
+            yield openids[start : start + self._chunk]
+
+    def reserve(
+        self,
+        campaign: str,
+        openids: Iterable[str],
+        *,
+        at: datetime,
+        content_key: str | None = None,
+    ) -> Reservation:
+        """Reserve one push of ``campaign`` for each follower (see `QuotaLedger.reserve`)."""
+        check_id(campaign, "campaign")
+        key = check_optional_key(content_key)
+        at, month = check_at(at)
+        targets = check_openids(openids) or []
+        head = [campaign, month, self._limit, key or "", _stamp(at)]
+        granted: list[str] = []
+        already: list[str] = []
+        refused: dict[str, RefusalReason] = {}
+        for chunk in self._chunks(targets):
+            letters = self._run(self._reserve, head, chunk)
+            for openid, letter in zip(chunk, letters, strict=True):
+                if letter == "g":
+                    granted.append(openid)
+                elif letter == "a":
+                    already.append(openid)
+                elif letter == "d":
+                    refused[openid] = RefusalReason.DUPLICATE_CONTENT
+                else:
+                    refused[openid] = RefusalReason.QUOTA_EXHAUSTED
+        return Reservation(campaign, month, tuple(granted), tuple(already), refused)
+
+    def _settle(
+        self, campaign: str, openids: Iterable[str] | None, *, commit: bool
+    ) -> tuple[list[str], list[str], list[str]]:
+        """Commit or release; (moved, already committed, missing), each in order."""
+        check_id(campaign, "campaign")
+        targets = check_openids(openids)
+        head = [campaign, "c" if commit else "r"]
+        if targets is None:
+            with self._lock:
+                pipe = self._client.pipeline(transaction=False)
+                for tag in self._tags:
+                    self._settle_script(keys=[tag], args=head, client=pipe)
+                replies = pipe.execute()
+            return sorted(_text(o) for reply in replies for o in reply), [], []
+        moved: list[str] = []
+        committed: list[str] = []
+        missing: list[str] = []
+        for chunk in self._chunks(targets):
+            letters = self._run(self._settle_script, head, chunk)
+            for openid, letter in zip(chunk, letters, strict=True):
+                (moved if letter == "m" else committed if letter == "c" else missing).append(
+                    openid
+                )
+        return moved, committed, missing
+
+    def commit(self, campaign: str, openids: Iterable[str] | None = None) -> Transition:
+        """Mark pending reservations as sent (see `QuotaLedger.commit`)."""
+        done, already, missing = self._settle(campaign, openids, commit=True)
+        return Transition(done=tuple(done), already=tuple(already), missing=tuple(missing))
+
+    def release(self, campaign: str, openids: Iterable[str] | None = None) -> Transition:
+        """Drop pending reservations; committed ones are refused (see `QuotaLedger.release`)."""
+        done, refused, missing = self._settle(campaign, openids, commit=False)
+        return Transition(done=tuple(done), missing=tuple(missing), refused=tuple(refused))
+
+    def usage(self, openid: str, *, at: datetime) -> Usage:
+        """Committed and pending pushes of ``openid`` in the month of ``at``."""
+        check_openids([openid])
+        _, month = check_at(at)
+        with self._lock:
+            total, pending = self._usage(
+                keys=[self._tags[self._bucket(openid)]], args=[month, openid]
+            )
+        return Usage(month, int(total) - int(pending), int(pending), self._limit)
+
+    def remaining(self, openid: str, *, at: datetime) -> int:
+        """Free slots of ``openid`` in the month of ``at``."""
+        return self.usage(openid, at=at).remaining
+
+    def pending(self, campaign: str | None = None) -> Iterator[PendingEntry]:
+        """Pending reservations ordered by campaign then openid."""
+        if campaign is not None:
+            check_id(campaign, "campaign")
+        with self._lock:
+            if campaign is None:
+                pipe = self._client.pipeline(transaction=False)
+                for tag in self._tags:
+                    pipe.hkeys(f"{tag}:c")
+                names = [[_text(n) for n in reply] for reply in pipe.execute()]
+            else:
+                names = [[campaign] for _ in self._tags]
+            pipe = self._client.pipeline(transaction=False)
+            asked: list[str] = []
+            for tag, mine in zip(self._tags, names, strict=True):
+                for name in mine:
+                    pipe.hgetall(f"{tag}:r:{name}")
+                    asked.append(name)
+            replies = pipe.execute()
+        entries: list[PendingEntry] = []
+        for name, rows in zip(asked, replies, strict=True):
+            for openid, value in rows.items():
+                text = _text(value)
+                if text[0] != "p":
+                    continue
+                _, month, stamp, key = text.split("|", 3)
+                entries.append(
+                    PendingEntry(
+                        name, _text(openid), month, key or None, datetime.fromisoformat(stamp)
+                    )
+                )
+        entries.sort(key=lambda e: (e.campaign, e.openid))
+        return iter(entries)
+
+    def record_external(
+        self,
+        external_id: str,
+        openids: Iterable[str],
+        *,
+        at: datetime,
+        content_key: str | None = None,
+    ) -> Transition:
+        """Count pushes made outside the library as committed (idempotent per external id)."""
+        check_id(external_id, "external_id")
+        key = check_optional_key(content_key)
+        at, month = check_at(at)
+        targets = check_openids(openids) or []
+        head = [external_id, month, key or "", _stamp(at)]
+        done: list[str] = []
+        already: list[str] = []
+        for chunk in self._chunks(targets):
+            letters = self._run(self._external, head, chunk)
+            for openid, letter in zip(chunk, letters, strict=True):
+                (done if letter == "g" else already).append(openid)
+        return Transition(done=tuple(done), already=tuple(already))
+
+    def close(self) -> None:
+        """Close the client if the ledger opened it."""
+        with self._lock:
+            if self._owned:
+                self._client.close()
+
+
+def _stamp(at: datetime) -> str:
+    return at.astimezone(timezone.utc).isoformat()

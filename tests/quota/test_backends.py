@@ -1,0 +1,143 @@
+"""Backend specifics: optional extras, Redis Cluster key layout, PostgreSQL connection handling."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import zlib
+from datetime import datetime, timezone
+
+import pytest
+
+from tests._services import PG_DSN, REDIS_URL, unreachable
+from tests.quota.servers import delete_prefix, drop_schema, fresh_name
+
+AT = datetime(2026, 7, 15, 12, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("blocked", "make", "extra"),
+    [
+        ("psycopg", "PostgresLedger('postgresql://x')", "wxsegment[postgres]"),
+        ("redis", "RedisLedger('redis://x')", "wxsegment[redis]"),
+    ],
+)
+def test_quota_imports_without_server_clients(blocked: str, make: str, extra: str) -> None:
+    """wxsegment.quota imports without psycopg/redis; using the backend names the extra."""
+    code = (
+        f"import sys; sys.modules[{blocked!r}] = None\n"
+        "from wxsegment.quota import *\n"
+        "from wxsegment.quota import PostgresLedger, RedisLedger\n"
+        f"try:\n    {make}\nexcept ImportError as e:\n    print(e)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert extra in done.stdout
+
+
+def test_redis_keys_share_one_hash_tag_per_bucket() -> None:
+    """Every Redis key lives under {prefix:account:bucket}, the bucket of its openids."""
+    reason = unreachable(REDIS_URL)
+    if reason:
+        pytest.skip(f"Redis: {reason}")
+    import redis
+
+    from wxsegment.quota import RedisLedger
+
+    prefix = fresh_name("rdk")
+    ledger = RedisLedger(REDIS_URL, account="wx1", prefix=prefix, buckets=8)
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        openids = [f"o{i}" for i in range(200)]
+        ledger.reserve("c1", openids, at=AT, content_key="k")
+        ledger.commit("c1", openids[:50])
+        ledger.record_external("e1", openids[:10], at=AT)
+        tag = re.compile(r"^\{" + re.escape(prefix) + r":wx1:(\d+)\}:[rmpkc]")
+        keys = list(client.scan_iter(match=f"*{prefix}*"))
+        assert f"{{{prefix}:wx1}}:buckets" in keys
+        buckets = set()
+        for key in keys:
+            if key.endswith(":buckets"):
+                continue
+            match = tag.match(key)
+            assert match, key
+            bucket = int(match.group(1))
+            buckets.add(bucket)
+            if key.split("}:", 1)[1][0] in "rmpk":
+                for field in client.hkeys(key):
+                    assert zlib.crc32(field.encode()) % 8 == bucket
+        assert buckets == set(range(8))
+        with pytest.raises(ValueError, match="buckets"):
+            RedisLedger(REDIS_URL, account="wx1", prefix=prefix, buckets=4)
+        with pytest.raises(ValueError, match="hash tags"):
+            RedisLedger(REDIS_URL, account="wx{1}", prefix=prefix)
+    finally:
+        ledger.close()
+        client.close()
+        delete_prefix(prefix)
+
+
+def test_postgres_uses_but_never_closes_a_callers_connection() -> None:
+    """A ledger on a caller's (REPEATABLE READ) connection agrees with others, leaves it open."""
+    reason = unreachable(PG_DSN)
+    if reason:
+        pytest.skip(f"PostgreSQL: {reason}")
+    import psycopg
+
+    from wxsegment.quota import PostgresLedger
+
+    schema = fresh_name("pgrr")
+    options = "-c default_transaction_isolation=repeatable\\ read"
+    connection = psycopg.connect(PG_DSN, options=options)
+    try:
+        mine = PostgresLedger(connection, account="wx1", limit=1, schema=schema)
+        other = PostgresLedger(PG_DSN, account="wx1", limit=1, schema=schema)
+        assert other.reserve("c1", ["a"], at=AT).granted == ("a",)
+        assert mine.reserve("c2", ["a", "b"], at=AT).granted == ("b",)
+        other.close()
+        mine.close()
+        assert not connection.closed
+    finally:
+        connection.close()
+        drop_schema(schema)
+
+
+@pytest.mark.parametrize("statement", ["_RESERVE", "_COMMIT", "_RELEASE"])
+def test_postgres_plans_do_not_depend_on_statistics(statement: str) -> None:
+    """On a big never-analysed campaign, plans are key lookups: no scans, hashes or filters."""
+    reason = unreachable(PG_DSN)
+    if reason:
+        pytest.skip(f"PostgreSQL: {reason}")
+    import psycopg
+
+    from wxsegment.quota import PostgresLedger, _postgres
+
+    schema = fresh_name("pgplan")
+    ledger = PostgresLedger(PG_DSN, account="wx1", schema=schema)
+    openids = [f"o{i:05d}" for i in range(20_000)]
+    try:
+        ledger.reserve("c1", openids, at=AT, content_key="k")
+        params = {
+            "account": "wx1",
+            "campaign": "c1",
+            "content_key": "k",
+            "month": "2026-07",
+            "limit": 4,
+            "committed": False,
+            "at": AT,
+            "ids": openids,
+        }
+        with psycopg.connect(PG_DSN) as connection:
+            rows = connection.execute(
+                "EXPLAIN " + ledger._sql(getattr(_postgres, statement)), params
+            ).fetchall()
+        plan = "\n".join(row[0] for row in rows)
+        for bad in ("Seq Scan", "Hash", "Merge Join", "Join Filter", "Filter: (openid"):
+            assert bad not in plan, plan
+        if statement != "_RESERVE":
+            assert "Tid Scan" in plan, plan
+    finally:
+        ledger.close()
+        drop_schema(schema)
