@@ -19,6 +19,7 @@ from wxsegment.api import (
     Image,
     InvalidOpenIDError,
     InvalidRequestError,
+    MassSpeed,
     MatchRule,
     MenuChoice,
     MenuError,
@@ -30,6 +31,7 @@ from wxsegment.api import (
     ServiceWindowClosedError,
     ServiceWindowExhaustedError,
     TagError,
+    TagTooLargeError,
     TemplateError,
     Text,
     TooManyTagsError,
@@ -214,6 +216,31 @@ def test_tag_limits_are_typed(api: Harness, fake: FakeWeChat) -> None:
         api.run(lambda c: c.tags.create("t1"))
     assert duplicate.value.errcode == 45157
     assert sum(not t.reserved for t in fake.tags.values()) == 99
+
+
+def test_rename_to_an_existing_name(api: Harness, fake: FakeWeChat) -> None:
+    """Renaming a tag to another tag's name raises TagError (45157) and keeps its name."""
+    api.run(lambda c: c.tags.create("a"))
+    second = api.run(lambda c: c.tags.create("b"))
+    with pytest.raises(TagError) as info:
+        api.run(lambda c: c.tags.rename(second.id, "a"))
+    assert info.value.errcode == 45157
+    assert fake.tags[second.id].name == "b"
+
+
+def test_too_large_tag_cannot_be_deleted(kind: str, clock: FixedClock) -> None:
+    """A tag above the deletable fan count raises TagTooLargeError (45057) and stays."""
+    fake = FakeWeChat(clock=clock, config=FakeConfig(max_deletable_tag_fans=2))
+    openids = fake.add_followers(3)
+    api = Harness(kind, fake, clock=clock)
+    tag = api.run(lambda c: c.tags.create("big"))
+    api.run(lambda c: c.tags.tag_users(tag.id, openids))
+    with pytest.raises(TagTooLargeError) as info:
+        api.run(lambda c: c.tags.delete(tag.id))
+    assert info.value.errcode == 45057
+    api.run(lambda c: c.tags.untag_users(tag.id, openids[:1]))
+    api.run(lambda c: c.tags.delete(tag.id))
+    assert tag.id not in fake.tags
 
 
 def test_tag_and_untag_chunk_by_50(api: Harness, fake: FakeWeChat) -> None:
@@ -481,12 +508,22 @@ def test_preview_delete_status_speed(api: Harness, fake: FakeWeChat) -> None:
     assert fake.jobs[sent.msg_id].status == "DELETE"
     api.run(lambda c: c.mass.set_speed(3))
     assert fake.speed == 3
-    assert api.run(lambda c: c.mass.get_speed()).speed == 3
+    # realspeed is in 10,000 followers per minute: level 3 is 300,000.
+    assert api.run(lambda c: c.mass.get_speed()) == MassSpeed(3, 30)
     with pytest.raises(WeChatValidationError):
         api.run(lambda c: c.mass.set_speed(5))
     assert fake.speed == 3
     with pytest.raises(InvalidOpenIDError):
         api.run(lambda c: c.mass.preview(Text("p"), openid="oNotAFollower000000000000000"))
+
+
+def test_only_mpnews_and_video_sends_can_be_deleted(api: Harness, fake: FakeWeChat) -> None:
+    """Deleting a text send is refused by WeChat and the job stays as it was."""
+    fake.add_followers(2)
+    sent = api.run(lambda c: c.mass.send_to_all(Text("t"), clientmsgid="text-1"))
+    with pytest.raises(InvalidRequestError):
+        api.run(lambda c: c.mass.delete(sent.msg_id))
+    assert fake.jobs[sent.msg_id].status == "SEND_SUCCESS"
 
 
 @pytest.mark.parametrize("action", ["status", "delete"])
