@@ -694,10 +694,40 @@ def test_menu_lifecycle(api: Harness, fake: FakeWeChat) -> None:
     with pytest.raises(MenuError) as gone:
         api.run(lambda c: c.menus.delete_conditional(menuid))
     assert gone.value.errcode == 65301
+    api.run(lambda c: c.menus.add_conditional(vip_menu, MatchRule(tag_id=tag.id)))
     api.run(lambda c: c.menus.delete())
     with pytest.raises(MenuError):
         api.run(lambda c: c.menus.get())
     assert fake.menu_for(openid) is None
+    # Deleting the default menu deletes every conditional menu with it.
+    api.run(lambda c: c.menus.create(MENU))
+    assert api.run(lambda c: c.menus.get()).conditional == ()
+    assert api.run(lambda c: c.menus.trymatch(openid)) == tuple(MENU)
+
+
+def test_trymatch_uses_last_applied_tag_and_platform(api: Harness, fake: FakeWeChat) -> None:
+    """Conditional menus match a follower's last applied tag, and its platform."""
+    fake.add_follower("oIOS", platform=1)
+    fake.add_follower("oAndroid", platform=2)
+    api.run(lambda c: c.menus.create(MENU))
+    first = api.run(lambda c: c.tags.create("first"))
+    second = api.run(lambda c: c.tags.create("second"))
+    for tag in (second, first):
+        api.run(lambda c, tag=tag: c.tags.tag_users(tag.id, ["oAndroid"]))
+    ios = [Button("iOS", type="click", key="IOS")]
+    by_first = [Button("一", type="click", key="ONE")]
+    by_second = [Button("二", type="click", key="TWO")]
+    api.run(lambda c: c.menus.add_conditional(ios, MatchRule(client_platform_type=1)))
+    api.run(lambda c: c.menus.add_conditional(by_first, MatchRule(tag_id=first.id)))
+    api.run(lambda c: c.menus.add_conditional(by_second, MatchRule(tag_id=second.id)))
+    assert api.run(lambda c: c.menus.trymatch("oAndroid")) == tuple(by_first)
+    assert api.run(lambda c: c.menus.trymatch("oIOS")) == tuple(ios)
+    rules = [b["matchrule"] for b in _bodies(fake, "/cgi-bin/menu/addconditional")]
+    assert rules == [
+        {"client_platform_type": "1"},
+        {"tag_id": str(first.id)},
+        {"tag_id": str(second.id)},
+    ]
 
 
 def test_conditional_menu_needs_a_default_menu(api: Harness, fake: FakeWeChat) -> None:
