@@ -604,6 +604,19 @@ def test_custom_message_window_used_up(api: Harness, fake: FakeWeChat) -> None:
     assert len(fake.messages) == 3
 
 
+def test_messages_to_a_former_follower(api: Harness, fake: FakeWeChat) -> None:
+    """Custom and template messages to someone who unfollowed raise InvalidOpenIDError (43004)."""
+    (openid,) = fake.add_followers(1)
+    fake.open_window(openid, "message")
+    fake.unsubscribe(openid)
+    with pytest.raises(InvalidOpenIDError) as custom:
+        api.run(lambda c: c.messages.send(openid, Text("hi")))
+    with pytest.raises(InvalidOpenIDError) as template:
+        api.run(lambda c: c.messages.send_template(openid, "TPL", {"thing1": "x"}))
+    assert (custom.value.errcode, template.value.errcode) == (43004, 43004)
+    assert fake.messages == ()
+
+
 def test_typing(api: Harness, fake: FakeWeChat, clock: FixedClock) -> None:
     """typing sends Typing / CancelTyping; it needs a window (45015) and a recent interaction."""
     (openid,) = fake.add_followers(1)
