@@ -359,18 +359,18 @@ def test_qrcode_string_scene_temporary_and_numeric_permanent(
     assert fake.qrcodes[permanent.ticket].scene_id == 100_000
 
 
-def test_qrcode_image_url(api: Harness, fake: FakeWeChat) -> None:
+def test_qrcode_image_url(api: Harness, fake: FakeWeChat, clock: FixedClock) -> None:
     """image_url quotes the ticket (base64 '+', '/', '=') and the fake serves the image there."""
     code = api.run(lambda c: c.qrcode.create_temporary(7, expire_seconds=60))
     url = api.client.qrcode.image_url(code.ticket)
     assert code.image_url == url
     assert api.client.qrcode.image_url("a/b+c=").endswith("ticket=a%2Fb%2Bc%3D")
-    http = httpx.Client(transport=httpx.MockTransport(fake.handler))
-    image = http.get(url)
-    assert image.status_code == 200
-    assert image.content.startswith(b"\xff\xd8")  # a JPEG
-    fake.clock.advance(timedelta(seconds=60))  # type: ignore[attr-defined]
-    assert http.get(url).status_code == 404
+    with httpx.Client(transport=httpx.MockTransport(fake.handler)) as http:
+        image = http.get(url)
+        assert image.status_code == 200
+        assert image.content.startswith(b"\xff\xd8")  # a JPEG
+        clock.advance(timedelta(seconds=60))
+        assert http.get(url).status_code == 404
 
 
 @pytest.mark.parametrize(
