@@ -1,4 +1,4 @@
-"""Fixtures running each client test with both `Client` and `AsyncClient` over a MockTransport."""
+"""Fixtures running each client test with both `Client` and `AsyncClient` against `FakeWeChat`."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api._wechat import MiniWeChat
 from wxsegment import FixedClock
 from wxsegment.api import AsyncClient, Client, RetryPolicy
+from wxsegment.testing import FakeConfig, FakeWeChat
 
 START = datetime(2026, 3, 1, tzinfo=timezone.utc)
 
@@ -27,16 +27,27 @@ async def _await(awaitable: Any) -> Any:
 
 
 class Harness:
-    """One client (sync or async) over a WeChat stand-in; `run` hides the difference."""
+    """One client (sync or async) over a WeChat's handler; `run` hides the difference.
+
+    Sleeps are recorded and advance the shared clock instead of waiting.
+    """
 
     def __init__(
-        self, kind: str, wechat: Any, *, clock: FixedClock | None = None, **options: Any
+        self,
+        kind: str,
+        wechat: Any,
+        *,
+        clock: FixedClock | None = None,
+        secret: str | None = None,
+        **options: Any,
     ) -> None:
         self.kind = kind
         self.wechat = wechat
         self.clock = clock or FixedClock(START)
         self.sleeps: list[float] = []
         options.setdefault("retry", RetryPolicy(attempts=4, initial=0.5, maximum=4, jitter=0.1))
+        transport = httpx.MockTransport(wechat.handler)
+        secret = wechat.secret if secret is None else secret
         if kind == "sync":
 
             def sleep(seconds: float) -> None:
@@ -45,8 +56,8 @@ class Harness:
 
             self.client: Any = Client(
                 wechat.appid,
-                wechat.secret,
-                http_client=httpx.Client(transport=httpx.MockTransport(wechat.handler)),
+                secret,
+                http_client=httpx.Client(transport=transport),
                 clock=self.clock,
                 sleep=sleep,
                 **options,
@@ -59,8 +70,8 @@ class Harness:
 
             self.client = AsyncClient(
                 wechat.appid,
-                wechat.secret,
-                http_client=httpx.AsyncClient(transport=httpx.MockTransport(wechat.handler)),
+                secret,
+                http_client=httpx.AsyncClient(transport=transport),
                 clock=self.clock,
                 sleep=asleep,
                 **options,
@@ -79,15 +90,33 @@ class Harness:
 
 
 @pytest.fixture
-def wechat() -> MiniWeChat:
-    """A fresh in-memory WeChat."""
-    return MiniWeChat()
+def clock() -> FixedClock:
+    """One clock for the fake and the client."""
+    return FixedClock(START)
+
+
+@pytest.fixture
+def config() -> FakeConfig:
+    """Small pages, so paging is exercised with few followers."""
+    return FakeConfig(user_page_size=7, tag_members_page_size=5)
+
+
+@pytest.fixture
+def fake(clock: FixedClock, config: FakeConfig) -> FakeWeChat:
+    """A fresh FakeWeChat on the shared clock."""
+    return FakeWeChat(appid="wxfake0000000001", secret="fake-secret", clock=clock, config=config)
 
 
 @pytest.fixture(params=["sync", "async"])
-def make(request: pytest.FixtureRequest, wechat: MiniWeChat) -> Callable[..., Harness]:
-    """Build a harness of the parametrized kind over ``wechat``."""
-    return lambda **options: Harness(request.param, wechat, **options)
+def kind(request: pytest.FixtureRequest) -> str:
+    """The client kind under test: ``sync`` or ``async``."""
+    return str(request.param)
+
+
+@pytest.fixture
+def make(kind: str, fake: FakeWeChat, clock: FixedClock) -> Callable[..., Harness]:
+    """Build a harness of the parametrized kind over ``fake`` (options go to the client)."""
+    return lambda **options: Harness(kind, fake, clock=clock, **options)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,8 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import wxsegment.api as api_module
-from tests.api._wechat import MiniWeChat
 from tests.api.conftest import Harness
+from wxsegment import FixedClock
 from wxsegment.api import (
     ERRCODE_FAMILIES,
     AsyncClient,
@@ -45,6 +46,18 @@ from wxsegment.api._core import (
     derive_clientmsgid,
     dumps,
 )
+from wxsegment.testing import FakeWeChat
+
+TOKEN_PATHS = ("/cgi-bin/stable_token", "/cgi-bin/token")
+
+
+def _count(fake: FakeWeChat, path: str) -> int:
+    return sum(c.path == path for c in fake.calls)
+
+
+def _token_fetches(fake: FakeWeChat) -> int:
+    """Token requests the fake answered with a token."""
+    return sum(c.path in TOKEN_PATHS and c.errcode is None for c in fake.calls)
 
 # -- errcode table ------------------------------------------------------------------------------
 
@@ -163,160 +176,252 @@ def test_should_retry(call: Call, error: BaseException, expected: bool) -> None:
 
 @pytest.mark.parametrize("fault", ["busy", "http_500", "timeout"])
 def test_transient_faults_are_retried_without_sleeping(
-    api: Harness, wechat: MiniWeChat, fault: str
+    api: Harness, fake: FakeWeChat, fault: str
 ) -> None:
     """Two transient faults on a read cost two retries with growing waits, then succeed."""
-    wechat.inject(fault, times=2, path="/cgi-bin/tags/get")
+    fake.inject(fault, times=2, path="/cgi-bin/tags/get")  # type: ignore[arg-type]
     assert api.run(lambda c: c.tags.list()) is not None
     assert len(api.sleeps) == 2
     assert api.sleeps[0] < api.sleeps[1]
+    assert [c.fault for c in fake.calls if c.path == "/cgi-bin/tags/get"] == [fault, fault, None]
 
 
-def test_retries_are_bounded(api: Harness, wechat: MiniWeChat) -> None:
+def test_retries_are_bounded(api: Harness, fake: FakeWeChat) -> None:
     """After the policy's attempts the last error is raised."""
-    wechat.inject("busy", times=10, path="/cgi-bin/tags/get")
+    fake.inject("busy", times=10, path="/cgi-bin/tags/get")
     with pytest.raises(BusyError):
         api.run(lambda c: c.tags.list())
     assert len(api.sleeps) == 3
-    assert len([c for c in wechat.calls if c[1] == "/cgi-bin/tags/get"]) == 4
+    assert _count(fake, "/cgi-bin/tags/get") == 4
 
 
-def test_sends_without_key_are_not_retried(api: Harness, wechat: MiniWeChat) -> None:
+def test_sends_without_key_are_not_retried(api: Harness, fake: FakeWeChat) -> None:
     """A customer-service message (no idempotency key) is not replayed after a timeout."""
-    (openid,) = wechat.add_followers(1)
-    wechat.windows.add(openid)
-    wechat.inject("timeout", path="/cgi-bin/message/custom/send")
+    (openid,) = fake.add_followers(1)
+    fake.open_window(openid, "message")
+    fake.inject("timeout", path="/cgi-bin/message/custom/send")
     with pytest.raises(WeChatTransportError):
         api.run(lambda c: c.messages.send(openid, Text("x")))
     assert api.sleeps == []
+    assert _count(fake, "/cgi-bin/message/custom/send") == 1
 
 
-def test_mass_send_retried_with_same_clientmsgid(api: Harness, wechat: MiniWeChat) -> None:
+def test_mass_send_retried_with_same_clientmsgid(api: Harness, fake: FakeWeChat) -> None:
     """A mass send hitting busy is replayed with the very same clientmsgid."""
-    wechat.inject("busy", path="/cgi-bin/message/mass/sendall")
+    fake.add_followers(2)
+    fake.inject("busy", path="/cgi-bin/message/mass/sendall")
     result = api.run(lambda c: c.mass.send_to_all(Text("x"), clientmsgid="k1"))
-    bodies = [b for _, p, b in wechat.calls if p.endswith("sendall")]
+    bodies = [c.json for c in fake.calls if c.path == "/cgi-bin/message/mass/sendall"]
     assert [b["clientmsgid"] for b in bodies] == ["k1", "k1"]
     assert result.clientmsgid == "k1"
+    assert not result.already_sent
+    assert list(fake.jobs) == [result.msg_id]
 
 
-@pytest.mark.parametrize(("fault", "error"), [("rate_limited", DailyQuotaError),
-                                               ("mass_rate", MinuteQuotaError)])
-def test_quota_errors_are_not_hammered(
-    api: Harness, wechat: MiniWeChat, fault: str, error: type[WeChatError]
+def test_timeout_after_send_is_already_sent(api: Harness, fake: FakeWeChat) -> None:
+    """A send whose answer is lost is retried with its id; 45065 reports it already sent."""
+    openids = fake.add_followers(3)
+    fake.inject("timeout", path="/cgi-bin/message/mass/sendall", after_processing=True)
+    result = api.run(lambda c: c.mass.send_to_all(Text("once"), clientmsgid="lost-1"))
+    assert result.already_sent
+    assert list(fake.jobs) == [result.msg_id]
+    assert [fake.mass_received(o) for o in openids] == [1, 1, 1]
+    assert len(api.sleeps) == 1
+
+
+def test_template_retried_only_with_client_msg_id(api: Harness, fake: FakeWeChat) -> None:
+    """A busy answer is retried for a template carrying client_msg_id, raised without one."""
+    (openid,) = fake.add_followers(1)
+    fake.inject("busy", path="/cgi-bin/message/template/send")
+    with pytest.raises(BusyError):
+        api.run(lambda c: c.messages.send_template(openid, "tpl", {"thing1": "a"}))
+    assert fake.messages == ()
+    fake.inject("busy", path="/cgi-bin/message/template/send")
+    sent = api.run(
+        lambda c: c.messages.send_template(openid, "tpl", {"thing1": "a"}, client_msg_id="t-1")
+    )
+    assert [m.msgid for m in fake.messages] == [sent.msgid]
+    assert len(api.sleeps) == 1
+
+
+def test_single_attempt_policy_never_retries(
+    make: Callable[..., Harness], fake: FakeWeChat
 ) -> None:
-    """45009 and 45011 are raised after one call, with no retry."""
-    wechat.inject(fault, times=5)
+    """RetryPolicy(attempts=1) raises the first transient error."""
+    harness = make(retry=RetryPolicy(attempts=1))
+    fake.inject("busy", path="/cgi-bin/tags/get")
+    with pytest.raises(BusyError):
+        harness.run(lambda c: c.tags.list())
+    assert harness.sleeps == []
+    assert _count(fake, "/cgi-bin/tags/get") == 1
+
+
+def _send_all(c: Any) -> Any:
+    return c.mass.send_to_all(Text("x"), clientmsgid="k")
+
+
+def _list_tags(c: Any) -> Any:
+    return c.tags.list()
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"), [("rate_limited", DailyQuotaError), ("mass_rate", MinuteQuotaError)]
+)
+@pytest.mark.parametrize(
+    ("path", "action"),
+    [("/cgi-bin/message/mass/sendall", _send_all), ("/cgi-bin/tags/get", _list_tags)],
+)
+def test_quota_errors_are_not_hammered(
+    api: Harness,
+    fake: FakeWeChat,
+    fault: str,
+    error: type[WeChatError],
+    path: str,
+    action: Callable[[Any], Any],
+) -> None:
+    """45009 and 45011 are raised after one call, with no retry, for sends and reads alike."""
+    fake.inject(fault, times=5)  # type: ignore[arg-type]
     with pytest.raises(error):
-        api.run(lambda c: c.mass.send_to_all(Text("x"), clientmsgid="k"))
+        api.run(action)
     assert api.sleeps == []
-    assert len([c for c in wechat.calls if "mass" in c[1]]) == 1
+    assert [c.path for c in fake.calls if c.path not in TOKEN_PATHS] == [path]
+    assert fake.jobs == {}
 
 
 # -- tokens -------------------------------------------------------------------------------------
 
 
-def test_token_is_cached(api: Harness, wechat: MiniWeChat) -> None:
+def test_token_is_cached(api: Harness, fake: FakeWeChat) -> None:
     """Many calls fetch one token."""
     for _ in range(3):
         api.run(lambda c: c.tags.list())
-    assert wechat.issued == 1
+    assert _token_fetches(fake) == 1
 
 
-def test_expired_token_refreshes_once_and_replays(api: Harness, wechat: MiniWeChat) -> None:
+def test_expired_token_refreshes_once_and_replays(api: Harness, fake: FakeWeChat) -> None:
     """A 42001 triggers one refresh and one replay of the same call."""
     api.run(lambda c: c.tags.list())
-    wechat.expire_tokens()
+    fake.expire_tokens()
     api.run(lambda c: c.tags.list())
-    assert wechat.issued == 2
-    assert len([c for c in wechat.calls if c[1] == "/cgi-bin/tags/get"]) == 3
+    assert _token_fetches(fake) == 2
+    assert [c.errcode for c in fake.calls if c.path == "/cgi-bin/tags/get"] == [None, 42001, None]
 
 
-def test_token_refresh_never_loops(api: Harness, wechat: MiniWeChat) -> None:
+@pytest.mark.parametrize(("fault", "errcode"), [("token_expired", 42001), ("token_invalid", 40001)])
+def test_refused_token_refreshes_once_and_replays(
+    api: Harness, fake: FakeWeChat, fault: str, errcode: int
+) -> None:
+    """A token refused mid-life (42001 or 40001) is replaced once and the call replayed."""
+    api.run(lambda c: c.tags.list())
+    fake.inject(fault, path="/cgi-bin/tags/get")  # type: ignore[arg-type]
+    assert api.run(lambda c: c.tags.list()) is not None
+    assert [c.errcode for c in fake.calls if c.path == "/cgi-bin/tags/get"] == [
+        None,
+        errcode,
+        None,
+    ]
+    assert api.sleeps == []
+
+
+def test_token_expiring_on_the_clock_is_replaced(
+    api: Harness, fake: FakeWeChat, clock: FixedClock
+) -> None:
+    """After the token's lifetime passes on the shared clock, the next call uses a new one."""
+    from datetime import timedelta
+
+    api.run(lambda c: c.tags.list())
+    first = api.run(lambda c: c.access_token())
+    clock.advance(timedelta(hours=3))
+    api.run(lambda c: c.tags.list())
+    assert api.run(lambda c: c.access_token()) != first
+    assert not any(c.errcode for c in fake.calls)
+
+
+def test_token_refresh_never_loops(api: Harness, fake: FakeWeChat) -> None:
     """If the fresh token is refused too, the error is raised after a single replay."""
-    original = wechat._issue
-
-    def issue_and_expire() -> dict[str, object]:
-        answer = original()
-        wechat.tokens.clear()
-        return answer
-
-    wechat._issue = issue_and_expire  # type: ignore[method-assign]
+    fake.inject("token_expired", times=5, path="/cgi-bin/tags/get")
     with pytest.raises(InvalidTokenError):
         api.run(lambda c: c.tags.list())
-    assert wechat.issued == 2
+    assert _count(fake, "/cgi-bin/tags/get") == 2
+    # One refresh: stable_token hands back the refused token, so it is forced once.
+    bodies = [c.json for c in fake.calls if c.path == "/cgi-bin/stable_token"]
+    assert [b["force_refresh"] for b in bodies] == [False, False, True]
 
 
-def test_token_refreshed_before_expiry_margin(api: Harness, wechat: MiniWeChat) -> None:
+def test_token_refreshed_before_expiry_margin(api: Harness, fake: FakeWeChat) -> None:
     """A token within the margin of its expiry is replaced proactively."""
     from datetime import timedelta
 
     api.run(lambda c: c.tags.list())
     api.clock.advance(timedelta(seconds=7200 - 301))
     api.run(lambda c: c.tags.list())
-    assert len([c for c in wechat.calls if c[1] == "/cgi-bin/stable_token"]) == 1
+    assert _count(fake, "/cgi-bin/stable_token") == 1
     api.clock.advance(timedelta(seconds=2))
     api.run(lambda c: c.tags.list())
-    assert len([c for c in wechat.calls if c[1] == "/cgi-bin/stable_token"]) == 2
+    assert _count(fake, "/cgi-bin/stable_token") == 2
+    assert not any(c.errcode for c in fake.calls)
 
 
-def test_wrong_secret_is_a_credential_error(wechat: MiniWeChat) -> None:
+def test_wrong_secret_is_a_credential_error(kind: str, fake: FakeWeChat) -> None:
     """A refused secret raises CredentialError (not InvalidTokenError) with no retry loop."""
-    harness = Harness("sync", wechat)
-    wechat.secret = "other"
+    harness = Harness(kind, fake, secret="not-the-secret")
     with pytest.raises(CredentialError) as info:
         harness.run(lambda c: c.tags.list())
     assert not isinstance(info.value, InvalidTokenError)
+    assert info.value.errcode == 40125
+    assert [c.path for c in fake.calls] == ["/cgi-bin/stable_token"]
+    assert harness.sleeps == []
 
 
-def test_classic_token_endpoint(make: Callable[..., Harness], wechat: MiniWeChat) -> None:
+def test_classic_token_endpoint(make: Callable[..., Harness], fake: FakeWeChat) -> None:
     """token_endpoint="classic" fetches from GET /cgi-bin/token."""
     harness = make(token_endpoint="classic")
     harness.run(lambda c: c.tags.list())
-    assert wechat.calls[0][:2] == ("GET", "/cgi-bin/token")
+    assert (fake.calls[0].method, fake.calls[0].path) == ("GET", "/cgi-bin/token")
+    assert _count(fake, "/cgi-bin/stable_token") == 0
 
 
-def test_async_refresh_is_single_flight(wechat: MiniWeChat) -> None:
+def test_async_refresh_is_single_flight(fake: FakeWeChat) -> None:
     """Fifty concurrent async calls on a cold client fetch a single token."""
     client = AsyncClient(
-        wechat.appid,
-        wechat.secret,
-        http_client=httpx.AsyncClient(transport=httpx.MockTransport(wechat.handler)),
+        fake.appid,
+        fake.secret,
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(fake.handler)),
     )
 
     async def main() -> None:
         await asyncio.gather(*(client.tags.list() for _ in range(50)))
 
     asyncio.run(main())
-    assert wechat.issued == 1
+    assert _token_fetches(fake) == 1
 
 
-def test_sync_refresh_is_single_flight(wechat: MiniWeChat) -> None:
+def test_sync_refresh_is_single_flight(fake: FakeWeChat) -> None:
     """Threads sharing a cold Client fetch a single token."""
     from concurrent.futures import ThreadPoolExecutor
 
     client = Client(
-        wechat.appid,
-        wechat.secret,
-        http_client=httpx.Client(transport=httpx.MockTransport(wechat.handler)),
+        fake.appid,
+        fake.secret,
+        http_client=httpx.Client(transport=httpx.MockTransport(fake.handler)),
     )
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda _: client.tags.list(), range(32)))
-    assert wechat.issued == 1
+    assert _token_fetches(fake) == 1
 
 
-def test_processes_share_a_token_through_the_store(tmp_path: Path, wechat: MiniWeChat) -> None:
+def test_processes_share_a_token_through_the_store(tmp_path: Path, fake: FakeWeChat) -> None:
     """Two clients on one FileTokenStore fetch one token; the file is private (0600)."""
     store = FileTokenStore(tmp_path / "tokens")
     for _ in range(2):
         client = Client(
-            wechat.appid,
-            wechat.secret,
+            fake.appid,
+            fake.secret,
             token_store=store,
-            http_client=httpx.Client(transport=httpx.MockTransport(wechat.handler)),
+            http_client=httpx.Client(transport=httpx.MockTransport(fake.handler)),
         )
         client.tags.list()
-    assert wechat.issued == 1
+    assert _token_fetches(fake) == 1
     files = list((tmp_path / "tokens").glob("*.token"))
     assert len(files) == 1
     assert stat.S_IMODE(os.stat(files[0]).st_mode) == 0o600
@@ -357,29 +462,37 @@ def test_redis_token_store() -> None:
 SECRET = "SENTINEL-SECRET-9f8e7d"
 
 
-def test_secrets_never_leak(wechat: MiniWeChat, caplog: pytest.LogCaptureFixture) -> None:
+def test_secrets_never_leak(caplog: pytest.LogCaptureFixture) -> None:
     """Reprs, error messages and logs never contain the secret or the token."""
     import logging
 
     caplog.set_level(logging.DEBUG, logger="wxsegment")
-    wechat.secret = SECRET
+    fake = FakeWeChat(secret=SECRET)
+    transport = httpx.MockTransport(fake.handler)
     client = Client(
-        wechat.appid,
-        SECRET,
-        http_client=httpx.Client(transport=httpx.MockTransport(wechat.handler)),
-        sleep=lambda seconds: None,
+        fake.appid, SECRET, http_client=httpx.Client(transport=transport), sleep=lambda s: None
     )
     client.tags.list()
     token = client.access_token()
-    texts = [repr(client), repr(client._cached)]
-    wechat.inject("timeout", times=4)
+    texts = [repr(client), repr(client._cached), repr(fake), repr(fake.calls)]
+    fake.inject("timeout", times=4)
     with pytest.raises(WeChatTransportError) as timeout:
         client.tags.list()
-    wechat.expire_tokens()
-    wechat.secret = "rotated"
-    with pytest.raises(CredentialError) as credential:
+    fake.expire_tokens()
+    fake.inject("token_invalid", path="/cgi-bin/stable_token")
+    with pytest.raises(CredentialError) as refused:
         client.tags.list()
-    for error in (timeout.value, credential.value):
+    # A secret that differs from the right one only by a suffix must not leak either.
+    rotated = Client(
+        fake.appid,
+        SECRET + "-old",
+        http_client=httpx.Client(transport=transport),
+        sleep=lambda s: None,
+    )
+    with pytest.raises(CredentialError) as credential:
+        rotated.tags.list()
+    texts.append(repr(rotated))
+    for error in (timeout.value, refused.value, credential.value):
         texts += [str(error), repr(error), repr(error.args), str(error.__cause__)]
     texts += [r.getMessage() for r in caplog.records]
     for text in texts:
@@ -492,34 +605,34 @@ def test_retry_policy_waits_grow_and_cap() -> None:
     assert waits == [1.5, 2.5, 4.5, 4.5, 4.5]
 
 
-def test_async_client_spreads_requests_over_pools(wechat: MiniWeChat) -> None:
+def test_async_client_spreads_requests_over_pools(fake: FakeWeChat) -> None:
     """An injected sequence of httpx clients is used round-robin."""
     seen: list[int] = []
 
     def transport(index: int) -> httpx.MockTransport:
         def handle(request: httpx.Request) -> httpx.Response:
             seen.append(index)
-            return wechat.handler(request)
+            return fake.handler(request)
 
         return httpx.MockTransport(handle)
 
     pools = [httpx.AsyncClient(transport=transport(i)) for i in range(3)]
-    client = AsyncClient(wechat.appid, wechat.secret, http_client=pools)
-    openids = wechat.add_followers(600)
+    client = AsyncClient(fake.appid, fake.secret, http_client=pools)
+    openids = fake.add_followers(600)
     asyncio.run(client.users.get_many(openids))
     assert sorted(set(seen)) == [0, 1, 2]
     assert max(seen.count(i) for i in range(3)) - min(seen.count(i) for i in range(3)) <= 1
 
 
-def test_refused_stable_token_is_force_refreshed(api: Harness, wechat: MiniWeChat) -> None:
+def test_refused_stable_token_is_force_refreshed(api: Harness, fake: FakeWeChat) -> None:
     """When stable_token hands back the refused token, one forced refresh replaces it."""
     api.run(lambda c: c.tags.list())
-    first = wechat.stable_current
-    wechat.inject("token_invalid", path="/cgi-bin/tags/get")
+    first = api.run(lambda c: c.access_token())
+    fake.inject("token_invalid", path="/cgi-bin/tags/get")
     api.run(lambda c: c.tags.list())
-    token_bodies = [b for _, p, b in wechat.calls if p == "/cgi-bin/stable_token"]
+    token_bodies = [c.json for c in fake.calls if c.path == "/cgi-bin/stable_token"]
     assert [b["force_refresh"] for b in token_bodies] == [False, False, True]
-    assert wechat.stable_current != first
+    assert api.run(lambda c: c.access_token()) != first
 
 
 @pytest.mark.parametrize(
@@ -544,7 +657,7 @@ def test_errors_survive_pickling(error: WeChatError) -> None:
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
 def test_file_store_serializes_refreshes_across_clients(
-    tmp_path: Path, wechat: MiniWeChat, kind: str
+    tmp_path: Path, fake: FakeWeChat, kind: str
 ) -> None:
     """Clients with separate in-process locks but one FileTokenStore fetch a single token."""
     import threading
@@ -555,7 +668,7 @@ def test_file_store_serializes_refreshes_across_clients(
     def slow_tokens(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/cgi-bin/token":
             time.sleep(0.05)
-        return wechat.handler(request)
+        return fake.handler(request)
 
     store = FileTokenStore(tmp_path)
 
@@ -563,8 +676,8 @@ def test_file_store_serializes_refreshes_across_clients(
         barrier.wait()
         if kind == "sync":
             client = Client(
-                wechat.appid,
-                wechat.secret,
+                fake.appid,
+                fake.secret,
                 token_store=store,
                 token_endpoint="classic",
                 http_client=httpx.Client(transport=httpx.MockTransport(slow_tokens)),
@@ -572,8 +685,8 @@ def test_file_store_serializes_refreshes_across_clients(
             client.tags.list()
         else:
             aclient = AsyncClient(
-                wechat.appid,
-                wechat.secret,
+                fake.appid,
+                fake.secret,
                 token_store=store,
                 token_endpoint="classic",
                 http_client=httpx.AsyncClient(transport=httpx.MockTransport(slow_tokens)),
@@ -585,4 +698,4 @@ def test_file_store_serializes_refreshes_across_clients(
         thread.start()
     for thread in threads:
         thread.join()
-    assert wechat.issued == 1
+    assert _token_fetches(fake) == 1
