@@ -64,7 +64,7 @@ def test_core_imports_need_no_optional_extra() -> None:
     code = (
         "import sys\n"
         "import wxsegment, wxsegment.api, wxsegment.segment, wxsegment.quota, wxsegment.testing\n"
-        "import wxsegment.api.callback, wxsegment.tagging\n"
+        "import wxsegment.api.callback, wxsegment.tagging, wxsegment.delivery\n"
         "heavy = {'pyroaring', 'numpy', 'psycopg', 'redis', 'defusedxml', 'cryptography',"
         " 'hypothesis', 'uvicorn'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"

@@ -6,12 +6,12 @@ quota ledger is a `SQLiteLedger` file. The story an operator would live through:
 
 1. the CRM's followers are on WeChat; their CRM segments become WeChat tags (``tags.tag_users``);
 2. an audience is described as a segment, parsed from the DSL, and explained;
-3. five campaigns go out in one month; the ledger refuses the fifth push to anyone, and refuses a
-   follower content they already had;
+3. campaigns go out through `wxsegment.delivery.execute`; the ledger refuses the fifth push of
+   the month to anyone, and refuses a follower content they already had;
 4. one send's answer is lost on the way back: the client retries it with the same ``clientmsgid``
    and WeChat reports it as already sent, so nobody gets it twice;
-5. a crash between "WeChat accepted" and "ledger committed" leaves reservations pending; the
-   restart re-sends with the same ids, learns they were sent, and commits them;
+5. WeChat stops answering after taking a job: the outcome is unknown, so the reservations stay
+   pending; the next run re-sends under the same ids, learns they were sent, and commits them;
 6. finally WeChat's own counts are checked against the ledger: nobody received a fifth push.
 """
 
@@ -28,9 +28,10 @@ import httpx
 
 from wxsegment._clock import SHANGHAI, FixedClock, month_key
 from wxsegment._model import AttributeValue, Follower
-from wxsegment.api import Client, SendResult, Text
-from wxsegment.quota import RefusalReason, SQLiteLedger
-from wxsegment.segment import explain, matches, parse, render
+from wxsegment.api import Client, RetryPolicy, Text
+from wxsegment.delivery import Campaign, Report, execute, resolve_audience
+from wxsegment.quota import SQLiteLedger
+from wxsegment.segment import EVERYONE, explain, parse, render
 from wxsegment.testing import FakeWeChat
 
 __all__ = ["main", "synthetic_followers"]
@@ -70,37 +71,17 @@ def _sync_tags(client: Client, followers: Sequence[Follower]) -> dict[str, int]:
     return ids
 
 
-def _send(
-    client: Client,
-    ledger: SQLiteLedger,
-    campaign: str,
-    audience: Sequence[str],
-    *,
-    content_key: str,
-    now: datetime,
-    commit: bool = True,
-) -> tuple[int, dict[RefusalReason, int], list[SendResult]]:
-    """Reserve, send to the granted followers, then commit: the two-phase push."""
-    reservation = ledger.reserve(campaign, audience, at=now, content_key=content_key)
-    refused: dict[RefusalReason, int] = {}
-    for reason in reservation.refused.values():
-        refused[reason] = refused.get(reason, 0) + 1
-    # Granted plus already-reserved: a resumed campaign re-sends what it had reserved before.
-    recipients = [*reservation.already, *reservation.granted]
-    results: list[SendResult] = []
-    if len(recipients) >= 2:
-        results = client.mass.send_to_openids(
-            recipients, Text(f"{campaign}: 本周会员专享"), clientmsgid=campaign
-        )
-    if commit:
-        ledger.commit(campaign)
-    return len(reservation.granted), refused, results
-
-
-def _describe(refused: dict[RefusalReason, int]) -> str:
-    if not refused:
-        return "none"
-    return ", ".join(f"{count} {reason.value}" for reason, count in refused.items())
+def _line(report: Report) -> str:
+    parts = [f"sent {report.sent:>5}"]
+    if report.already_sent:
+        parts.append(f"already sent {report.already_sent} (answer lost, same clientmsgid)")
+    if report.refused_duplicate:
+        parts.append(f"refused {report.refused_duplicate} duplicate_content")
+    if report.refused_quota:
+        parts.append(f"refused {report.refused_quota} quota_exhausted")
+    if report.pending:
+        parts.append(f"{len(report.pending)} pending (outcome unknown)")
+    return ", ".join(parts)
 
 
 def main(argv: Sequence[str] = ()) -> int:
@@ -133,7 +114,7 @@ def _run(count: int, seed: int, ledger_path: Path) -> int:
         print(f"followers on WeChat : {on_wechat}, CRM tags synced as WeChat tags {tag_ids}")
 
         segment = parse(_AUDIENCE)
-        audience = [f.openid for f in followers if matches(segment, f, now=now)]
+        audience = resolve_audience(segment, followers, now=now)
         print(f"segment             : {render(segment)}")
         print(f"audience            : {len(audience)} of {len(followers)} followers")
         print("why this size:")
@@ -148,40 +129,30 @@ def _run(count: int, seed: int, ledger_path: Path) -> int:
             ("2026-11-w4", "black-friday"),
             ("2026-11-w5", "year-end-teaser"),  # a fifth push: refused, quota exhausted
         ]
-        for index, (campaign, content) in enumerate(plan):
+        for index, (campaign_id, content) in enumerate(plan):
             clock.advance(timedelta(days=4))
+            campaign = Campaign(campaign_id, segment, Text(f"{content}: 本周会员专享"), content)
             if index == 1:
                 # The answer to this send is lost on the way back; WeChat did queue the job.
                 fake.inject("timeout", path="/cgi-bin/message/mass/send", after_processing=True)
-            granted, refused, results = _send(
-                client, ledger, campaign, audience, content_key=content, now=clock.now()
-            )
-            lost = any(r.already_sent for r in results)
-            resent = " (answer lost; retried: WeChat said already sent)" if lost else ""
-            print(f"{campaign:<17} granted {granted:>5}, refused: {_describe(refused)}{resent}")
+            report = execute(client, ledger, campaign, audience, now=clock.now())
+            print(f"{campaign_id:<21} {_line(report)}")
 
-        # A crash after WeChat accepted the job but before the ledger committed it.
+        # WeChat stops answering for a while after taking the job: the outcome is unknown, so
+        # the reservations stay pending; the next run re-sends under the same clientmsgid.
         clock.advance(timedelta(days=1))
         late = [f.openid for f in followers if f.openid not in set(audience)][:50]
-        _send(
-            client,
-            ledger,
-            "2026-11-flash",
-            late,
-            content_key="flash",
-            now=clock.now(),
-            commit=False,
+        flash = Campaign("2026-11-flash", EVERYONE, Text("限时闪购"), "flash")
+        fake.inject(
+            "timeout",
+            path="/cgi-bin/message/mass/send",
+            after_processing=True,
+            times=RetryPolicy().attempts,
         )
-        pending = list(ledger.pending("2026-11-flash"))
-        print(f"after a crash       : {len(pending)} reservations of 2026-11-flash pending")
-        _granted, _refused, results = _send(
-            client, ledger, "2026-11-flash", late, content_key="flash", now=clock.now()
-        )
-        print(
-            f"after the restart   : re-sent with the same clientmsgid, already sent = "
-            f"{all(r.already_sent for r in results)}; pending now "
-            f"{len(list(ledger.pending('2026-11-flash')))}"
-        )
+        first = execute(client, ledger, flash, late, now=clock.now())
+        print(f"{flash.id:<21} {_line(first)}")
+        resumed = execute(client, ledger, flash, late, now=clock.now())
+        print(f"{flash.id + ' resumed':<21} {_line(resumed)}")
 
         return _verify(fake, ledger, followers, clock.now())
     finally:
