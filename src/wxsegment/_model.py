@@ -66,60 +66,25 @@ def check_value(value: object, what: str = "value") -> AttributeValue:
     return value  # type: ignore[return-value]
 
 
-#: Types whose instances ``check_value`` accepts as they are; floats, datetimes and subclasses
-#: of anything take the general path.
-_PLAIN_TYPES: Final = frozenset({str, int, bool})
 _EMPTY_ATTRIBUTES: Final[Mapping[str, AttributeValue]] = MappingProxyType({})
-
-
-def _aware_fast(value: object) -> bool:
-    """True when ``value`` is certainly an aware datetime, decided without calling into tzinfo.
-
-    A `datetime.timezone` (``timezone.utc``, `SHANGHAI`, any fixed offset) always reports an
-    offset, so only other tzinfo classes need the general `ensure_aware` check.
-    """
-    return type(value) is datetime and type(value.tzinfo) is timezone
-
-
-def _all_nonempty_str(names: Iterable[object]) -> bool:
-    """True when every item is a non-empty string, checked in C (``str.__len__`` refuses others)."""
-    try:
-        return all(map(str.__len__, names))  # type: ignore[arg-type]
-    except TypeError:
-        return False
+_INFINITY: Final = math.inf
+#: ``str.__len__`` raises ``TypeError`` for anything but a string: ``all(map(_STR_LEN, names))``
+#: checks in C that every name is a non-empty string.
+_STR_LEN: Final = str.__len__
 
 
 def _freeze_tags(tags: Iterable[str]) -> frozenset[str]:
     if isinstance(tags, str):
         raise TypeError("tags must be an iterable of tag names, not a single string")
-    # A frozenset is immutable already: keep it instead of copying it.
-    frozen = tags if type(tags) is frozenset else frozenset(tags)
-    if _all_nonempty_str(frozen):
-        return frozen
+    frozen = frozenset(tags)
     for name in frozen:
         if not isinstance(name, str) or not name:
             raise ValueError(f"tag names must be non-empty strings, got {name!r}")
-    return frozen  # pragma: no cover - every failure of the fast check raises above
+    return frozen
 
 
-def _freeze_attributes(
-    attributes: Mapping[str, AttributeValue],
-) -> Mapping[str, AttributeValue]:
-    # One private copy, validated in place: the caller's mapping may change later.
-    copy: dict[str, AttributeValue] = dict(attributes)
-    if not copy:
-        return _EMPTY_ATTRIBUTES
-    if _all_nonempty_str(copy) and _RESERVED_ATTRIBUTE_NAMES.isdisjoint(copy):
-        plain = _PLAIN_TYPES
-        for value in copy.values():
-            kind = type(value)
-            if kind in plain or (kind is float and math.isfinite(value)):  # type: ignore[arg-type]
-                continue
-            if not _aware_fast(value):
-                break
-        else:
-            return MappingProxyType(copy)
-    # The general path, item by item, so the first bad item is the one reported.
+def _freeze_attributes(copy: dict[str, AttributeValue]) -> Mapping[str, AttributeValue]:
+    """Check a private copy of the attributes item by item, so the first bad item is reported."""
     for name, value in copy.items():
         if not isinstance(name, str) or not name:
             raise ValueError(f"attribute names must be non-empty strings, got {name!r}")
@@ -158,14 +123,51 @@ class Follower:
         unionid: str | None = None,
         last_interaction_at: datetime | None = None,
     ) -> None:
-        # Same order as before: conversions first, then the field checks.
-        frozen_tags = _freeze_tags(tags)
-        frozen_attributes = _freeze_attributes(attributes)
+        # Fast paths accept only exact built-in types that are certainly valid, checking in C
+        # where possible; anything else (subclasses, other tzinfo classes, bad input) goes
+        # through the general checks, which raise the errors item-by-item validation raises.
+        tags_type = type(tags)
+        if tags_type is frozenset or tags_type is list or tags_type is set or tags_type is tuple:
+            # A frozenset is immutable already: keep it instead of copying it.
+            frozen_tags = tags if tags_type is frozenset else frozenset(tags)
+            try:
+                valid = all(map(_STR_LEN, frozen_tags))
+            except TypeError:
+                valid = False
+            if not valid:
+                frozen_tags = _freeze_tags(frozen_tags)
+        else:
+            frozen_tags = _freeze_tags(tags)
+        # One private copy, checked in place: the caller's mapping may change later.
+        copy: dict[str, AttributeValue] = dict(attributes)
+        frozen_attributes = _EMPTY_ATTRIBUTES
+        if copy:
+            try:
+                valid = all(map(_STR_LEN, copy)) and _RESERVED_ATTRIBUTE_NAMES.isdisjoint(copy)
+            except TypeError:
+                valid = False
+            if valid:
+                for value in copy.values():
+                    kind = type(value)
+                    if not (
+                        kind is str
+                        or (kind is float and -_INFINITY < value < _INFINITY)  # type: ignore[operator]
+                        or kind is int
+                        or kind is bool
+                        # A `timezone` (UTC, SHANGHAI, any fixed offset) always has an offset.
+                        or (kind is datetime and type(value.tzinfo) is timezone)  # type: ignore[union-attr]
+                    ):
+                        valid = False
+                        break
+            frozen_attributes = MappingProxyType(copy) if valid else _freeze_attributes(copy)
         if not isinstance(openid, str) or not openid:
             raise ValueError(f"openid must be a non-empty string, got {openid!r}")
-        if not _aware_fast(subscribe_time):
+        if type(subscribe_time) is not datetime or type(subscribe_time.tzinfo) is not timezone:
             ensure_aware(subscribe_time, "subscribe_time")
-        if last_interaction_at is not None and not _aware_fast(last_interaction_at):
+        if last_interaction_at is not None and (
+            type(last_interaction_at) is not datetime
+            or type(last_interaction_at.tzinfo) is not timezone
+        ):
             ensure_aware(last_interaction_at, "last_interaction_at")
         _set_openid(self, openid)
         _set_subscribe_time(self, subscribe_time)

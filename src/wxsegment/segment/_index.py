@@ -14,6 +14,7 @@ with `matches` on every follower:
 from __future__ import annotations
 
 import array
+import gc
 import json
 import os
 import struct
@@ -285,18 +286,34 @@ class SegmentIndex:
     def build(cls, followers: Iterable[Follower]) -> SegmentIndex:
         """Index a stream of followers, holding only a few of them at a time.
 
-        Raises `DuplicateFollowerError` when two followers share an openid.
+        Raises `DuplicateFollowerError` when two followers share an openid. Automatic cyclic
+        garbage collection is paused meanwhile, with a young-generation pass after each chunk.
         """
         index = cls()
         hashes: list[Any] = []
         source = iter(followers)
         # Chunks keep the per-follower work in C (islice, map, numpy) instead of bytecode.
-        while chunk := list(islice(source, _CHUNK)):
-            if set(map(type, chunk)) != {Follower}:
-                for follower in chunk:
-                    if not isinstance(follower, Follower):
-                        raise TypeError(f"expected a Follower, got {type(follower).__name__}")
-            hashes.append(index._absorb(chunk))
+        # The automatic collector would rescan every live chunk of followers again and again
+        # (most of the build's time); collecting only once a chunk is released finds the same
+        # garbage cycles, the stream's own included, at a fraction of the cost.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            while True:
+                chunk = list(islice(source, _CHUNK))
+                if not chunk:
+                    break
+                if set(map(type, chunk)) != {Follower}:
+                    for follower in chunk:
+                        if not isinstance(follower, Follower):
+                            raise TypeError(f"expected a Follower, got {type(follower).__name__}")
+                hashes.append(index._absorb(chunk))
+                del chunk
+                if collecting:
+                    gc.collect(0)
+        finally:
+            if collecting:
+                gc.enable()
         index._seal(np.concatenate(hashes) if hashes else np.empty(0, dtype=np.int64))
         return index
 
