@@ -6,9 +6,11 @@ of a range query (prefix bitmaps, whole bins, partial bins, the unsorted tail).
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import tempfile
+import weakref
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from enum import IntEnum
@@ -536,3 +538,40 @@ def test_build_handles_subclassed_values_and_chunks() -> None:
         index = SegmentIndex.build(iter(population))
     for query in queries:
         assert index.evaluate(query, now=NOW).openids() == expected(query, population), query
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_build_restores_the_garbage_collector(enabled: bool) -> None:
+    """build() leaves automatic GC as it found it, after success and after a bad item."""
+    was = gc.isenabled()
+    try:
+        if not enabled:
+            gc.disable()
+        SegmentIndex.build([follower("a", tags=["t"], n=1)])
+        assert gc.isenabled() is enabled
+        with pytest.raises(TypeError, match="expected a Follower"):
+            SegmentIndex.build([follower("a"), "b"])  # type: ignore[list-item]
+        assert gc.isenabled() is enabled
+    finally:
+        if was:
+            gc.enable()
+
+
+def test_build_collects_the_streams_garbage_cycles() -> None:
+    """Reference cycles made by the stream itself are collected while build() runs."""
+
+    class Node:
+        def __init__(self) -> None:
+            self.me = self
+
+    collected: list[int] = []
+
+    def stream() -> Iterator[Follower]:
+        for i in range(40):
+            weakref.finalize(Node(), collected.append, i)
+            yield follower(f"o{i}")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(index_module, "_CHUNK", 8)
+        SegmentIndex.build(stream())
+        assert collected, "no cycle was collected during the build"

@@ -122,12 +122,20 @@ _ATTRIBUTES: Final = attrgetter("attributes")
 _VALUES: Final = methodcaller("values")
 
 
-def _partition(keys: list[Any]) -> tuple[list[Any], Any, Any]:
-    """Group equal keys: the distinct keys in first-seen order, a stable permutation of the
-    positions that puts each key's positions together, and where each group ends in it."""
-    codes = {key: code for code, key in enumerate(dict.fromkeys(keys))}
-    dtype = np.int16 if len(codes) <= 1 << 15 else np.int32  # int16 sorts by radix
-    numbered = np.fromiter(map(codes.__getitem__, keys), dtype, len(keys))
+def _partition(keys: list[Any], codes: dict[Any, int] | None = None) -> tuple[list[Any], Any, Any]:
+    """Group equal keys: every key of ``codes`` (which learns the new ones; first-seen order),
+    a stable permutation of the positions that puts each key's positions together, and where
+    each key's group ends in it (a key absent from ``keys`` has an empty group)."""
+    if codes is None:
+        codes = {}
+    try:
+        numbered = np.fromiter(map(codes.__getitem__, keys), np.int32, len(keys))
+    except KeyError:
+        for key in dict.fromkeys(keys):
+            codes.setdefault(key, len(codes))
+        numbered = np.fromiter(map(codes.__getitem__, keys), np.int32, len(keys))
+    if len(codes) <= 1 << 15:
+        numbered = numbered.astype(np.int16)  # sorted by radix, in linear time
     order = np.argsort(numbered, kind="stable")
     return list(codes), order, np.cumsum(np.bincount(numbered, minlength=len(codes)))
 
@@ -296,6 +304,8 @@ class SegmentIndex:
         # The automatic collector would rescan every live chunk of followers again and again
         # (most of the build's time); collecting only once a chunk is released finds the same
         # garbage cycles, the stream's own included, at a fraction of the cost.
+        tag_codes: dict[str, int] = {}
+        name_codes: dict[str, int] = {}
         collecting = gc.isenabled()
         gc.disable()
         try:
@@ -307,7 +317,7 @@ class SegmentIndex:
                     for follower in chunk:
                         if not isinstance(follower, Follower):
                             raise TypeError(f"expected a Follower, got {type(follower).__name__}")
-                hashes.append(index._absorb(chunk))
+                hashes.append(index._absorb(chunk, tag_codes, name_codes))
                 del chunk
                 if collecting:
                     gc.collect(0)
@@ -317,13 +327,18 @@ class SegmentIndex:
         index._seal(np.concatenate(hashes) if hashes else np.empty(0, dtype=np.int64))
         return index
 
-    def _absorb(self, chunk: list[Follower]) -> Any:
-        """Add a chunk of followers as new rows; return the hashes of their openids."""
+    def _absorb(
+        self, chunk: list[Follower], tag_codes: dict[str, int], name_codes: dict[str, int]
+    ) -> Any:
+        """Add a chunk of followers as new rows; return the hashes of their openids.
+
+        ``tag_codes`` and ``name_codes`` number tag and attribute names across chunks.
+        """
         first = len(self._offsets) - 1
         hashes = self._append_openids(list(map(_OPENID, chunk)))
         rows = np.arange(first, first + len(chunk), dtype=np.uint32)
         tag_sets = list(map(_TAGS, chunk))
-        names, order, ends = _partition(list(chain.from_iterable(tag_sets)))
+        names, order, ends = _partition(list(chain.from_iterable(tag_sets)), tag_codes)
         tag_rows = np.repeat(rows, np.fromiter(map(len, tag_sets), np.int64, len(tag_sets)))
         for name, part in zip(names, _split(tag_rows[order], ends), strict=True):
             block = bitmap_of(part)
@@ -339,8 +354,8 @@ class SegmentIndex:
                 given = np.fromiter(map(is_not, values, repeat(None)), bool, len(values))
                 self._bulk_values(name, rows[given], [v for v in values if v is not None])
         maps = list(map(_ATTRIBUTES, chunk))
-        names, order, ends = _partition(list(chain.from_iterable(maps)))
-        if names:
+        names, order, ends = _partition(list(chain.from_iterable(maps)), name_codes)
+        if len(order):
             value_rows = np.repeat(rows, np.fromiter(map(len, maps), np.int64, len(maps)))
             flat = list(chain.from_iterable(map(_VALUES, maps)))
             values = list(map(flat.__getitem__, order.tolist()))
@@ -348,7 +363,8 @@ class SegmentIndex:
             for name, part, end in zip(
                 names, _split(value_rows[order], ends), ends.tolist(), strict=True
             ):
-                self._bulk_values(name, part, values[start:end])
+                if end > start:
+                    self._bulk_values(name, part, values[start:end])
                 start = end
         return hashes
 
@@ -562,7 +578,7 @@ class SegmentIndex:
         first = len(self._offsets) - 1
         if first + len(openids) > _MAX_ROWS:
             raise OverflowError("a SegmentIndex holds at most 2**32 - 1 rows over its lifetime")
-        encoded = [openid.encode(_ENCODING, _ERRORS) for openid in openids]
+        encoded = list(map(str.encode, openids, repeat(_ENCODING), repeat(_ERRORS)))
         lengths = np.fromiter(map(len, encoded), dtype=np.uint64, count=len(encoded))
         ends = np.cumsum(lengths, dtype=np.uint64) + np.uint64(len(self._blob))
         self._blob += b"".join(encoded)
