@@ -302,8 +302,8 @@ class SegmentIndex:
         source = iter(followers)
         # Chunks keep the per-follower work in C (islice, map, numpy) instead of bytecode.
         # The automatic collector would rescan every live chunk of followers again and again
-        # (most of the build's time); collecting only once a chunk is released finds the same
-        # garbage cycles, the stream's own included, at a fraction of the cost.
+        # (most of the build's time); collecting the young generation once a chunk is released
+        # still frees the cycles made meanwhile (the stream's own included), at little cost.
         tag_codes: dict[str, int] = {}
         name_codes: dict[str, int] = {}
         collecting = gc.isenabled()
