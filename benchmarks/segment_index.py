@@ -83,21 +83,23 @@ class Population:
             lo = ((self.tags_lo[start:stop, None] >> shifts) & np.uint64(1)).astype(bool)
             hi = ((self.tags_hi[start:stop, None] >> shifts[:36]) & np.uint64(1)).astype(bool)
             rows, cols = np.nonzero(np.hstack([lo, hi]))
-            cuts = np.searchsorted(rows, np.arange(1, stop - start)).tolist()
-            per_row = np.split(cols, cuts)
+            # Lazy per-row lists and dicts: building Followers, not numpy scalars, is measured.
+            bounds = np.searchsorted(rows, np.arange(stop - start + 1)).tolist()
+            flat = list(map(names.__getitem__, cols.tolist()))
+            tag_lists = map(flat.__getitem__, map(slice, bounds[:-1], bounds[1:]))
             cities = self.city[start:stop].tolist()
             spends = self.spend[start:stop].tolist()
+            attributes = (
+                {"city": CITIES[city], "spend": spend}
+                for city, spend in zip(cities, spends, strict=True)
+            )
             stamps = self.subscribe_us[start:stop].tolist()
-            for k in range(stop - start):
-                yield Follower(
-                    self.openids[start + k],
-                    EPOCH + timedelta(microseconds=stamps[k]),
-                    tags=[names[c] for c in per_row[k].tolist()],
-                    attributes={"city": CITIES[cities[k]], "spend": spends[k]},
-                )
+            times = map(EPOCH.__add__, map(MICROSECOND.__mul__, stamps))
+            yield from map(Follower, self.openids[start:stop], times, tag_lists, attributes)
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MICROSECOND = timedelta(microseconds=1)
 
 
 def generate(count: int, seed: int = 20260301) -> Population:

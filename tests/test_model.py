@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from types import MappingProxyType
+from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from wxsegment import SHANGHAI, FixedClock, Follower, month_key, month_start
+from wxsegment._model import check_value
 
 NOW = datetime(2026, 1, 31, 16, 0, tzinfo=timezone.utc)
 
@@ -87,3 +93,124 @@ def test_fixed_clock_moves_only_when_told() -> None:
     assert clock.advance(timedelta(hours=1)) == NOW + timedelta(hours=1)
     clock.set(NOW)
     assert clock.now() == NOW
+
+
+_NAIVE = datetime(2026, 1, 1)
+_ZONED = datetime(2026, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+class _Text(str):
+    """A str subclass: accepted, through the general path."""
+
+
+_names = st.one_of(
+    st.sampled_from(["city", "spend", "vip", "", "openid", "tags", "subscribe_time", 7]),
+    st.text(max_size=3),
+)
+_values = st.one_of(
+    st.sampled_from(
+        [
+            "杭州",
+            _Text("x"),
+            0,
+            2**70,
+            True,
+            1.5,
+            -0.0,
+            float("nan"),
+            float("inf"),
+            NOW,
+            NOW.astimezone(SHANGHAI),
+            _ZONED,
+            _NAIVE,
+            None,
+            ["a"],
+            b"a",
+        ]
+    ),
+    st.floats(),
+    st.integers(),
+)
+
+
+def _reference_error(tags: list[object], attributes: dict[object, object]) -> str | None:
+    """What the straightforward validation reports first, as ``"Type: message"``."""
+    try:
+        for name in frozenset(tags):
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"tag names must be non-empty strings, got {name!r}")
+        for name, value in attributes.items():
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"attribute names must be non-empty strings, got {name!r}")
+            if name in {"openid", "unionid", "subscribe_time", "last_interaction_at", "tags"}:
+                reserved = f"attribute name {name!r} is reserved for a built-in follower field"
+                raise ValueError(reserved)
+            check_value(value, f"attribute {name!r}")
+    except (TypeError, ValueError) as error:
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+@given(
+    tags=st.lists(st.one_of(st.sampled_from(["vip", "", 3, _Text("t")]), st.text(max_size=2))),
+    attributes=st.dictionaries(_names, _values, max_size=4),
+    frozen=st.booleans(),
+)
+def test_follower_validation_agrees_with_the_reference(
+    tags: list[object], attributes: dict[object, object], frozen: bool
+) -> None:
+    """Follower accepts and refuses exactly what item-by-item validation does, same error."""
+    expected = _reference_error(tags, attributes)
+    outcome: Follower | str
+    try:
+        outcome = Follower(
+            "o1",
+            NOW,
+            tags=frozenset(tags) if frozen else tags,  # type: ignore[arg-type]
+            attributes=attributes,  # type: ignore[arg-type]
+        )
+    except (TypeError, ValueError) as error:
+        outcome = f"{type(error).__name__}: {error}"
+    if expected is not None:
+        assert outcome == expected
+        return
+    assert isinstance(outcome, Follower)
+    follower = outcome
+    assert expected is None
+    assert follower.tags == frozenset(tags)
+    assert dict(follower.attributes) == attributes
+    assert type(follower.attributes) is MappingProxyType
+
+
+@pytest.mark.parametrize("when", [NOW, NOW.astimezone(SHANGHAI), _ZONED])
+def test_follower_accepts_aware_datetimes_of_any_tzinfo(when: datetime) -> None:
+    """Fixed-offset and zoneinfo datetimes are accepted in every datetime field."""
+    follower = Follower("o1", when, attributes={"at": when}, last_interaction_at=when)
+    assert follower.subscribe_time == follower.last_interaction_at == follower.value("at") == when
+
+
+def test_follower_rejects_naive_last_interaction_and_bad_types() -> None:
+    """A naive last_interaction_at is a ValueError; a non-datetime subscribe_time a TypeError."""
+    with pytest.raises(ValueError, match="last_interaction_at must be timezone-aware"):
+        Follower("o1", NOW, last_interaction_at=_NAIVE)
+    with pytest.raises(TypeError, match="subscribe_time must be a datetime"):
+        Follower("o1", "2026-01-01")  # type: ignore[arg-type]
+
+
+def test_follower_keeps_attrs_introspection_and_evolve() -> None:
+    """attrs sees the same fields; evolve re-validates and equality ignores argument form."""
+    assert [field.name for field in attrs.fields(Follower)] == [
+        "openid",
+        "subscribe_time",
+        "tags",
+        "attributes",
+        "unionid",
+        "last_interaction_at",
+    ]
+    follower = Follower("o1", NOW, ["a"], {"city": "杭州"}, "u1", NOW)
+    assert attrs.evolve(follower) == follower
+    assert Follower("o1", NOW, frozenset({"a"}), {"city": "杭州"}, "u1", NOW) == follower
+    with pytest.raises(ValueError, match="reserved"):
+        attrs.evolve(follower, attributes={"openid": "x"})
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        follower.openid = "o2"  # type: ignore[misc]

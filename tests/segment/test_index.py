@@ -6,12 +6,16 @@ of a range query (prefix bitmaps, whole bins, partial bins, the unsorted tail).
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import tempfile
+import weakref
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from enum import IntEnum
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -34,6 +38,7 @@ from wxsegment.segment import (
     matches,
     tag,
 )
+from wxsegment.segment import _index as index_module
 from wxsegment.testing.strategies import DEFAULT_NOW, followers, segments
 
 NOW = DEFAULT_NOW
@@ -494,3 +499,79 @@ def test_builtin_fields() -> None:
     ]
     for segment in queries:
         assert index.evaluate(segment, now=NOW).openids() == expected(segment, population)
+
+
+class _Level(IntEnum):
+    LOW = 1
+    HIGH = 200
+
+
+class _Name(str):
+    """A str subclass, indexed through the general per-value path."""
+
+
+def test_build_handles_subclassed_values_and_chunks() -> None:
+    """Subclassed values, zoneinfo datetimes and several stream chunks agree with matches."""
+    zone = ZoneInfo("Asia/Shanghai")
+    population = [
+        Follower(
+            f"o{i}",
+            (NOW - timedelta(days=i)).astimezone(zone) if i % 2 else NOW - timedelta(days=i),
+            tags=[f"t{i % 3}"] if i % 4 else [],
+            attributes={
+                "level": _Level.HIGH if i % 3 == 0 else i,
+                "city": _Name("杭州") if i % 5 == 0 else "上海" if i % 2 else True,
+            },
+            unionid=f"u{i}" if i % 2 else None,
+        )
+        for i in range(11)
+    ]
+    queries = [
+        attr("level") >= 100,
+        attr("city") == "杭州",
+        attr("city") == True,  # noqa: E712
+        attr("subscribe_time").within(timedelta(days=4)),
+        tag("t1") | attr("unionid").isin(["u3", "u4"]),
+    ]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(index_module, "_CHUNK", 4)
+        index = SegmentIndex.build(iter(population))
+    for query in queries:
+        assert index.evaluate(query, now=NOW).openids() == expected(query, population), query
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_build_restores_the_garbage_collector(enabled: bool) -> None:
+    """build() leaves automatic GC as it found it, after success and after a bad item."""
+    was = gc.isenabled()
+    try:
+        if not enabled:
+            gc.disable()
+        SegmentIndex.build([follower("a", tags=["t"], n=1)])
+        assert gc.isenabled() is enabled
+        with pytest.raises(TypeError, match="expected a Follower"):
+            SegmentIndex.build([follower("a"), "b"])  # type: ignore[list-item]
+        assert gc.isenabled() is enabled
+    finally:
+        if was:
+            gc.enable()
+
+
+def test_build_collects_the_streams_garbage_cycles() -> None:
+    """Reference cycles made by the stream itself are collected while build() runs."""
+
+    class Node:
+        def __init__(self) -> None:
+            self.me = self
+
+    collected: list[int] = []
+
+    def stream() -> Iterator[Follower]:
+        for i in range(40):
+            weakref.finalize(Node(), collected.append, i)
+            yield follower(f"o{i}")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(index_module, "_CHUNK", 8)
+        SegmentIndex.build(stream())
+        assert collected, "no cycle was collected during the build"

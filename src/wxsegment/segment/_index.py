@@ -14,12 +14,15 @@ with `matches` on every follower:
 from __future__ import annotations
 
 import array
+import gc
 import json
 import os
 import struct
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from itertools import chain, islice, repeat
+from operator import attrgetter, floordiv, is_not, methodcaller, sub
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
@@ -36,6 +39,7 @@ from wxsegment._clock import ensure_aware
 from wxsegment._model import BUILTIN_FIELDS, AttributeValue, Follower, check_value, value_kind
 from wxsegment._typing import assert_never
 from wxsegment.segment._columns import (
+    EPOCH,
     CategoricalColumn,
     Interval,
     RangeColumn,
@@ -72,7 +76,17 @@ __all__ = [
 _MAGIC: Final = b"WXSEGIDX"
 _VERSION: Final = 1
 _RANGE_KINDS: Final = frozenset({"number", "datetime"})
-_FLUSH_EVERY: Final = 1 << 18
+#: Followers taken from a stream at a time by `build`: big enough that the per-chunk numpy
+#: work is cheap per follower, small enough that a chunk of `Follower` objects stays small.
+_CHUNK: Final = 1 << 16
+#: The kind of a value by its exact type; subclasses go through `value_kind` one by one.
+_KIND_OF_TYPE: Final[dict[type, str]] = {
+    str: "str",
+    bool: "bool",
+    int: "number",
+    float: "number",
+    datetime: "datetime",
+}
 #: Filter candidates through the value column instead of building the range bitmap when the
 #: candidates are this many times fewer than the rows the range holds.
 _FILTER_RATIO: Final = 4
@@ -98,48 +112,45 @@ class UnknownFollowerError(LookupError):
 
 _Plan = tuple["RangeColumn | None", list[Interval], Callable[[Any], bool]]
 
+_MICRO: Final = timedelta(microseconds=1)
+_OPENID: Final = attrgetter("openid")
+_TAGS: Final = attrgetter("tags")
+_SUBSCRIBE_TIME: Final = attrgetter("subscribe_time")
+_LAST_INTERACTION: Final = attrgetter("last_interaction_at")
+_UNIONID: Final = attrgetter("unionid")
+_ATTRIBUTES: Final = attrgetter("attributes")
+_VALUES: Final = methodcaller("values")
 
-class _Batch:
-    """Followers taken from a stream, buffered as plain lists until absorbed."""
 
-    __slots__ = ("openids", "tags", "values")
+def _partition(keys: list[Any], codes: dict[Any, int] | None = None) -> tuple[list[Any], Any, Any]:
+    """Group equal keys: every key of ``codes`` (which learns the new ones; first-seen order),
+    a stable permutation of the positions that puts each key's positions together, and where
+    each key's group ends in it (a key absent from ``keys`` has an empty group)."""
+    if codes is None:
+        codes = {}
+    try:
+        numbered = np.fromiter(map(codes.__getitem__, keys), np.int32, len(keys))
+    except KeyError:
+        for key in dict.fromkeys(keys):
+            codes.setdefault(key, len(codes))
+        numbered = np.fromiter(map(codes.__getitem__, keys), np.int32, len(keys))
+    if len(codes) <= 1 << 15:
+        numbered = numbered.astype(np.int16)  # sorted by radix, in linear time
+    order = np.argsort(numbered, kind="stable")
+    return list(codes), order, np.cumsum(np.bincount(numbered, minlength=len(codes)))
 
-    def __init__(self) -> None:
-        self.openids: list[str] = []
-        self.tags: dict[str, list[int]] = {}
-        self.values: dict[str, tuple[list[int], list[AttributeValue]]] = {}
 
-    def take(self, follower: Follower) -> None:
-        row = len(self.openids)
-        self.openids.append(follower.openid)
-        tags = self.tags
-        for name in follower.tags:
-            rows = tags.get(name)
-            if rows is None:
-                tags[name] = [row]
-            else:
-                rows.append(row)
-        values = self.values
-        self._value(row, "subscribe_time", follower.subscribe_time)
-        if follower.last_interaction_at is not None:
-            self._value(row, "last_interaction_at", follower.last_interaction_at)
-        if follower.unionid is not None:
-            self._value(row, "unionid", follower.unionid)
-        for name, value in follower.attributes.items():
-            column = values.get(name)
-            if column is None:
-                values[name] = ([row], [value])
-            else:
-                column[0].append(row)
-                column[1].append(value)
+def _split(array: Any, ends: Any) -> list[Any]:
+    """``array`` cut into the groups `_partition` found (none for no keys)."""
+    return np.split(array, ends[:-1]) if len(ends) else []
 
-    def _value(self, row: int, name: str, value: AttributeValue) -> None:
-        column = self.values.get(name)
-        if column is None:
-            self.values[name] = ([row], [value])
-        else:
-            column[0].append(row)
-            column[1].append(value)
+
+def _float_safe(values: list[AttributeValue]) -> bool:
+    """Whether every int among ``values`` (ints and floats) converts to float64 exactly."""
+    if int not in set(map(type, values)):
+        return True
+    ints: list[int] = [value for value in values if type(value) is int]
+    return not ints or (min(ints) >= _SAFE_INT_MIN and max(ints) <= _SAFE_INT_MAX)
 
 
 class SegmentResult:
@@ -283,35 +294,78 @@ class SegmentIndex:
     def build(cls, followers: Iterable[Follower]) -> SegmentIndex:
         """Index a stream of followers, holding only a few of them at a time.
 
-        Raises `DuplicateFollowerError` when two followers share an openid.
+        Raises `DuplicateFollowerError` when two followers share an openid. Automatic cyclic
+        garbage collection is paused meanwhile, with a young-generation pass after each chunk.
         """
         index = cls()
         hashes: list[Any] = []
-        batch = _Batch()
-        for follower in followers:
-            if not isinstance(follower, Follower):
-                raise TypeError(f"expected a Follower, got {type(follower).__name__}")
-            batch.take(follower)
-            if len(batch.openids) == _FLUSH_EVERY:
-                hashes.append(index._absorb(batch))
-                batch = _Batch()
-        hashes.append(index._absorb(batch))
-        index._seal(np.concatenate(hashes))
+        source = iter(followers)
+        # Chunks keep the per-follower work in C (islice, map, numpy) instead of bytecode.
+        # The automatic collector would rescan every live chunk of followers again and again
+        # (most of the build's time); collecting the young generation once a chunk is released
+        # still frees the cycles made meanwhile (the stream's own included), at little cost.
+        tag_codes: dict[str, int] = {}
+        name_codes: dict[str, int] = {}
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            while True:
+                chunk = list(islice(source, _CHUNK))
+                if not chunk:
+                    break
+                if set(map(type, chunk)) != {Follower}:
+                    for follower in chunk:
+                        if not isinstance(follower, Follower):
+                            raise TypeError(f"expected a Follower, got {type(follower).__name__}")
+                hashes.append(index._absorb(chunk, tag_codes, name_codes))
+                del chunk
+                if collecting:
+                    gc.collect(0)
+        finally:
+            if collecting:
+                gc.enable()
+        index._seal(np.concatenate(hashes) if hashes else np.empty(0, dtype=np.int64))
         return index
 
-    def _absorb(self, batch: _Batch) -> Any:
-        """Add a batch of followers as new rows; return the hashes of their openids."""
+    def _absorb(
+        self, chunk: list[Follower], tag_codes: dict[str, int], name_codes: dict[str, int]
+    ) -> Any:
+        """Add a chunk of followers as new rows; return the hashes of their openids.
+
+        ``tag_codes`` and ``name_codes`` number tag and attribute names across chunks.
+        """
         first = len(self._offsets) - 1
-        hashes = self._append_openids(batch.openids)
-        for name, rows in batch.tags.items():
-            block = bitmap_of(np.asarray(rows, dtype=np.uint32) + np.uint32(first))
+        hashes = self._append_openids(list(map(_OPENID, chunk)))
+        rows = np.arange(first, first + len(chunk), dtype=np.uint32)
+        tag_sets = list(map(_TAGS, chunk))
+        names, order, ends = _partition(list(chain.from_iterable(tag_sets)), tag_codes)
+        tag_rows = np.repeat(rows, np.fromiter(map(len, tag_sets), np.int64, len(tag_sets)))
+        for name, part in zip(names, _split(tag_rows[order], ends), strict=True):
+            block = bitmap_of(part)
             bitmap = self._tags.get(name)
             if bitmap is None:
                 self._tags[name] = block
             else:
                 bitmap |= block
-        for name, (rows, values) in batch.values.items():
-            self._bulk_values(name, np.asarray(rows, dtype=np.uint32) + np.uint32(first), values)
+        self._bulk_values("subscribe_time", rows, list(map(_SUBSCRIBE_TIME, chunk)))
+        for name, field in (("last_interaction_at", _LAST_INTERACTION), ("unionid", _UNIONID)):
+            values = list(map(field, chunk))
+            if values.count(None) < len(values):
+                given = np.fromiter(map(is_not, values, repeat(None)), bool, len(values))
+                self._bulk_values(name, rows[given], [v for v in values if v is not None])
+        maps = list(map(_ATTRIBUTES, chunk))
+        names, order, ends = _partition(list(chain.from_iterable(maps)), name_codes)
+        if len(order):
+            value_rows = np.repeat(rows, np.fromiter(map(len, maps), np.int64, len(maps)))
+            flat = list(chain.from_iterable(map(_VALUES, maps)))
+            values = list(map(flat.__getitem__, order.tolist()))
+            start = 0
+            for name, part, end in zip(
+                names, _split(value_rows[order], ends), ends.tolist(), strict=True
+            ):
+                if end > start:
+                    self._bulk_values(name, part, values[start:end])
+                start = end
         return hashes
 
     def _bulk_values(self, name: str, rows: Any, values: list[AttributeValue]) -> None:
@@ -321,28 +375,47 @@ class SegmentIndex:
             self._present[name] = block
         else:
             present |= block
-        types = set(map(type, values))
-        if types <= {float, int} and all(
-            type(value) is float or _SAFE_INT_MIN <= value <= _SAFE_INT_MAX  # type: ignore[operator]
-            for value in values
-        ):
-            self._range_column(name, "number").extend(rows, np.asarray(values, dtype=np.float64))
-        elif types == {datetime}:
-            stamps = np.fromiter(map(micros, values), dtype=np.int64, count=len(values))  # type: ignore[arg-type]
-            self._range_column(name, "datetime").extend(rows, stamps)
-        elif types == {str}:
-            groups: dict[AttributeValue, list[int]] = {}
+        kinds = list(map(_KIND_OF_TYPE.get, map(type, values)))
+        distinct = set(kinds)
+        if len(distinct) == 1:
+            self._bulk_kind(name, distinct.pop(), rows, values)
+            return
+        if None in distinct:
             for row, value in zip(rows.tolist(), values, strict=True):
-                found = groups.get(value)
-                if found is None:
-                    groups[value] = [row]
-                else:
-                    found.append(row)
-            categorical = self._categorical.get((name, "str"))
+                self._add_value(row, name, value, buffered=True)
+            self._flush()
+            return
+        found, order, ends = _partition(kinds)
+        ordered = list(map(values.__getitem__, order.tolist()))
+        start = 0
+        parts = _split(rows[order], ends)
+        for kind, part, end in zip(found, parts, ends.tolist(), strict=True):
+            self._bulk_kind(name, kind, part, ordered[start:end])
+            start = end
+
+    def _bulk_kind(
+        self, name: str, kind: str | None, rows: Any, values: list[AttributeValue]
+    ) -> None:
+        """Store values of one kind, all of an exact built-in type unless ``kind`` is None."""
+        if kind == "number" and _float_safe(values):
+            self._range_column(name, "number").extend(rows, np.asarray(values, dtype=np.float64))
+        elif kind == "datetime":
+            deltas = map(sub, values, repeat(EPOCH))
+            stamps = np.fromiter(map(floordiv, deltas, repeat(_MICRO)), np.int64, len(values))
+            self._range_column(name, "datetime").extend(rows, stamps)
+        elif kind == "str" or kind == "bool":
+            distinct, order, ends = _partition(values)
+            categorical = self._categorical.get((name, kind))
             if categorical is None:
-                categorical = self._categorical[(name, "str")] = CategoricalColumn()
-            categorical.pending = groups
-            categorical.flush()
+                categorical = self._categorical[(name, kind)] = CategoricalColumn()
+            for value, part in zip(distinct, _split(rows[order], ends), strict=True):
+                block = bitmap_of(part)
+                bitmap = categorical.values.get(value)
+                if bitmap is None:
+                    categorical.values[value] = block
+                else:
+                    bitmap |= block
+                categorical.has |= block
         else:
             for row, value in zip(rows.tolist(), values, strict=True):
                 self._add_value(row, name, value, buffered=True)
@@ -505,7 +578,7 @@ class SegmentIndex:
         first = len(self._offsets) - 1
         if first + len(openids) > _MAX_ROWS:
             raise OverflowError("a SegmentIndex holds at most 2**32 - 1 rows over its lifetime")
-        encoded = [openid.encode(_ENCODING, _ERRORS) for openid in openids]
+        encoded = list(map(str.encode, openids, repeat(_ENCODING), repeat(_ERRORS)))
         lengths = np.fromiter(map(len, encoded), dtype=np.uint64, count=len(encoded))
         ends = np.cumsum(lengths, dtype=np.uint64) + np.uint64(len(self._blob))
         self._blob += b"".join(encoded)
