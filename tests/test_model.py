@@ -214,3 +214,23 @@ def test_follower_keeps_attrs_introspection_and_evolve() -> None:
         attrs.evolve(follower, attributes={"openid": "x"})
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         follower.openid = "o2"  # type: ignore[misc]
+
+
+def test_follower_pickles_and_copies() -> None:
+    """A follower survives pickle and copy (for multiprocessing and job queues) unchanged."""
+    import copy
+    import pickle
+
+    when = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    fan = Follower(
+        "o1",
+        when,
+        tags={"90后"},
+        attributes={"city": "杭州", "spend": 1.5, "vip": True, "at": when},
+        unionid="u1",
+        last_interaction_at=when,
+    )
+    for clone in (pickle.loads(pickle.dumps(fan)), copy.copy(fan), copy.deepcopy(fan)):
+        assert clone == fan
+        assert dict(clone.attributes) == dict(fan.attributes)
+        assert clone.unionid == "u1"

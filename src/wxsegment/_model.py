@@ -176,6 +176,21 @@ class Follower:
         _set_unionid(self, unionid)
         _set_last_interaction_at(self, last_interaction_at)
 
+    def __reduce__(self) -> tuple[type[Follower], tuple[object, ...]]:
+        # The read-only attribute view cannot be pickled itself; rebuild through __init__ so a
+        # follower sent to another process (multiprocessing, a job queue) is validated again.
+        return (
+            Follower,
+            (
+                self.openid,
+                self.subscribe_time,
+                self.tags,
+                dict(self.attributes),
+                self.unionid,
+                self.last_interaction_at,
+            ),
+        )
+
     def value(self, name: str) -> AttributeValue | None:
         """The value of a built-in field or attribute by name, or ``None`` when missing."""
         if name == "subscribe_time":
