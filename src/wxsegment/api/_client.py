@@ -254,8 +254,12 @@ class Client(_BaseClient):
                 call.method, self.base_url + call.path, **self._request_args(call, token)
             )
         except httpx.HTTPError as error:
-            raise transport_error(error, call.path, self._secret, token or "") from None
-        return self._decode(call, response)
+            failure = transport_error(error, call.path, self._secret, token or "")
+        else:
+            return self._decode(call, response)
+        # Raised outside the handler: even a suppressed __context__ would keep the httpx error,
+        # whose request URL carries the token (and, for /cgi-bin/token, the secret).
+        raise failure
 
     def _attempt(self, call: Call) -> dict[str, Any]:
         if call.paced:
@@ -415,8 +419,10 @@ class AsyncClient(_BaseClient):
                 call.method, self.base_url + call.path, **self._request_args(call, token)
             )
         except httpx.HTTPError as error:
-            raise transport_error(error, call.path, self._secret, token or "") from None
-        return self._decode(call, response)
+            failure = transport_error(error, call.path, self._secret, token or "")
+        else:
+            return self._decode(call, response)
+        raise failure
 
     async def _attempt(self, call: Call) -> dict[str, Any]:
         wait = self._pace(call)

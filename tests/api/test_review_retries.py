@@ -1,0 +1,64 @@
+"""Review regressions: secrets in exception chains, and what a retried send's error proves."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+
+from wxsegment import FixedClock
+from wxsegment.api import WeChatError
+from wxsegment.testing import FakeWeChat
+
+from .conftest import Harness
+
+SECRET = "SENTINEL-SECRET-7f3a"
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and all(current is not s for s in seen):
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def _texts(error: BaseException) -> list[str]:
+    texts: list[str] = []
+    for link in _chain(error):
+        texts += [str(link), repr(link)]
+        request = getattr(link, "_request", None)
+        if isinstance(request, httpx.Request):
+            texts.append(str(request.url))
+    return texts
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_transport_errors_keep_no_token_in_their_chain(
+    kind: str, clock: FixedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No link of a transport error's cause/context chain, nor any log line, holds a secret."""
+    fake = FakeWeChat(secret=SECRET, clock=clock)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith(("/stable_token", "/token")):
+            return fake.handler(request)
+        raise httpx.ConnectError(f"cannot reach {request.url}", request=request)
+
+    class Leaky:
+        appid = fake.appid
+        secret = SECRET
+
+        def __init__(self) -> None:
+            self.handler = handler
+
+    harness = Harness(kind, Leaky(), clock=clock)
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(WeChatError) as caught:
+        harness.run(lambda c: c.tags.list())
+    token = harness.client._cached.value
+    for text in [*_texts(caught.value), caplog.text]:
+        assert token not in text
+        assert SECRET not in text
