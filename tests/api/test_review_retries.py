@@ -62,3 +62,20 @@ def test_transport_errors_keep_no_token_in_their_chain(
     for text in [*_texts(caught.value), caplog.text]:
         assert token not in text
         assert SECRET not in text
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+@pytest.mark.parametrize("endpoint", ["stable", "classic"])
+def test_httpx_request_logs_hold_no_secret(
+    kind: str, endpoint: str, clock: FixedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """httpx's INFO line per request ("HTTP Request: GET <url>") shows neither token nor secret."""
+    fake = FakeWeChat(secret=SECRET, clock=clock)
+    harness = Harness(kind, fake, clock=clock, token_endpoint=endpoint)
+    caplog.set_level(logging.DEBUG)
+    harness.run(lambda c: c.tags.list())
+    token = harness.client._cached.value
+    assert "HTTP Request" in caplog.text
+    assert "access_token=" in caplog.text
+    assert token not in caplog.text
+    assert SECRET not in caplog.text

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -45,6 +46,32 @@ from wxsegment.api._users import AsyncUsers, Users
 __all__ = ["AsyncClient", "Client", "TokenEndpoint"]
 
 logger = logging.getLogger("wxsegment.api")
+
+_SECRET_PARAMS = re.compile(r"((?:access_token|secret)=)[^&\s\"']*")
+
+
+def _redact(value: object) -> object:
+    if isinstance(value, (httpx.URL, str)):
+        text = str(value)
+        redacted = _SECRET_PARAMS.sub(r"\1***", text)
+        return redacted if redacted != text else value
+    return value
+
+
+class _RedactSecretParams(logging.Filter):
+    """Blank the token and secret query parameters in httpx's per-request log lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redact(arg) for arg in record.args)
+        record.msg = _redact(record.msg)
+        return True
+
+
+# WeChat takes the token (and /cgi-bin/token the secret) as query parameters, and httpx logs
+# every request URL at INFO: without this filter, enabling INFO logging would leak them.
+if not any(isinstance(f, _RedactSecretParams) for f in logging.getLogger("httpx").filters):
+    logging.getLogger("httpx").addFilter(_RedactSecretParams())
 
 #: ``"stable"`` uses ``POST /cgi-bin/stable_token``; ``"classic"`` uses ``GET /cgi-bin/token``.
 TokenEndpoint = Literal["stable", "classic"]
