@@ -8,7 +8,13 @@ import httpx
 import pytest
 
 from wxsegment import FixedClock
-from wxsegment.api import WeChatError
+from wxsegment.api import (
+    MinuteQuotaError,
+    Text,
+    WeChatError,
+    WeChatHTTPStatusError,
+    WeChatTransportError,
+)
 from wxsegment.testing import FakeWeChat
 
 from .conftest import Harness
@@ -79,3 +85,19 @@ def test_httpx_request_logs_hold_no_secret(
     assert "access_token=" in caplog.text
     assert token not in caplog.text
     assert SECRET not in caplog.text
+
+
+def test_a_retried_calls_error_names_the_earlier_attempts(api: Harness, fake: FakeWeChat) -> None:
+    """A refusal on a retry has the ambiguous failures before it as its __cause__ chain."""
+    openids = fake.add_followers(3)
+    path = "/cgi-bin/message/mass/send"
+    fake.inject("timeout", path=path, after_processing=True)
+    fake.inject("http_502", path=path)
+    fake.inject("mass_rate", path=path)
+    with pytest.raises(MinuteQuotaError) as caught:
+        api.run(lambda c: c.mass.send_to_openids(openids, Text("x"), clientmsgid="k"))
+    earlier = caught.value.__cause__
+    assert isinstance(earlier, WeChatHTTPStatusError)
+    assert isinstance(earlier.__cause__, WeChatTransportError)
+    assert earlier.__cause__.kind == "timeout"
+    assert earlier.__cause__.__cause__ is None

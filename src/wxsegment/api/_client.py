@@ -23,6 +23,7 @@ from wxsegment.api._core import (
     Pacer,
     RetryPolicy,
     Token,
+    chain_retry,
     decode_response,
     dumps,
     should_retry,
@@ -311,9 +312,18 @@ class Client(_BaseClient):
         except WeChatError as error:
             if self.retry.attempts == 1 or not should_retry(call, error):
                 raise
+            previous = [error]
         self._sleep(self.retry.wait(1))
+
+        def attempt() -> dict[str, Any]:
+            try:
+                return self._attempt(call)
+            except WeChatError as error:
+                chain_retry(error, previous)
+                raise
+
         retrying = tenacity.Retrying(sleep=self._sleep, **self.retry.tenacity_kwargs(call, done=1))
-        result: dict[str, Any] = retrying(self._attempt, call)
+        result: dict[str, Any] = retrying(attempt)
         return result
 
 
@@ -470,11 +480,20 @@ class AsyncClient(_BaseClient):
         except WeChatError as error:
             if self.retry.attempts == 1 or not should_retry(call, error):
                 raise
+            previous = [error]
         await self._sleep(self.retry.wait(1))
+
+        async def attempt() -> dict[str, Any]:
+            try:
+                return await self._attempt(call)
+            except WeChatError as error:
+                chain_retry(error, previous)
+                raise
+
         retrying = tenacity.AsyncRetrying(
             sleep=self._sleep, **self.retry.tenacity_kwargs(call, done=1)
         )
-        result: dict[str, Any] = await retrying(self._attempt, call)
+        result: dict[str, Any] = await retrying(attempt)
         return result
 
     async def _gather(self, calls: list[Call]) -> list[dict[str, Any]]:

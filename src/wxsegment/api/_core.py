@@ -34,6 +34,7 @@ __all__ = [
     "Pacer",
     "RetryPolicy",
     "Token",
+    "chain_retry",
     "chunked",
     "decode_response",
     "derive_clientmsgid",
@@ -135,6 +136,18 @@ def should_retry(call: Call, error: BaseException) -> bool:
     if isinstance(error, BusyError):
         return call.replayable
     return False
+
+
+def chain_retry(error: WeChatError, previous: list[WeChatError]) -> None:
+    """Make the failure of the attempt before ``error`` its ``__cause__``; track ``error``.
+
+    A retry follows an ambiguous failure (the request may have taken effect), so the final
+    error alone does not tell what happened: a 45011 on the retry of a timed-out send proves
+    nothing about the first attempt. Callers walk ``__cause__`` to see every attempt.
+    """
+    if error is not previous[-1] and error.__cause__ is None:
+        error.__cause__ = previous[-1]
+    previous[-1] = error
 
 
 @attrs.frozen

@@ -173,8 +173,13 @@ def is_definite_refusal(error: WeChatError) -> bool:
 
     True for every known errcode (invalid openids, quotas, credentials, permissions, malformed
     requests...). False for transport failures, 5xx, busy (-1, 9500002), 45066 (a send with this
-    id was just made), 45065 (already sent) and unknown errcodes: their outcome is unknown.
+    id was just made), 45065 (already sent) and unknown errcodes: their outcome is unknown. False
+    too when the client retried after such a failure (the ``__cause__`` chain): the earlier
+    attempt may have created the job even though the last one was refused.
     """
+    cause = error.__cause__
+    if isinstance(cause, WeChatError) and not is_definite_refusal(cause):
+        return False
     if isinstance(
         error,
         (WeChatTransportError, BusyError, ClientMsgIdRetryTooFastError, DuplicateClientMsgIdError),
