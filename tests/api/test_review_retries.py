@@ -15,7 +15,7 @@ from wxsegment.api import (
     WeChatHTTPStatusError,
     WeChatTransportError,
 )
-from wxsegment.testing import FakeWeChat
+from wxsegment.testing import FakeConfig, FakeWeChat
 
 from .conftest import Harness
 
@@ -101,3 +101,19 @@ def test_a_retried_calls_error_names_the_earlier_attempts(api: Harness, fake: Fa
     assert isinstance(earlier.__cause__, WeChatTransportError)
     assert earlier.__cause__.kind == "timeout"
     assert earlier.__cause__.__cause__ is None
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_retry_after_a_lost_answer_waits_out_45066(kind: str, clock: FixedClock) -> None:
+    """WeChat answers 45066 to the same clientmsgid within a minute: the retry waits, gets 45065."""
+    fake = FakeWeChat(clock=clock, config=FakeConfig(clientmsgid_min_retry=60))
+    openids = fake.add_followers(3)
+    harness = Harness(kind, fake, clock=clock)
+    fake.inject("timeout", path="/cgi-bin/message/mass/send", after_processing=True)
+    (result,) = harness.run(
+        lambda c: c.mass.send_to_openids(openids, Text("x"), clientmsgid="lost")
+    )
+    assert result.already_sent
+    assert len(fake.jobs) == 1
+    assert all(fake.mass_received(o) == 1 for o in openids)
+    assert sum(harness.sleeps) >= 60

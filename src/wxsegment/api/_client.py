@@ -313,7 +313,7 @@ class Client(_BaseClient):
             if self.retry.attempts == 1 or not should_retry(call, error):
                 raise
             previous = [error]
-        self._sleep(self.retry.wait(1))
+        self._sleep(self.retry.delay(1, previous[0]))
 
         def attempt() -> dict[str, Any]:
             try:
@@ -481,7 +481,7 @@ class AsyncClient(_BaseClient):
             if self.retry.attempts == 1 or not should_retry(call, error):
                 raise
             previous = [error]
-        await self._sleep(self.retry.wait(1))
+        await self._sleep(self.retry.delay(1, previous[0]))
 
         async def attempt() -> dict[str, Any]:
             try:
