@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -22,6 +23,7 @@ from wxsegment.api._core import (
     Pacer,
     RetryPolicy,
     Token,
+    chain_retry,
     decode_response,
     dumps,
     should_retry,
@@ -45,6 +47,32 @@ from wxsegment.api._users import AsyncUsers, Users
 __all__ = ["AsyncClient", "Client", "TokenEndpoint"]
 
 logger = logging.getLogger("wxsegment.api")
+
+_SECRET_PARAMS = re.compile(r"((?:access_token|secret)=)[^&\s\"']*")
+
+
+def _redact(value: object) -> object:
+    if isinstance(value, (httpx.URL, str)):
+        text = str(value)
+        redacted = _SECRET_PARAMS.sub(r"\1***", text)
+        return redacted if redacted != text else value
+    return value
+
+
+class _RedactSecretParams(logging.Filter):
+    """Blank the token and secret query parameters in httpx's per-request log lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redact(arg) for arg in record.args)
+        record.msg = _redact(record.msg)
+        return True
+
+
+# WeChat takes the token (and /cgi-bin/token the secret) as query parameters, and httpx logs
+# every request URL at INFO: without this filter, enabling INFO logging would leak them.
+if not any(isinstance(f, _RedactSecretParams) for f in logging.getLogger("httpx").filters):
+    logging.getLogger("httpx").addFilter(_RedactSecretParams())
 
 #: ``"stable"`` uses ``POST /cgi-bin/stable_token``; ``"classic"`` uses ``GET /cgi-bin/token``.
 TokenEndpoint = Literal["stable", "classic"]
@@ -254,8 +282,12 @@ class Client(_BaseClient):
                 call.method, self.base_url + call.path, **self._request_args(call, token)
             )
         except httpx.HTTPError as error:
-            raise transport_error(error, call.path, self._secret, token or "") from None
-        return self._decode(call, response)
+            failure = transport_error(error, call.path, self._secret, token or "")
+        else:
+            return self._decode(call, response)
+        # Raised outside the handler: even a suppressed __context__ would keep the httpx error,
+        # whose request URL carries the token (and, for /cgi-bin/token, the secret).
+        raise failure
 
     def _attempt(self, call: Call) -> dict[str, Any]:
         if call.paced:
@@ -280,9 +312,18 @@ class Client(_BaseClient):
         except WeChatError as error:
             if self.retry.attempts == 1 or not should_retry(call, error):
                 raise
-        self._sleep(self.retry.wait(1))
+            previous = [error]
+        self._sleep(self.retry.delay(1, previous[0]))
+
+        def attempt() -> dict[str, Any]:
+            try:
+                return self._attempt(call)
+            except WeChatError as error:
+                chain_retry(error, previous)
+                raise
+
         retrying = tenacity.Retrying(sleep=self._sleep, **self.retry.tenacity_kwargs(call, done=1))
-        result: dict[str, Any] = retrying(self._attempt, call)
+        result: dict[str, Any] = retrying(attempt)
         return result
 
 
@@ -415,8 +456,10 @@ class AsyncClient(_BaseClient):
                 call.method, self.base_url + call.path, **self._request_args(call, token)
             )
         except httpx.HTTPError as error:
-            raise transport_error(error, call.path, self._secret, token or "") from None
-        return self._decode(call, response)
+            failure = transport_error(error, call.path, self._secret, token or "")
+        else:
+            return self._decode(call, response)
+        raise failure
 
     async def _attempt(self, call: Call) -> dict[str, Any]:
         wait = self._pace(call)
@@ -437,11 +480,20 @@ class AsyncClient(_BaseClient):
         except WeChatError as error:
             if self.retry.attempts == 1 or not should_retry(call, error):
                 raise
-        await self._sleep(self.retry.wait(1))
+            previous = [error]
+        await self._sleep(self.retry.delay(1, previous[0]))
+
+        async def attempt() -> dict[str, Any]:
+            try:
+                return await self._attempt(call)
+            except WeChatError as error:
+                chain_retry(error, previous)
+                raise
+
         retrying = tenacity.AsyncRetrying(
             sleep=self._sleep, **self.retry.tenacity_kwargs(call, done=1)
         )
-        result: dict[str, Any] = await retrying(self._attempt, call)
+        result: dict[str, Any] = await retrying(attempt)
         return result
 
     async def _gather(self, calls: list[Call]) -> list[dict[str, Any]]:

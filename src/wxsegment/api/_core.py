@@ -20,6 +20,7 @@ import httpx
 
 from wxsegment.api._errors import (
     BusyError,
+    ClientMsgIdRetryTooFastError,
     WeChatError,
     WeChatHTTPStatusError,
     WeChatTransportError,
@@ -34,6 +35,7 @@ __all__ = [
     "Pacer",
     "RetryPolicy",
     "Token",
+    "chain_retry",
     "chunked",
     "decode_response",
     "derive_clientmsgid",
@@ -49,6 +51,8 @@ DEFAULT_BASE_URL: Final = "https://api.weixin.qq.com"
 QRCODE_IMAGE_URL: Final = "https://mp.weixin.qq.com/cgi-bin/showqrcode"
 #: WeChat documents 64 bytes but answers 45067 beyond 32 in practice; 32 ASCII bytes is safe.
 MAX_CLIENTMSGID_BYTES: Final = 32
+#: After 45066 WeChat wants at least a minute before the same clientmsgid comes again.
+CLIENTMSGID_RETRY_AFTER: Final = 60.0
 
 _T = TypeVar("_T")
 
@@ -123,9 +127,13 @@ def should_retry(call: Call, error: BaseException) -> bool:
     """Whether ``error`` from ``call`` deserves another attempt.
 
     Busy (-1), transport failures and 5xx are retried for replayable calls; a connection that
-    never opened is retried for any call (nothing reached WeChat). Quotas, credentials and
-    every other errcode are not retried here.
+    never opened is retried for any call (nothing reached WeChat). 45066 (the same clientmsgid
+    within a minute, typically the retry of a send whose answer was lost) is retried after a
+    minute, when WeChat answers 45065 with the original msg_id. Quotas, credentials and every
+    other errcode are not retried here.
     """
+    if isinstance(error, ClientMsgIdRetryTooFastError):
+        return call.replayable
     if isinstance(error, WeChatHTTPStatusError):
         return call.replayable and error.status_code >= 500
     if isinstance(error, WeChatTransportError):
@@ -135,6 +143,18 @@ def should_retry(call: Call, error: BaseException) -> bool:
     if isinstance(error, BusyError):
         return call.replayable
     return False
+
+
+def chain_retry(error: WeChatError, previous: list[WeChatError]) -> None:
+    """Make the failure of the attempt before ``error`` its ``__cause__``; track ``error``.
+
+    A retry follows an ambiguous failure (the request may have taken effect), so the final
+    error alone does not tell what happened: a 45011 on the retry of a timed-out send proves
+    nothing about the first attempt. Callers walk ``__cause__`` to see every attempt.
+    """
+    if error is not previous[-1] and error.__cause__ is None:
+        error.__cause__ = previous[-1]
+    previous[-1] = error
 
 
 @attrs.frozen
@@ -155,6 +175,18 @@ class RetryPolicy:
         base = min(self.maximum, self.initial * 2.0 ** (retry_number - 1))
         return base + self.jitter * rng()
 
+    def delay(
+        self,
+        retry_number: int,
+        error: BaseException | None,
+        rng: Callable[[], float] = random.random,
+    ) -> float:
+        """`wait`, but at least a minute after 45066 (WeChat's own minimum for that code)."""
+        wait = self.wait(retry_number, rng)
+        if isinstance(error, ClientMsgIdRetryTooFastError):
+            return max(wait, CLIENTMSGID_RETRY_AFTER)
+        return wait
+
     def tenacity_kwargs(self, call: Call, *, done: int = 0) -> dict[str, Any]:
         """Arguments for `tenacity.Retrying` / `AsyncRetrying` (without the sleep).
 
@@ -165,7 +197,10 @@ class RetryPolicy:
 
         return {
             "stop": tenacity.stop_after_attempt(self.attempts - done),
-            "wait": lambda state: self.wait(state.attempt_number + done),
+            "wait": lambda state: self.delay(
+                state.attempt_number + done,
+                state.outcome.exception() if state.outcome is not None else None,
+            ),
             "retry": tenacity.retry_if_exception(lambda error: should_retry(call, error)),
             "reraise": True,
         }

@@ -14,7 +14,7 @@ import enum
 import hashlib
 import string
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 import attrs
@@ -71,6 +71,8 @@ _MAX_ID_LENGTH: Final = 128
 #: the rest of WeChat's safe 32 bytes is left for ``.<batch index>`` (up to 7 digits).
 _READABLE_BASE: Final = 24
 _MAX_BATCHES: Final = 10_000_000
+#: WeChat answers 45065 for a clientmsgid it saw in the last 24 hours, and only then.
+_DEDUP_WINDOW: Final = timedelta(hours=24)
 _SAFE = frozenset(string.ascii_letters + string.digits + "-_.:")
 _MASS_TYPES: Final = (Text, ImageMessage, VoiceMessage, MpNews, MpVideo, WxCardMessage)
 
@@ -173,8 +175,13 @@ def is_definite_refusal(error: WeChatError) -> bool:
 
     True for every known errcode (invalid openids, quotas, credentials, permissions, malformed
     requests...). False for transport failures, 5xx, busy (-1, 9500002), 45066 (a send with this
-    id was just made), 45065 (already sent) and unknown errcodes: their outcome is unknown.
+    id was just made), 45065 (already sent) and unknown errcodes: their outcome is unknown. False
+    too when the client retried after such a failure (the ``__cause__`` chain): the earlier
+    attempt may have created the job even though the last one was refused.
     """
+    cause = error.__cause__
+    if isinstance(cause, WeChatError) and not is_definite_refusal(cause):
+        return False
     if isinstance(
         error,
         (WeChatTransportError, BusyError, ClientMsgIdRetryTooFastError, DuplicateClientMsgIdError),
@@ -453,12 +460,15 @@ def execute(
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_progress: Callable[[BatchResult], None] | None = None,
     definite: Callable[[WeChatError], bool] = is_definite_refusal,
+    dedup_window: timedelta = _DEDUP_WINDOW,
 ) -> Report:
     """Reserve, send in batches, and commit, release or keep pending each batch; resumable.
 
     Batches are the sorted audience cut every ``batch_size`` (`form_batches`); batch ``i``
     sends its members holding a pending reservation, with `batch_clientmsgid`. Resume with the
     same audience and ``batch_size``. ``on_progress`` is called with each settled result.
+    Followers pending since more than ``dedup_window`` (WeChat's clientmsgid memory, 24 h)
+    stay pending: a resend could no longer be answered 45065 and might push them twice.
     """
     ensure_aware(now, "now")
     _check_batch_size(batch_size)
@@ -477,13 +487,18 @@ def execute(
     )
     reserved = {*granted, *held}
     fresh = set(granted)
-    pending = {entry.openid for entry in ledger.pending(campaign.id)}
+    entries = list(ledger.pending(campaign.id))
+    pending = {entry.openid for entry in entries}
+    expired = {entry.openid for entry in entries if entry.reserved_at <= now - dedup_window}
     results: list[BatchResult] = []
     for index, batch in enumerate(batches):
         members = tuple(openid for openid in batch if openid in reserved)
         if not members:
             continue
-        for result in _settle(client, ledger, campaign, index, members, pending, fresh, definite):
+        settled = _settle(
+            client, ledger, campaign, index, members, pending, fresh, expired, definite
+        )
+        for result in settled:
             results.append(result)
             if on_progress is not None:
                 on_progress(result)
@@ -505,6 +520,7 @@ def _settle(
     members: tuple[str, ...],
     pending: set[str],
     fresh: set[str],
+    expired: set[str],
     definite: Callable[[WeChatError], bool],
 ) -> list[BatchResult]:
     clientmsgid = batch_clientmsgid(campaign.id, index)
@@ -544,6 +560,18 @@ def _settle(
         ledger.release(campaign.id, late)
         results.append(BatchResult(index, clientmsgid, late, BatchOutcome.LATE))
         waiting = earlier
+    if any(openid in expired for openid in waiting):
+        results.append(
+            BatchResult(
+                index,
+                clientmsgid,
+                waiting,
+                BatchOutcome.PENDING,
+                error="pending for longer than WeChat remembers a clientmsgid (24 h): a resend "
+                "could push twice; check the send (mass/get) and commit or release by hand",
+            )
+        )
+        return results
     results.append(_send(client, ledger, campaign, index, clientmsgid, waiting, definite))
     return results
 

@@ -17,7 +17,7 @@ from wxsegment.api.callback import (
     TextMessage,
 )
 from wxsegment.tagging._codec import SceneCodec
-from wxsegment.tagging._errors import ConflictingTagChangesError
+from wxsegment.tagging._errors import ConflictingTagChangesError, TaggingError
 from wxsegment.tagging._scene import Scene, check_tag_name
 
 __all__ = ["ClickRule", "KeywordRule", "Rule", "RuleSet", "SceneRule", "TagChanges"]
@@ -45,11 +45,19 @@ def _check_text(_instance: object, attribute: attrs.Attribute[str], value: objec
         raise ValueError(f"{attribute.name} must not be empty or blank")
 
 
+def _check_openid(_instance: object, attribute: attrs.Attribute[str], value: object) -> None:
+    # The client refuses such openids only when it sends them, after earlier writes were made.
+    if not isinstance(value, str):
+        raise TypeError(f"{attribute.name} must be a str, not {type(value).__name__}")
+    if not value or value != value.strip():
+        raise TaggingError(f"{attribute.name} must be non-empty, without surrounding spaces")
+
+
 @attrs.frozen(kw_only=True)
 class TagChanges:
     """Tags to add to and remove from one follower; ``add`` and ``remove`` are disjoint."""
 
-    openid: str = attrs.field(validator=_check_text)
+    openid: str = attrs.field(validator=_check_openid)
     add: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
     remove: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
 
