@@ -141,3 +141,26 @@ def test_postgres_plans_do_not_depend_on_statistics(statement: str) -> None:
     finally:
         ledger.close()
         drop_schema(schema)
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://wx:Pa ss-w0rd@127.0.0.1:5432/test",
+        "postgresql://wx:Pa%zzss-w0rd@127.0.0.1:5432/test",
+        "postgresql://wx@127.0.0.1:5432/test?password=Pa ss-w0rd",
+        "host=127.0.0.1 password='Pa ss-w0rd' port=notaport",
+    ],
+)
+def test_postgres_connection_errors_never_show_the_password(dsn: str) -> None:
+    """A malformed DSN's error (message, cause and context) does not contain its password."""
+    import psycopg
+
+    from wxsegment.quota import PostgresLedger
+
+    with pytest.raises(psycopg.Error) as caught:
+        PostgresLedger(dsn)
+    error = caught.value
+    shown = " ".join(map(str, (error, error.__cause__, error.__context__, repr(error))))
+    assert "Pa ss" not in shown
+    assert "ss-w0rd" not in shown

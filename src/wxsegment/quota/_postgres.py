@@ -21,11 +21,13 @@ and content key are written together or not at all.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, TypeVar
+from urllib.parse import unquote
 
 from wxsegment.quota._types import (
     DEFAULT_ACCOUNT,
@@ -203,6 +205,35 @@ SELECT pos, outcome FROM target WHERE outcome <> 0
 )
 
 
+# Where a libpq connection string can carry a password: URI userinfo, a URI query parameter,
+# or a key=value pair (quoted or bare).
+_PASSWORDS: Final = (
+    re.compile(r"://[^/@?#]*?:([^/?#]*)@"),
+    re.compile(r"[?&]password=([^&#]*)"),
+    re.compile(r"\bpassword\s*=\s*'((?:[^'\\]|\\.)*)'"),
+    re.compile(r"\bpassword\s*=\s*([^\s']\S*)"),
+)
+
+
+def _redact(message: str, dsn: str) -> str:
+    """``message`` with every password the connection string holds replaced by ``***``."""
+    secrets = {found for pattern in _PASSWORDS for found in pattern.findall(dsn) if found}
+    secrets |= {unquote(secret) for secret in secrets}
+    for secret in sorted(secrets, key=len, reverse=True):
+        message = message.replace(secret, "***")
+    return message
+
+
+def _connect(psycopg: Any, dsn: str) -> Any:
+    """Open a connection; libpq echoes parts of a malformed DSN, so errors are redacted."""
+    try:
+        return psycopg.connect(dsn)
+    except psycopg.Error as error:
+        failure = type(error)(_redact(str(error), dsn))
+    # Raised outside the handler so the original error is not kept as the context either.
+    raise failure
+
+
 def _import_psycopg() -> Any:
     try:
         import psycopg
@@ -240,7 +271,7 @@ class PostgresLedger:
         self._chunk = chunk_size
         self._lock = threading.Lock()
         self._owned = isinstance(dsn, str)
-        self._db: Any = psycopg.connect(dsn) if isinstance(dsn, str) else dsn
+        self._db: Any = _connect(psycopg, dsn) if isinstance(dsn, str) else dsn
         self._lock_key = f"wxsegment:{schema}:{self._account}"
         self._statements: dict[str, str] = {}
         self._transaction(self._create_tables, lock=False)
