@@ -7,6 +7,7 @@ import subprocess
 import sys
 import zlib
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -164,3 +165,25 @@ def test_postgres_connection_errors_never_show_the_password(dsn: str) -> None:
     shown = " ".join(map(str, (error, error.__cause__, error.__context__, repr(error))))
     assert "Pa ss" not in shown
     assert "ss-w0rd" not in shown
+
+
+def test_sqlite_failed_commit_does_not_keep_the_write_lock(tmp_path: Path) -> None:
+    """When COMMIT fails, the ledger's transaction is rolled back, not left holding the lock."""
+    import sqlite3
+    import threading
+
+    from wxsegment.quota._sqlite import _Transaction
+
+    db = sqlite3.connect(tmp_path / "t.sqlite3", isolation_level=None)
+    db.execute("PRAGMA foreign_keys=ON")
+    db.execute("CREATE TABLE p (id INTEGER PRIMARY KEY)")
+    db.execute("CREATE TABLE c (pid INTEGER REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED)")
+    # A deferred foreign key violation makes COMMIT fail and, by itself, stay open.
+    with pytest.raises(sqlite3.IntegrityError), _Transaction(db, threading.Lock()):
+        db.execute("INSERT INTO c VALUES (7)")
+    assert not db.in_transaction
+    other = sqlite3.connect(tmp_path / "t.sqlite3", timeout=0, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("ROLLBACK")
+    other.close()
+    db.close()

@@ -431,6 +431,12 @@ class _Transaction:
 
     def __exit__(self, kind: object, error: object, trace: object) -> None:
         try:
-            self._db.execute("ROLLBACK" if kind is not None else "COMMIT")
+            try:
+                self._db.execute("ROLLBACK" if kind is not None else "COMMIT")
+            finally:
+                # A failed COMMIT (or ROLLBACK) can leave the transaction open, and with it the
+                # database's write lock, stalling every other process and this connection.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
         finally:
             self._lock.release()
