@@ -10,6 +10,9 @@ from tests.quota.conftest import LedgerFactory
 from wxsegment.quota import QuotaLedger, RefusalReason, Transition
 
 AT = datetime(2026, 5, 10, 12, tzinfo=timezone.utc)
+# Instants whose UTC or Shanghai time falls outside what datetime can represent.
+TOO_LATE = datetime.max.replace(tzinfo=timezone.utc)
+TOO_EARLY = datetime.min.replace(tzinfo=timezone(timedelta(hours=8)))
 # 2026-05-31 23:59:59 in Asia/Shanghai, and the first second of June there.
 LAST_SECOND_OF_MAY = datetime(2026, 5, 31, 15, 59, 59, tzinfo=timezone.utc)
 FIRST_SECOND_OF_JUNE = LAST_SECOND_OF_MAY + timedelta(seconds=1)
@@ -181,6 +184,8 @@ def test_accounts_do_not_share_quotas(make_ledger: LedgerFactory) -> None:
         (lambda ledger: ledger.record_external("", ["x"], at=AT), ValueError),
         (lambda ledger: ledger.record_external("e", ["x"], at=datetime(2026, 5, 1)), ValueError),
         (lambda ledger: ledger.usage("a", at=datetime(2026, 5, 1)), ValueError),
+        (lambda ledger: ledger.reserve("c9", ["x"], at=TOO_LATE), ValueError),
+        (lambda ledger: ledger.record_external("e", ["x"], at=TOO_EARLY), ValueError),
     ],
 )
 def test_bad_input_raises_and_writes_nothing(

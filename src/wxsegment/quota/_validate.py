@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timezone
 
 from wxsegment._clock import ensure_aware, month_key
 
@@ -86,4 +86,9 @@ def check_openids(openids: Iterable[str] | None) -> list[str] | None:
 def check_at(at: datetime) -> tuple[datetime, str]:
     """The instant (timezone-aware) and its Asia/Shanghai month key."""
     ensure_aware(at, "at")
-    return at, month_key(at)
+    try:
+        # Backends store the instant in UTC; both conversions must exist.
+        at.astimezone(timezone.utc)
+        return at, month_key(at)
+    except OverflowError as error:
+        raise ValueError(f"at is out of the supported range: {at.isoformat()}") from error
