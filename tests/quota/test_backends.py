@@ -187,3 +187,27 @@ def test_sqlite_failed_commit_does_not_keep_the_write_lock(tmp_path: Path) -> No
     other.execute("ROLLBACK")
     other.close()
     db.close()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["_CLASSIFY_SETTLE", "_MOVE_MONTHS", "_COMMIT_ROWS", "_DROP_CONTENTS", "_PRUNE_CONTENTS"],
+)
+def test_sqlite_settling_reaches_rows_by_openid(tmp_path: Path, statement: str) -> None:
+    """Commit and release statements look rows up by openid, never scanning an account."""
+    from wxsegment.quota import SQLiteLedger, _sqlite
+
+    ledger = SQLiteLedger(tmp_path / "plan.sqlite3", account="wx1")
+    try:
+        ledger.reserve("c0", [f"o{i:04d}" for i in range(2_000)], at=AT, content_key="k")
+        ledger.reserve("c1", ["o0001", "o0002"], at=AT)
+        params = {"account": "wx1", "campaign": "c1", "to_committed": 1}
+        plan = ledger._db.execute(
+            "EXPLAIN QUERY PLAN " + getattr(_sqlite, statement), params
+        ).fetchall()
+    finally:
+        ledger.close()
+    for _, _, _, step in plan:
+        if " wxs_" in step or " r " in step:
+            assert step.startswith("SEARCH"), plan
+            assert "openid=?" in step, plan

@@ -127,12 +127,14 @@ FROM wxs_reservations
 WHERE account = :account AND campaign = :campaign AND committed = 0
 """
 
+# Settling statements are driven by the chunk's decisions and reach every row through its
+# primary key: the planner would otherwise scan all the account's counters (or the whole
+# campaign's reservations) once per chunk, making settling cost grow with the ledger's size.
 _MOVE_MONTHS: Final = """
 UPDATE wxs_months
 SET committed = committed + :to_committed, pending = pending - 1
-FROM temp.wxs_decision AS d
-WHERE wxs_months.account = :account AND wxs_months.openid = d.openid
-  AND wxs_months.month = d.month AND d.outcome = 'pending'
+WHERE account = :account AND (openid, month) IN (
+    SELECT openid, month FROM temp.wxs_decision WHERE outcome = 'pending')
 """
 
 _COMMIT_ROWS: Final = """
@@ -143,11 +145,19 @@ WHERE account = :account AND campaign = :campaign AND committed = 0
 
 _DROP_CONTENTS: Final = """
 UPDATE wxs_contents SET live = live - 1
-FROM wxs_reservations AS r, temp.wxs_decision AS d
-WHERE r.account = :account AND r.campaign = :campaign AND r.openid = d.openid
-  AND d.outcome = 'pending' AND r.content_key IS NOT NULL
-  AND wxs_contents.account = :account AND wxs_contents.openid = d.openid
-  AND wxs_contents.content_key = r.content_key
+WHERE account = :account AND (openid, content_key) IN (
+    SELECT r.openid, r.content_key FROM temp.wxs_decision AS d
+    CROSS JOIN wxs_reservations AS r
+    WHERE r.account = :account AND r.campaign = :campaign AND r.openid = d.openid
+      AND d.outcome = 'pending' AND r.content_key IS NOT NULL)
+"""
+
+# Only the released followers' rows can have reached zero: a primary-key lookup each, not a
+# scan of the account's every content key per chunk.
+_PRUNE_CONTENTS: Final = """
+DELETE FROM wxs_contents
+WHERE account = :account AND live <= 0
+  AND openid IN (SELECT openid FROM temp.wxs_decision WHERE outcome = 'pending')
 """
 
 _DELETE_ROWS: Final = """
@@ -309,10 +319,7 @@ class SQLiteLedger:
                     self._db.execute(_COMMIT_ROWS, params)
                 else:
                     self._db.execute(_DROP_CONTENTS, params)
-                    self._db.execute(
-                        "DELETE FROM wxs_contents WHERE account = ? AND live <= 0",
-                        (self._account,),
-                    )
+                    self._db.execute(_PRUNE_CONTENTS, params)
                     self._db.execute(_DELETE_ROWS, params)
                 decided.extend(self._decisions())
         return decided
