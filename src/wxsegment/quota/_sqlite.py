@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Final
 
+from wxsegment.quota._base import ALREADY, LedgerBase, Outcome, ReserveTally, chunks
 from wxsegment.quota._types import (
     DEFAULT_ACCOUNT,
     MAX_PUSHES_PER_MONTH,
@@ -29,10 +30,8 @@ from wxsegment.quota._types import (
     Usage,
 )
 from wxsegment.quota._validate import (
-    check_account,
     check_at,
     check_id,
-    check_limit,
     check_openids,
     check_optional_key,
 )
@@ -167,11 +166,18 @@ WHERE account = :account AND campaign = :campaign AND committed = 0
 """
 
 
+_OUTCOMES: Final[dict[str, Outcome]] = {
+    "already": ALREADY,
+    "duplicate": RefusalReason.DUPLICATE_CONTENT,
+    "exhausted": RefusalReason.QUOTA_EXHAUSTED,
+}
+
+
 def _utc_text(at: datetime) -> str:
     return at.astimezone(timezone.utc).isoformat()
 
 
-class SQLiteLedger:
+class SQLiteLedger(LedgerBase):
     """A `QuotaLedger` in one SQLite file (WAL): the embedded default, safe across processes.
 
     Several accounts may share a file; each ledger instance counts for one. Use one instance
@@ -188,8 +194,7 @@ class SQLiteLedger:
         busy_timeout: float = 60.0,
         cache_mib: int = 64,
     ) -> None:
-        self._account = check_account(account)
-        self._limit = check_limit(limit)
+        super().__init__(account, limit)
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
         if not isinstance(cache_mib, int) or cache_mib < 1:
@@ -214,16 +219,6 @@ class SQLiteLedger:
 
     def __repr__(self) -> str:
         return f"SQLiteLedger({self._path!r}, account={self._account!r}, limit={self._limit})"
-
-    @property
-    def account(self) -> str:
-        """The service account this ledger counts for."""
-        return self._account
-
-    @property
-    def limit(self) -> int:
-        """Maximum committed + pending pushes per follower per month."""
-        return self._limit
 
     def _write(self) -> _Transaction:
         return _Transaction(self._db, self._lock)
@@ -251,9 +246,7 @@ class SQLiteLedger:
         key = check_optional_key(content_key)
         at, month = check_at(at)
         targets = check_openids(openids) or []
-        granted: list[str] = []
-        already: list[str] = []
-        refused: dict[str, RefusalReason] = {}
+        tally = ReserveTally()
         params: dict[str, object] = {
             "account": self._account,
             "campaign": campaign,
@@ -263,8 +256,7 @@ class SQLiteLedger:
             "committed": 0,
             "reserved_at": _utc_text(at),
         }
-        for start in range(0, len(targets), self._chunk):
-            chunk = targets[start : start + self._chunk]
+        for chunk in chunks(targets, self._chunk):
             with self._write():
                 self._load(chunk)
                 self._db.execute(_CLASSIFY_RESERVE, params)
@@ -272,21 +264,8 @@ class SQLiteLedger:
                 others = self._db.execute(
                     "SELECT pos, outcome FROM temp.wxs_decision WHERE outcome <> 'granted'"
                 ).fetchall()
-            if not others:
-                granted.extend(chunk)
-                continue
-            outcomes = dict(others)
-            for position, openid in enumerate(chunk):
-                outcome = outcomes.get(position)
-                if outcome is None:
-                    granted.append(openid)
-                elif outcome == "already":
-                    already.append(openid)
-                elif outcome == "duplicate":
-                    refused[openid] = RefusalReason.DUPLICATE_CONTENT
-                else:
-                    refused[openid] = RefusalReason.QUOTA_EXHAUSTED
-        return Reservation(campaign, month, tuple(granted), tuple(already), refused)
+            tally.add(chunk, {position: _OUTCOMES[outcome] for position, outcome in others})
+        return tally.result(campaign, month)
 
     def _apply_grants(self, params: dict[str, object], key: str | None) -> None:
         self._db.execute(_INSERT_GRANTED, params)
@@ -296,17 +275,18 @@ class SQLiteLedger:
 
     def _settle(
         self, campaign: str, openids: Iterable[str] | None, *, commit: bool
-    ) -> list[tuple[str, str]]:
+    ) -> tuple[list[str], list[str], list[str]]:
         check_id(campaign, "campaign")
         targets = check_openids(openids)
         params = {"account": self._account, "campaign": campaign, "to_committed": int(commit)}
-        chunks: list[Sequence[str] | None] = (
-            [None]
-            if targets is None
-            else [targets[i : i + self._chunk] for i in range(0, len(targets), self._chunk)]
+        parts: Iterable[Sequence[str] | None] = (
+            [None] if targets is None else chunks(targets, self._chunk)
         )
-        decided: list[tuple[str, str]] = []
-        for chunk in chunks:
+        moved: list[str] = []
+        settled: list[str] = []
+        missing: list[str] = []
+        into = {"pending": moved, "committed": settled, "missing": missing}
+        for chunk in parts:
             with self._write():
                 if chunk is None:
                     self._db.execute("DELETE FROM temp.wxs_decision")
@@ -321,26 +301,9 @@ class SQLiteLedger:
                     self._db.execute(_DROP_CONTENTS, params)
                     self._db.execute(_PRUNE_CONTENTS, params)
                     self._db.execute(_DELETE_ROWS, params)
-                decided.extend(self._decisions())
-        return decided
-
-    def commit(self, campaign: str, openids: Iterable[str] | None = None) -> Transition:
-        """Mark pending reservations as sent (see `QuotaLedger.commit`)."""
-        decided = self._settle(campaign, openids, commit=True)
-        return Transition(
-            done=tuple(o for o, outcome in decided if outcome == "pending"),
-            already=tuple(o for o, outcome in decided if outcome == "committed"),
-            missing=tuple(o for o, outcome in decided if outcome == "missing"),
-        )
-
-    def release(self, campaign: str, openids: Iterable[str] | None = None) -> Transition:
-        """Drop pending reservations; committed ones are refused (see `QuotaLedger.release`)."""
-        decided = self._settle(campaign, openids, commit=False)
-        return Transition(
-            done=tuple(o for o, outcome in decided if outcome == "pending"),
-            missing=tuple(o for o, outcome in decided if outcome == "missing"),
-            refused=tuple(o for o, outcome in decided if outcome == "committed"),
-        )
+                for openid, outcome in self._decisions():
+                    into[outcome].append(openid)
+        return moved, settled, missing
 
     def usage(self, openid: str, *, at: datetime) -> Usage:
         """Committed and pending pushes of ``openid`` in the month of ``at``."""
@@ -354,10 +317,6 @@ class SQLiteLedger:
             ).fetchone()
         committed, pending = row if row is not None else (0, 0)
         return Usage(month, committed, pending, self._limit)
-
-    def remaining(self, openid: str, *, at: datetime) -> int:
-        """Free slots of ``openid`` in the month of ``at``."""
-        return self.usage(openid, at=at).remaining
 
     def pending(self, campaign: str | None = None) -> Iterator[PendingEntry]:
         """Pending reservations ordered by campaign then openid."""
@@ -402,9 +361,9 @@ class SQLiteLedger:
         }
         done: list[str] = []
         already: list[str] = []
-        for start in range(0, len(targets), self._chunk):
+        for chunk in chunks(targets, self._chunk):
             with self._write():
-                self._load(targets[start : start + self._chunk])
+                self._load(chunk)
                 self._db.execute(_CLASSIFY_SETTLE, params)
                 self._db.execute(
                     "UPDATE temp.wxs_decision SET outcome = "
