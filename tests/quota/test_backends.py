@@ -211,3 +211,18 @@ def test_sqlite_settling_reaches_rows_by_openid(tmp_path: Path, statement: str) 
         if " wxs_" in step or " r " in step:
             assert step.startswith("SEARCH"), plan
             assert "openid=?" in step, plan
+
+
+def test_sqlite_grants_survive_a_power_loss_by_default(tmp_path: Path) -> None:
+    """Every SQLite commit is synced (synchronous=FULL) unless durability is waived."""
+    from wxsegment.quota import SQLiteLedger
+
+    full, normal = 2, 1
+    ledger = SQLiteLedger(tmp_path / "d.sqlite3")
+    fast = SQLiteLedger(tmp_path / "d.sqlite3", durable=False)
+    try:
+        assert ledger._db.execute("PRAGMA synchronous").fetchone() == (full,)
+        assert fast._db.execute("PRAGMA synchronous").fetchone() == (normal,)
+    finally:
+        ledger.close()
+        fast.close()
