@@ -7,6 +7,7 @@ import subprocess
 import sys
 import zlib
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -141,3 +142,87 @@ def test_postgres_plans_do_not_depend_on_statistics(statement: str) -> None:
     finally:
         ledger.close()
         drop_schema(schema)
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://wx:Pa ss-w0rd@127.0.0.1:5432/test",
+        "postgresql://wx:Pa%zzss-w0rd@127.0.0.1:5432/test",
+        "postgresql://wx@127.0.0.1:5432/test?password=Pa ss-w0rd",
+        "host=127.0.0.1 password='Pa ss-w0rd' port=notaport",
+    ],
+)
+def test_postgres_connection_errors_never_show_the_password(dsn: str) -> None:
+    """A malformed DSN's error (message, cause and context) does not contain its password."""
+    import psycopg
+
+    from wxsegment.quota import PostgresLedger
+
+    with pytest.raises(psycopg.Error) as caught:
+        PostgresLedger(dsn)
+    error = caught.value
+    shown = " ".join(map(str, (error, error.__cause__, error.__context__, repr(error))))
+    assert "Pa ss" not in shown
+    assert "ss-w0rd" not in shown
+
+
+def test_sqlite_failed_commit_does_not_keep_the_write_lock(tmp_path: Path) -> None:
+    """When COMMIT fails, the ledger's transaction is rolled back, not left holding the lock."""
+    import sqlite3
+    import threading
+
+    from wxsegment.quota._sqlite import _Transaction
+
+    db = sqlite3.connect(tmp_path / "t.sqlite3", isolation_level=None)
+    db.execute("PRAGMA foreign_keys=ON")
+    db.execute("CREATE TABLE p (id INTEGER PRIMARY KEY)")
+    db.execute("CREATE TABLE c (pid INTEGER REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED)")
+    # A deferred foreign key violation makes COMMIT fail and, by itself, stay open.
+    with pytest.raises(sqlite3.IntegrityError), _Transaction(db, threading.Lock()):
+        db.execute("INSERT INTO c VALUES (7)")
+    assert not db.in_transaction
+    other = sqlite3.connect(tmp_path / "t.sqlite3", timeout=0, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("ROLLBACK")
+    other.close()
+    db.close()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["_CLASSIFY_SETTLE", "_MOVE_MONTHS", "_COMMIT_ROWS", "_DROP_CONTENTS", "_PRUNE_CONTENTS"],
+)
+def test_sqlite_settling_reaches_rows_by_openid(tmp_path: Path, statement: str) -> None:
+    """Commit and release statements look rows up by openid, never scanning an account."""
+    from wxsegment.quota import SQLiteLedger, _sqlite
+
+    ledger = SQLiteLedger(tmp_path / "plan.sqlite3", account="wx1")
+    try:
+        ledger.reserve("c0", [f"o{i:04d}" for i in range(2_000)], at=AT, content_key="k")
+        ledger.reserve("c1", ["o0001", "o0002"], at=AT)
+        params = {"account": "wx1", "campaign": "c1", "to_committed": 1}
+        plan = ledger._db.execute(
+            "EXPLAIN QUERY PLAN " + getattr(_sqlite, statement), params
+        ).fetchall()
+    finally:
+        ledger.close()
+    for _, _, _, step in plan:
+        if " wxs_" in step or " r " in step:
+            assert step.startswith("SEARCH"), plan
+            assert "openid=?" in step, plan
+
+
+def test_sqlite_grants_survive_a_power_loss_by_default(tmp_path: Path) -> None:
+    """Every SQLite commit is synced (synchronous=FULL) unless durability is waived."""
+    from wxsegment.quota import SQLiteLedger
+
+    full, normal = 2, 1
+    ledger = SQLiteLedger(tmp_path / "d.sqlite3")
+    fast = SQLiteLedger(tmp_path / "d.sqlite3", durable=False)
+    try:
+        assert ledger._db.execute("PRAGMA synchronous").fetchone() == (full,)
+        assert fast._db.execute("PRAGMA synchronous").fetchone() == (normal,)
+    finally:
+        ledger.close()
+        fast.close()

@@ -10,6 +10,9 @@ from tests.quota.conftest import LedgerFactory
 from wxsegment.quota import QuotaLedger, RefusalReason, Transition
 
 AT = datetime(2026, 5, 10, 12, tzinfo=timezone.utc)
+# Instants whose UTC or Shanghai time falls outside what datetime can represent.
+TOO_LATE = datetime.max.replace(tzinfo=timezone.utc)
+TOO_EARLY = datetime.min.replace(tzinfo=timezone(timedelta(hours=8)))
 # 2026-05-31 23:59:59 in Asia/Shanghai, and the first second of June there.
 LAST_SECOND_OF_MAY = datetime(2026, 5, 31, 15, 59, 59, tzinfo=timezone.utc)
 FIRST_SECOND_OF_JUNE = LAST_SECOND_OF_MAY + timedelta(seconds=1)
@@ -170,11 +173,19 @@ def test_accounts_do_not_share_quotas(make_ledger: LedgerFactory) -> None:
         (lambda ledger: ledger.reserve("c9", ["x", ""], at=AT), ValueError),
         (lambda ledger: ledger.reserve("c9", "xy", at=AT), TypeError),
         (lambda ledger: ledger.reserve("c9", ["x"], at=AT, content_key=""), ValueError),
+        (lambda ledger: ledger.reserve("c9", ["x", "y\x00"], at=AT), ValueError),
+        (lambda ledger: ledger.reserve("c9", ["x", "y\ud800"], at=AT), ValueError),
+        (lambda ledger: ledger.reserve("c\x00", ["x"], at=AT), ValueError),
+        (lambda ledger: ledger.reserve("c9", ["x"], at=AT, content_key="k\udc00"), ValueError),
+        (lambda ledger: ledger.record_external("e", ["x", "\x00"], at=AT), ValueError),
+        (lambda ledger: ledger.commit("c1", ["a", "b\ud800"]), ValueError),
         (lambda ledger: ledger.commit("c1", ["a", None]), TypeError),
         (lambda ledger: ledger.release("", ["a"]), ValueError),
         (lambda ledger: ledger.record_external("", ["x"], at=AT), ValueError),
         (lambda ledger: ledger.record_external("e", ["x"], at=datetime(2026, 5, 1)), ValueError),
         (lambda ledger: ledger.usage("a", at=datetime(2026, 5, 1)), ValueError),
+        (lambda ledger: ledger.reserve("c9", ["x"], at=TOO_LATE), ValueError),
+        (lambda ledger: ledger.record_external("e", ["x"], at=TOO_EARLY), ValueError),
     ],
 )
 def test_bad_input_raises_and_writes_nothing(

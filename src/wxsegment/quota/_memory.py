@@ -10,6 +10,7 @@ from operator import not_
 
 import attrs
 
+from wxsegment.quota._base import LedgerBase
 from wxsegment.quota._types import (
     DEFAULT_ACCOUNT,
     MAX_PUSHES_PER_MONTH,
@@ -20,10 +21,8 @@ from wxsegment.quota._types import (
     Usage,
 )
 from wxsegment.quota._validate import (
-    check_account,
     check_at,
     check_id,
-    check_limit,
     check_openids,
     check_optional_key,
 )
@@ -87,7 +86,7 @@ class MemoryStore:
         return state
 
 
-class MemoryLedger:
+class MemoryLedger(LedgerBase):
     """A `QuotaLedger` held in memory; thread-safe; shares a `MemoryStore` when given one."""
 
     def __init__(
@@ -97,23 +96,12 @@ class MemoryLedger:
         limit: int = MAX_PUSHES_PER_MONTH,
         store: MemoryStore | None = None,
     ) -> None:
-        self._account = check_account(account)
-        self._limit = check_limit(limit)
+        super().__init__(account, limit)
         self._store = store or MemoryStore()
         self._state = self._store.account(self._account)
 
     def __repr__(self) -> str:
         return f"MemoryLedger(account={self._account!r}, limit={self._limit})"
-
-    @property
-    def account(self) -> str:
-        """The service account this ledger counts for."""
-        return self._account
-
-    @property
-    def limit(self) -> int:
-        """Maximum committed + pending pushes per follower per month."""
-        return self._limit
 
     def reserve(
         self,
@@ -172,38 +160,14 @@ class MemoryLedger:
             refused = {**dict.fromkeys(duplicates, duplicate), **dict.fromkeys(exhausted, over)}
         return Reservation(campaign, month, tuple(granted), tuple(already), refused)
 
-    def commit(self, campaign: str, openids: Iterable[str] | None = None) -> Transition:
-        """Mark pending reservations as sent (see `QuotaLedger.commit`)."""
+    def _settle(
+        self, campaign: str, openids: Iterable[str] | None, *, commit: bool
+    ) -> tuple[list[str], list[str], list[str]]:
         check_id(campaign, "campaign")
         targets = check_openids(openids)
-        done: list[str] = []
-        already: list[str] = []
+        moved: list[str] = []
+        settled: list[str] = []
         missing: list[str] = []
-        with self._store.lock:
-            booked = self._state.campaigns.get(campaign) or _Campaign()
-            pending, committed = booked.pending, booked.committed
-            if targets is None:
-                targets = sorted(pending)
-            counts = self._state.counts
-            for openid in targets:
-                grant = pending.pop(openid, None)
-                if grant is not None:
-                    committed[openid] = grant
-                    counts[grant.month][openid] -= _PENDING
-                    done.append(openid)
-                elif openid in committed:
-                    already.append(openid)
-                else:
-                    missing.append(openid)
-        return Transition(done=tuple(done), already=tuple(already), missing=tuple(missing))
-
-    def release(self, campaign: str, openids: Iterable[str] | None = None) -> Transition:
-        """Drop pending reservations; committed ones are refused (see `QuotaLedger.release`)."""
-        check_id(campaign, "campaign")
-        targets = check_openids(openids)
-        done: list[str] = []
-        missing: list[str] = []
-        refused: list[str] = []
         with self._store.lock:
             state = self._state
             booked = state.campaigns.get(campaign) or _Campaign()
@@ -212,18 +176,20 @@ class MemoryLedger:
                 targets = sorted(pending)
             for openid in targets:
                 grant = pending.pop(openid, None)
-                if grant is not None:
+                if grant is None:
+                    (settled if openid in committed else missing).append(openid)
+                    continue
+                if commit:
+                    committed[openid] = grant
+                    state.counts[grant.month][openid] -= _PENDING
+                else:
                     _drop(state.counts[grant.month], openid, 1 + _PENDING)
                     if grant.content_key is not None:
                         _drop(state.contents[grant.content_key], openid)
-                    done.append(openid)
-                elif openid in committed:
-                    refused.append(openid)
-                else:
-                    missing.append(openid)
+                moved.append(openid)
             if campaign in state.campaigns and not pending and not committed:
                 del state.campaigns[campaign]
-        return Transition(done=tuple(done), missing=tuple(missing), refused=tuple(refused))
+        return moved, settled, missing
 
     def usage(self, openid: str, *, at: datetime) -> Usage:
         """Committed and pending pushes of ``openid`` in the month of ``at``."""
@@ -233,10 +199,6 @@ class MemoryLedger:
             packed = self._state.counts.get(month, {}).get(openid, 0)
         total, pending = packed & _TOTAL_MASK, packed // _PENDING
         return Usage(month, total - pending, pending, self._limit)
-
-    def remaining(self, openid: str, *, at: datetime) -> int:
-        """Free slots of ``openid`` in the month of ``at``."""
-        return self.usage(openid, at=at).remaining
 
     def pending(self, campaign: str | None = None) -> Iterator[PendingEntry]:
         """Pending reservations ordered by campaign then openid."""

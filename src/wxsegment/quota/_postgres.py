@@ -21,12 +21,15 @@ and content key are written together or not at all.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, TypeVar
+from urllib.parse import unquote
 
+from wxsegment.quota._base import ALREADY, LedgerBase, Outcome, ReserveTally, chunks
 from wxsegment.quota._types import (
     DEFAULT_ACCOUNT,
     MAX_PUSHES_PER_MONTH,
@@ -37,10 +40,8 @@ from wxsegment.quota._types import (
     Usage,
 )
 from wxsegment.quota._validate import (
-    check_account,
     check_at,
     check_id,
-    check_limit,
     check_openids,
     check_optional_key,
 )
@@ -82,6 +83,11 @@ WITH input AS (
 )"""
 
 # Outcome codes: 0 granted, 1 already, 2 duplicate content, 3 quota exhausted.
+_OUTCOMES: Final[dict[int, Outcome]] = {
+    1: ALREADY,
+    2: RefusalReason.DUPLICATE_CONTENT,
+    3: RefusalReason.QUOTA_EXHAUSTED,
+}
 _RESERVE_DECIDE: Final = """, decided AS MATERIALIZED (
     SELECT i.openid, i.pos,
            CASE WHEN (SELECT true FROM {s}.wxs_reservations AS r
@@ -203,6 +209,35 @@ SELECT pos, outcome FROM target WHERE outcome <> 0
 )
 
 
+# Where a libpq connection string can carry a password: URI userinfo, a URI query parameter,
+# or a key=value pair (quoted or bare).
+_PASSWORDS: Final = (
+    re.compile(r"://[^/@?#]*?:([^/?#]*)@"),
+    re.compile(r"[?&]password=([^&#]*)"),
+    re.compile(r"\bpassword\s*=\s*'((?:[^'\\]|\\.)*)'"),
+    re.compile(r"\bpassword\s*=\s*([^\s']\S*)"),
+)
+
+
+def _redact(message: str, dsn: str) -> str:
+    """``message`` with every password the connection string holds replaced by ``***``."""
+    secrets = {found for pattern in _PASSWORDS for found in pattern.findall(dsn) if found}
+    secrets |= {unquote(secret) for secret in secrets}
+    for secret in sorted(secrets, key=len, reverse=True):
+        message = message.replace(secret, "***")
+    return message
+
+
+def _connect(psycopg: Any, dsn: str) -> Any:
+    """Open a connection; libpq echoes parts of a malformed DSN, so errors are redacted."""
+    try:
+        return psycopg.connect(dsn)
+    except psycopg.Error as error:
+        failure = type(error)(_redact(str(error), dsn))
+    # Raised outside the handler so the original error is not kept as the context either.
+    raise failure
+
+
 def _import_psycopg() -> Any:
     try:
         import psycopg
@@ -213,7 +248,7 @@ def _import_psycopg() -> Any:
     return psycopg
 
 
-class PostgresLedger:
+class PostgresLedger(LedgerBase):
     """A `QuotaLedger` in PostgreSQL: safe across processes and hosts sharing the database.
 
     ``dsn`` is a libpq connection string or an open ``psycopg.Connection`` (the ledger then
@@ -230,8 +265,7 @@ class PostgresLedger:
         chunk_size: int = DEFAULT_CHUNK,
     ) -> None:
         psycopg = _import_psycopg()
-        self._account = check_account(account)
-        self._limit = check_limit(limit)
+        super().__init__(account, limit)
         if not isinstance(schema, str) or not schema.isidentifier():
             raise ValueError(f"schema must be a plain identifier, got {schema!r}")
         if not isinstance(chunk_size, int) or chunk_size < 1:
@@ -240,7 +274,7 @@ class PostgresLedger:
         self._chunk = chunk_size
         self._lock = threading.Lock()
         self._owned = isinstance(dsn, str)
-        self._db: Any = psycopg.connect(dsn) if isinstance(dsn, str) else dsn
+        self._db: Any = _connect(psycopg, dsn) if isinstance(dsn, str) else dsn
         self._lock_key = f"wxsegment:{schema}:{self._account}"
         self._statements: dict[str, str] = {}
         self._transaction(self._create_tables, lock=False)
@@ -250,16 +284,6 @@ class PostgresLedger:
             f"PostgresLedger(schema={self._schema!r}, account={self._account!r}, "
             f"limit={self._limit})"
         )
-
-    @property
-    def account(self) -> str:
-        """The service account this ledger counts for."""
-        return self._account
-
-    @property
-    def limit(self) -> int:
-        """Maximum committed + pending pushes per follower per month."""
-        return self._limit
 
     def _create_tables(self, cursor: Any) -> None:
         # CREATE ... IF NOT EXISTS races between sessions (a unique violation on the catalog),
@@ -286,18 +310,15 @@ class PostgresLedger:
                 cursor.execute(_BEGIN, (self._lock_key,))
             return work(cursor)
 
-    def _chunks(self, openids: Sequence[str]) -> Iterator[Sequence[str]]:
-        for start in range(0, len(openids), self._chunk):
-            yield openids[start : start + self._chunk]
-
     def _decide(
         self, statement: str, chunk: Sequence[str], params: dict[str, Any]
-    ) -> list[tuple[int, int]]:
-        """Run a deciding statement on one chunk; (position from 1, outcome) of the exceptions."""
+    ) -> dict[int, Outcome]:
+        """Run a deciding statement on one chunk; the outcomes of the exceptions by position."""
 
-        def work(cursor: Any) -> list[tuple[int, int]]:
+        def work(cursor: Any) -> dict[int, Outcome]:
             cursor.execute(self._sql(statement), {**params, "ids": list(chunk)})
-            return [(row[0], row[1]) for row in cursor.fetchall()]
+            # Positions come from WITH ORDINALITY, which counts from 1.
+            return {row[0] - 1: _OUTCOMES[row[1]] for row in cursor.fetchall()}
 
         return self._transaction(work)
 
@@ -323,22 +344,10 @@ class PostgresLedger:
             "committed": False,
             "at": at,
         }
-        granted: list[str] = []
-        already: list[str] = []
-        refused: dict[str, RefusalReason] = {}
-        for chunk in self._chunks(targets):
-            outcomes = dict(self._decide(_RESERVE, chunk, params))
-            for position, openid in enumerate(chunk, 1):
-                outcome = outcomes.get(position, 0)
-                if outcome == 0:
-                    granted.append(openid)
-                elif outcome == 1:
-                    already.append(openid)
-                elif outcome == 2:
-                    refused[openid] = RefusalReason.DUPLICATE_CONTENT
-                else:
-                    refused[openid] = RefusalReason.QUOTA_EXHAUSTED
-        return Reservation(campaign, month, tuple(granted), tuple(already), refused)
+        tally = ReserveTally()
+        for chunk in chunks(targets, self._chunk):
+            tally.add(chunk, self._decide(_RESERVE, chunk, params))
+        return tally.result(campaign, month)
 
     def _settle(
         self, campaign: str, openids: Iterable[str] | None, *, commit: bool
@@ -367,19 +376,9 @@ class PostgresLedger:
             while self._transaction(partial(work, chunk=None, after=moved[-1] if moved else "")):
                 pass
         else:
-            for part in self._chunks(targets):
+            for part in chunks(targets, self._chunk):
                 self._transaction(partial(work, chunk=part))
         return moved, committed, missing
-
-    def commit(self, campaign: str, openids: Iterable[str] | None = None) -> Transition:
-        """Mark pending reservations as sent (see `QuotaLedger.commit`)."""
-        done, already, missing = self._settle(campaign, openids, commit=True)
-        return Transition(done=tuple(done), already=tuple(already), missing=tuple(missing))
-
-    def release(self, campaign: str, openids: Iterable[str] | None = None) -> Transition:
-        """Drop pending reservations; committed ones are refused (see `QuotaLedger.release`)."""
-        done, refused, missing = self._settle(campaign, openids, commit=False)
-        return Transition(done=tuple(done), missing=tuple(missing), refused=tuple(refused))
 
     def usage(self, openid: str, *, at: datetime) -> Usage:
         """Committed and pending pushes of ``openid`` in the month of ``at``."""
@@ -399,10 +398,6 @@ class PostgresLedger:
 
         committed, pending = self._transaction(work, lock=False)
         return Usage(month, committed, pending, self._limit)
-
-    def remaining(self, openid: str, *, at: datetime) -> int:
-        """Free slots of ``openid`` in the month of ``at``."""
-        return self.usage(openid, at=at).remaining
 
     def pending(self, campaign: str | None = None) -> Iterator[PendingEntry]:
         """Pending reservations ordered by campaign then openid."""
@@ -446,10 +441,10 @@ class PostgresLedger:
         }
         done: list[str] = []
         already: list[str] = []
-        for chunk in self._chunks(targets):
-            outcomes = dict(self._decide(_EXTERNAL, chunk, params))
-            for position, openid in enumerate(chunk, 1):
-                (already if outcomes.get(position, 0) else done).append(openid)
+        for chunk in chunks(targets, self._chunk):
+            outcomes = self._decide(_EXTERNAL, chunk, params)
+            for position, openid in enumerate(chunk):
+                (already if position in outcomes else done).append(openid)
         return Transition(done=tuple(done), already=tuple(already))
 
     def close(self) -> None:

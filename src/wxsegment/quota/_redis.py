@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any, Final
 
+from wxsegment.quota._base import ALREADY, LedgerBase, Outcome, ReserveTally, chunks
 from wxsegment.quota._types import (
     DEFAULT_ACCOUNT,
     MAX_PUSHES_PER_MONTH,
@@ -35,10 +36,8 @@ from wxsegment.quota._types import (
     Usage,
 )
 from wxsegment.quota._validate import (
-    check_account,
     check_at,
     check_id,
-    check_limit,
     check_openids,
     check_optional_key,
 )
@@ -48,6 +47,12 @@ __all__ = ["RedisLedger"]
 #: Followers per pipeline; each bucket's share of a chunk is one script call.
 DEFAULT_CHUNK: Final = 20_000
 DEFAULT_BUCKETS: Final = 16
+
+_OUTCOMES: Final[dict[str, Outcome]] = {
+    "a": ALREADY,
+    "d": RefusalReason.DUPLICATE_CONTENT,
+    "x": RefusalReason.QUOTA_EXHAUSTED,
+}
 
 # KEYS[1] = bucket tag; ARGV = campaign, month, limit, content key ('' for none), reserved_at,
 # then the openids. Returns one letter per openid: g granted, a already, d duplicate content,
@@ -178,7 +183,7 @@ def _import_redis() -> Any:
     return redis
 
 
-class RedisLedger:
+class RedisLedger(LedgerBase):
     """A `QuotaLedger` in Redis (single node or Cluster): atomic Lua scripts per bucket.
 
     ``url`` is a Redis URL or a client (``redis.Redis`` or ``redis.cluster.RedisCluster``;
@@ -197,8 +202,7 @@ class RedisLedger:
         chunk_size: int = DEFAULT_CHUNK,
     ) -> None:
         redis = _import_redis()
-        self._account = check_account(account)
-        self._limit = check_limit(limit)
+        super().__init__(account, limit)
         check_id(prefix, "prefix")
         for name, text in (("prefix", prefix), ("account", self._account)):
             if "{" in text or "}" in text:
@@ -233,16 +237,6 @@ class RedisLedger:
             f"limit={self._limit})"
         )
 
-    @property
-    def account(self) -> str:
-        """The service account this ledger counts for."""
-        return self._account
-
-    @property
-    def limit(self) -> int:
-        """Maximum committed + pending pushes per follower per month."""
-        return self._limit
-
     def _bucket(self, openid: str) -> int:
         return zlib.crc32(openid.encode()) % self._buckets
 
@@ -274,10 +268,6 @@ class RedisLedger:
                 letters[position] = letter
         return "".join(letters)
 
-    def _chunks(self, openids: Sequence[str]) -> Iterator[Sequence[str]]:
-        for start in range(0, len(openids), self._chunk):
-            yield openids[start : start + self._chunk]
-
     def reserve(
         self,
         campaign: str,
@@ -292,21 +282,18 @@ class RedisLedger:
         at, month = check_at(at)
         targets = check_openids(openids) or []
         head = [campaign, month, self._limit, key or "", _stamp(at)]
-        granted: list[str] = []
-        already: list[str] = []
-        refused: dict[str, RefusalReason] = {}
-        for chunk in self._chunks(targets):
+        tally = ReserveTally()
+        for chunk in chunks(targets, self._chunk):
             letters = self._run(self._reserve, head, chunk)
-            for openid, letter in zip(chunk, letters, strict=True):
-                if letter == "g":
-                    granted.append(openid)
-                elif letter == "a":
-                    already.append(openid)
-                elif letter == "d":
-                    refused[openid] = RefusalReason.DUPLICATE_CONTENT
-                else:
-                    refused[openid] = RefusalReason.QUOTA_EXHAUSTED
-        return Reservation(campaign, month, tuple(granted), tuple(already), refused)
+            exceptions: dict[int, Outcome] = {}
+            if letters.count("g") != len(chunk):
+                exceptions = {
+                    position: _OUTCOMES[letter]
+                    for position, letter in enumerate(letters)
+                    if letter != "g"
+                }
+            tally.add(chunk, exceptions)
+        return tally.result(campaign, month)
 
     def _settle(
         self, campaign: str, openids: Iterable[str] | None, *, commit: bool
@@ -325,23 +312,13 @@ class RedisLedger:
         moved: list[str] = []
         committed: list[str] = []
         missing: list[str] = []
-        for chunk in self._chunks(targets):
+        for chunk in chunks(targets, self._chunk):
             letters = self._run(self._settle_script, head, chunk)
             for openid, letter in zip(chunk, letters, strict=True):
                 (moved if letter == "m" else committed if letter == "c" else missing).append(
                     openid
                 )
         return moved, committed, missing
-
-    def commit(self, campaign: str, openids: Iterable[str] | None = None) -> Transition:
-        """Mark pending reservations as sent (see `QuotaLedger.commit`)."""
-        done, already, missing = self._settle(campaign, openids, commit=True)
-        return Transition(done=tuple(done), already=tuple(already), missing=tuple(missing))
-
-    def release(self, campaign: str, openids: Iterable[str] | None = None) -> Transition:
-        """Drop pending reservations; committed ones are refused (see `QuotaLedger.release`)."""
-        done, refused, missing = self._settle(campaign, openids, commit=False)
-        return Transition(done=tuple(done), missing=tuple(missing), refused=tuple(refused))
 
     def usage(self, openid: str, *, at: datetime) -> Usage:
         """Committed and pending pushes of ``openid`` in the month of ``at``."""
@@ -352,10 +329,6 @@ class RedisLedger:
                 keys=[self._tags[self._bucket(openid)]], args=[month, openid]
             )
         return Usage(month, int(total) - int(pending), int(pending), self._limit)
-
-    def remaining(self, openid: str, *, at: datetime) -> int:
-        """Free slots of ``openid`` in the month of ``at``."""
-        return self.usage(openid, at=at).remaining
 
     def pending(self, campaign: str | None = None) -> Iterator[PendingEntry]:
         """Pending reservations ordered by campaign then openid."""
@@ -407,7 +380,7 @@ class RedisLedger:
         head = [external_id, month, key or "", _stamp(at)]
         done: list[str] = []
         already: list[str] = []
-        for chunk in self._chunks(targets):
+        for chunk in chunks(targets, self._chunk):
             letters = self._run(self._external, head, chunk)
             for openid, letter in zip(chunk, letters, strict=True):
                 (done if letter == "g" else already).append(openid)

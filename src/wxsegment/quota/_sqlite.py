@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Final
 
+from wxsegment.quota._base import ALREADY, LedgerBase, Outcome, ReserveTally, chunks
 from wxsegment.quota._types import (
     DEFAULT_ACCOUNT,
     MAX_PUSHES_PER_MONTH,
@@ -29,10 +30,8 @@ from wxsegment.quota._types import (
     Usage,
 )
 from wxsegment.quota._validate import (
-    check_account,
     check_at,
     check_id,
-    check_limit,
     check_openids,
     check_optional_key,
 )
@@ -127,12 +126,14 @@ FROM wxs_reservations
 WHERE account = :account AND campaign = :campaign AND committed = 0
 """
 
+# Settling statements are driven by the chunk's decisions and reach every row through its
+# primary key: the planner would otherwise scan all the account's counters (or the whole
+# campaign's reservations) once per chunk, making settling cost grow with the ledger's size.
 _MOVE_MONTHS: Final = """
 UPDATE wxs_months
 SET committed = committed + :to_committed, pending = pending - 1
-FROM temp.wxs_decision AS d
-WHERE wxs_months.account = :account AND wxs_months.openid = d.openid
-  AND wxs_months.month = d.month AND d.outcome = 'pending'
+WHERE account = :account AND (openid, month) IN (
+    SELECT openid, month FROM temp.wxs_decision WHERE outcome = 'pending')
 """
 
 _COMMIT_ROWS: Final = """
@@ -143,11 +144,19 @@ WHERE account = :account AND campaign = :campaign AND committed = 0
 
 _DROP_CONTENTS: Final = """
 UPDATE wxs_contents SET live = live - 1
-FROM wxs_reservations AS r, temp.wxs_decision AS d
-WHERE r.account = :account AND r.campaign = :campaign AND r.openid = d.openid
-  AND d.outcome = 'pending' AND r.content_key IS NOT NULL
-  AND wxs_contents.account = :account AND wxs_contents.openid = d.openid
-  AND wxs_contents.content_key = r.content_key
+WHERE account = :account AND (openid, content_key) IN (
+    SELECT r.openid, r.content_key FROM temp.wxs_decision AS d
+    CROSS JOIN wxs_reservations AS r
+    WHERE r.account = :account AND r.campaign = :campaign AND r.openid = d.openid
+      AND d.outcome = 'pending' AND r.content_key IS NOT NULL)
+"""
+
+# Only the released followers' rows can have reached zero: a primary-key lookup each, not a
+# scan of the account's every content key per chunk.
+_PRUNE_CONTENTS: Final = """
+DELETE FROM wxs_contents
+WHERE account = :account AND live <= 0
+  AND openid IN (SELECT openid FROM temp.wxs_decision WHERE outcome = 'pending')
 """
 
 _DELETE_ROWS: Final = """
@@ -157,15 +166,24 @@ WHERE account = :account AND campaign = :campaign AND committed = 0
 """
 
 
+_OUTCOMES: Final[dict[str, Outcome]] = {
+    "already": ALREADY,
+    "duplicate": RefusalReason.DUPLICATE_CONTENT,
+    "exhausted": RefusalReason.QUOTA_EXHAUSTED,
+}
+
+
 def _utc_text(at: datetime) -> str:
     return at.astimezone(timezone.utc).isoformat()
 
 
-class SQLiteLedger:
+class SQLiteLedger(LedgerBase):
     """A `QuotaLedger` in one SQLite file (WAL): the embedded default, safe across processes.
 
     Several accounts may share a file; each ledger instance counts for one. Use one instance
-    per thread or share one (calls are serialized by a lock).
+    per thread or share one (calls are serialized by a lock). ``durable=False`` skips the
+    fsync per transaction: faster small calls, but a power loss may then forget grants
+    whose pushes were already sent.
     """
 
     def __init__(
@@ -177,9 +195,9 @@ class SQLiteLedger:
         chunk_size: int = DEFAULT_CHUNK,
         busy_timeout: float = 60.0,
         cache_mib: int = 64,
+        durable: bool = True,
     ) -> None:
-        self._account = check_account(account)
-        self._limit = check_limit(limit)
+        super().__init__(account, limit)
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
         if not isinstance(cache_mib, int) or cache_mib < 1:
@@ -191,7 +209,9 @@ class SQLiteLedger:
             self._path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        # In WAL mode, NORMAL may lose the last commits on a power loss or OS crash: a grant
+        # the application already acted on would vanish and free a slot already used.
+        self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self._db.execute("PRAGMA temp_store=MEMORY")
         # Batches touch every follower's rows once; a page cache well above the 2 MiB default
         # keeps the B-tree interiors and the hot leaves in memory across chunks.
@@ -204,16 +224,6 @@ class SQLiteLedger:
 
     def __repr__(self) -> str:
         return f"SQLiteLedger({self._path!r}, account={self._account!r}, limit={self._limit})"
-
-    @property
-    def account(self) -> str:
-        """The service account this ledger counts for."""
-        return self._account
-
-    @property
-    def limit(self) -> int:
-        """Maximum committed + pending pushes per follower per month."""
-        return self._limit
 
     def _write(self) -> _Transaction:
         return _Transaction(self._db, self._lock)
@@ -241,9 +251,7 @@ class SQLiteLedger:
         key = check_optional_key(content_key)
         at, month = check_at(at)
         targets = check_openids(openids) or []
-        granted: list[str] = []
-        already: list[str] = []
-        refused: dict[str, RefusalReason] = {}
+        tally = ReserveTally()
         params: dict[str, object] = {
             "account": self._account,
             "campaign": campaign,
@@ -253,8 +261,7 @@ class SQLiteLedger:
             "committed": 0,
             "reserved_at": _utc_text(at),
         }
-        for start in range(0, len(targets), self._chunk):
-            chunk = targets[start : start + self._chunk]
+        for chunk in chunks(targets, self._chunk):
             with self._write():
                 self._load(chunk)
                 self._db.execute(_CLASSIFY_RESERVE, params)
@@ -262,21 +269,8 @@ class SQLiteLedger:
                 others = self._db.execute(
                     "SELECT pos, outcome FROM temp.wxs_decision WHERE outcome <> 'granted'"
                 ).fetchall()
-            if not others:
-                granted.extend(chunk)
-                continue
-            outcomes = dict(others)
-            for position, openid in enumerate(chunk):
-                outcome = outcomes.get(position)
-                if outcome is None:
-                    granted.append(openid)
-                elif outcome == "already":
-                    already.append(openid)
-                elif outcome == "duplicate":
-                    refused[openid] = RefusalReason.DUPLICATE_CONTENT
-                else:
-                    refused[openid] = RefusalReason.QUOTA_EXHAUSTED
-        return Reservation(campaign, month, tuple(granted), tuple(already), refused)
+            tally.add(chunk, {position: _OUTCOMES[outcome] for position, outcome in others})
+        return tally.result(campaign, month)
 
     def _apply_grants(self, params: dict[str, object], key: str | None) -> None:
         self._db.execute(_INSERT_GRANTED, params)
@@ -286,17 +280,18 @@ class SQLiteLedger:
 
     def _settle(
         self, campaign: str, openids: Iterable[str] | None, *, commit: bool
-    ) -> list[tuple[str, str]]:
+    ) -> tuple[list[str], list[str], list[str]]:
         check_id(campaign, "campaign")
         targets = check_openids(openids)
         params = {"account": self._account, "campaign": campaign, "to_committed": int(commit)}
-        chunks: list[Sequence[str] | None] = (
-            [None]
-            if targets is None
-            else [targets[i : i + self._chunk] for i in range(0, len(targets), self._chunk)]
+        parts: Iterable[Sequence[str] | None] = (
+            [None] if targets is None else chunks(targets, self._chunk)
         )
-        decided: list[tuple[str, str]] = []
-        for chunk in chunks:
+        moved: list[str] = []
+        settled: list[str] = []
+        missing: list[str] = []
+        into = {"pending": moved, "committed": settled, "missing": missing}
+        for chunk in parts:
             with self._write():
                 if chunk is None:
                     self._db.execute("DELETE FROM temp.wxs_decision")
@@ -309,31 +304,11 @@ class SQLiteLedger:
                     self._db.execute(_COMMIT_ROWS, params)
                 else:
                     self._db.execute(_DROP_CONTENTS, params)
-                    self._db.execute(
-                        "DELETE FROM wxs_contents WHERE account = ? AND live <= 0",
-                        (self._account,),
-                    )
+                    self._db.execute(_PRUNE_CONTENTS, params)
                     self._db.execute(_DELETE_ROWS, params)
-                decided.extend(self._decisions())
-        return decided
-
-    def commit(self, campaign: str, openids: Iterable[str] | None = None) -> Transition:
-        """Mark pending reservations as sent (see `QuotaLedger.commit`)."""
-        decided = self._settle(campaign, openids, commit=True)
-        return Transition(
-            done=tuple(o for o, outcome in decided if outcome == "pending"),
-            already=tuple(o for o, outcome in decided if outcome == "committed"),
-            missing=tuple(o for o, outcome in decided if outcome == "missing"),
-        )
-
-    def release(self, campaign: str, openids: Iterable[str] | None = None) -> Transition:
-        """Drop pending reservations; committed ones are refused (see `QuotaLedger.release`)."""
-        decided = self._settle(campaign, openids, commit=False)
-        return Transition(
-            done=tuple(o for o, outcome in decided if outcome == "pending"),
-            missing=tuple(o for o, outcome in decided if outcome == "missing"),
-            refused=tuple(o for o, outcome in decided if outcome == "committed"),
-        )
+                for openid, outcome in self._decisions():
+                    into[outcome].append(openid)
+        return moved, settled, missing
 
     def usage(self, openid: str, *, at: datetime) -> Usage:
         """Committed and pending pushes of ``openid`` in the month of ``at``."""
@@ -347,10 +322,6 @@ class SQLiteLedger:
             ).fetchone()
         committed, pending = row if row is not None else (0, 0)
         return Usage(month, committed, pending, self._limit)
-
-    def remaining(self, openid: str, *, at: datetime) -> int:
-        """Free slots of ``openid`` in the month of ``at``."""
-        return self.usage(openid, at=at).remaining
 
     def pending(self, campaign: str | None = None) -> Iterator[PendingEntry]:
         """Pending reservations ordered by campaign then openid."""
@@ -395,9 +366,9 @@ class SQLiteLedger:
         }
         done: list[str] = []
         already: list[str] = []
-        for start in range(0, len(targets), self._chunk):
+        for chunk in chunks(targets, self._chunk):
             with self._write():
-                self._load(targets[start : start + self._chunk])
+                self._load(chunk)
                 self._db.execute(_CLASSIFY_SETTLE, params)
                 self._db.execute(
                     "UPDATE temp.wxs_decision SET outcome = "
@@ -431,6 +402,12 @@ class _Transaction:
 
     def __exit__(self, kind: object, error: object, trace: object) -> None:
         try:
-            self._db.execute("ROLLBACK" if kind is not None else "COMMIT")
+            try:
+                self._db.execute("ROLLBACK" if kind is not None else "COMMIT")
+            finally:
+                # A failed COMMIT (or ROLLBACK) can leave the transaction open, and with it the
+                # database's write lock, stalling every other process and this connection.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
         finally:
             self._lock.release()
