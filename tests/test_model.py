@@ -234,3 +234,31 @@ def test_follower_pickles_and_copies() -> None:
         assert clone == fan
         assert dict(clone.attributes) == dict(fan.attributes)
         assert clone.unionid == "u1"
+
+
+@pytest.mark.parametrize("bits", [4097, 20_000])
+def test_integers_beyond_the_bound_are_refused(bits: int) -> None:
+    """Integers wider than MAX_INT_BITS are a ValueError for attributes and segment constants."""
+    from wxsegment._model import MAX_INT_BITS
+    from wxsegment.segment import attr
+
+    assert bits > MAX_INT_BITS
+    huge = -(2 ** (bits - 1))
+    when = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    with pytest.raises(ValueError, match="bits"):
+        Follower("o1", when, attributes={"spend": huge})
+    with pytest.raises(ValueError, match="bits"):
+        attr("spend") == huge  # noqa: B015
+
+
+def test_integers_at_the_bound_render_and_round_trip() -> None:
+    """The widest accepted integer renders, parses back and survives JSON."""
+    from wxsegment._model import MAX_INT_BITS
+    from wxsegment.segment import attr, from_json, parse, render, to_json
+
+    widest = 2**MAX_INT_BITS - 1
+    segment = attr("spend") >= widest
+    assert parse(render(segment)) == segment
+    assert from_json(to_json(segment)) == segment
+    when = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert Follower("o1", when, attributes={"spend": widest}).value("spend") == widest

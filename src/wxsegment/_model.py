@@ -17,6 +17,7 @@ from wxsegment._clock import ensure_aware
 
 __all__ = [
     "BUILTIN_FIELDS",
+    "MAX_INT_BITS",
     "AttributeValue",
     "Follower",
     "check_value",
@@ -25,6 +26,11 @@ __all__ = [
 
 #: A value an attribute (or a segment constant) may take.
 AttributeValue: TypeAlias = str | int | float | bool | datetime
+
+#: Largest integer attribute or constant, in bits (about 1,200 decimal digits). Python refuses to
+#: turn integers beyond about 4,300 digits into text, which rendering and JSON need; a bound well
+#: inside that keeps every value printable and every segment round-trippable.
+MAX_INT_BITS: Final = 4096
 
 #: Follower fields that segment expressions can name like attributes.
 BUILTIN_FIELDS: Final = frozenset({"openid", "unionid", "subscribe_time", "last_interaction_at"})
@@ -58,6 +64,11 @@ def check_value(value: object, what: str = "value") -> AttributeValue:
     non-finite float (NaN would break equality and every algebraic law).
     """
     kind = value_kind(value)
+    if type(value) is not bool and isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+        raise ValueError(
+            f"{what} must be an integer of at most {MAX_INT_BITS} bits "
+            f"(got one of {value.bit_length()} bits)"
+        )
     if kind == "datetime":
         assert isinstance(value, datetime)
         ensure_aware(value, what)
@@ -152,7 +163,7 @@ class Follower:
                     if not (
                         kind is str
                         or (kind is float and -_INFINITY < value < _INFINITY)  # type: ignore[operator]
-                        or kind is int
+                        or (kind is int and value.bit_length() <= MAX_INT_BITS)  # type: ignore[union-attr]
                         or kind is bool
                         # A `timezone` (UTC, SHANGHAI, any fixed offset) always has an offset.
                         or (kind is datetime and type(value.tzinfo) is timezone)  # type: ignore[union-attr]

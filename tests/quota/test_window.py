@@ -572,3 +572,15 @@ def test_window_state_machine(backend: str, overlap: Overlap) -> None:
         finally:
             for made in stores:
                 made.close()
+
+
+def test_sqlite_window_store_syncs_every_commit_by_default(tmp_path: Path) -> None:
+    """The window store is durable like the ledger (synchronous=FULL) unless told otherwise."""
+    from wxsegment.quota import SQLiteWindowStore
+
+    for durable, expected in ((True, 2), (False, 1)):
+        store = SQLiteWindowStore(tmp_path / f"w{durable}.sqlite3", durable=durable)
+        try:
+            assert store._db.execute("PRAGMA synchronous").fetchone()[0] == expected
+        finally:
+            store.close()
