@@ -145,7 +145,7 @@ class _BaseClient:
         return (
             token is not None
             and token.value != stale
-            and token.fresh(self._now(), self.token_margin)
+            and token.usable(self._now(), self.token_margin)
         )
 
     def _store_lock(self) -> AbstractContextManager[None]:

@@ -31,6 +31,7 @@ from wxsegment.api._errors import (
 __all__ = [
     "DEFAULT_BASE_URL",
     "QRCODE_IMAGE_URL",
+    "TOKEN_RECHECK_INTERVAL",
     "Call",
     "Pacer",
     "RetryPolicy",
@@ -206,37 +207,71 @@ class RetryPolicy:
         }
 
 
+#: After the token endpoint answers, the answer is trusted this long even inside the margin:
+#: ``stable_token`` keeps returning the same token until WeChat rotates it (about five minutes
+#: before expiry), so asking again on every call would only repeat the same answer.
+TOKEN_RECHECK_INTERVAL: Final = 60.0
+
+
 @attrs.frozen(repr=False)
 class Token:
-    """An access token and the instant (POSIX seconds) it expires; the value never prints."""
+    """An access token and the instant (POSIX seconds) it expires; the value never prints.
+
+    ``fetched_at`` is when the token endpoint last returned it (None when unknown, as in
+    tokens stored by earlier versions).
+    """
 
     value: str
     expires_at: float
+    fetched_at: float | None = None
 
     def fresh(self, now: float, margin: float) -> bool:
         """Whether the token is still good for at least ``margin`` seconds."""
         return now < self.expires_at - margin
 
+    def usable(self, now: float, margin: float, recheck: float = TOKEN_RECHECK_INTERVAL) -> bool:
+        """Whether to use the token rather than ask the endpoint again.
+
+        Fresh tokens are usable; so is an unexpired one fetched less than ``recheck`` seconds
+        ago, since asking again so soon would return the same token.
+        """
+        if self.fresh(now, margin):
+            return True
+        return (
+            self.fetched_at is not None
+            and now < self.fetched_at + recheck
+            and now < self.expires_at
+        )
+
     def to_json(self) -> str:
         """Serialize for a token store."""
-        return json.dumps({"access_token": self.value, "expires_at": self.expires_at})
+        data: dict[str, Any] = {"access_token": self.value, "expires_at": self.expires_at}
+        if self.fetched_at is not None:
+            # An extra key: readers that only know the first two keys ignore it.
+            data["fetched_at"] = self.fetched_at
+        return json.dumps(data)
 
     @classmethod
     def from_json(cls, text: str) -> Token:
-        """Parse what `to_json` wrote."""
+        """Parse what `to_json` wrote (with or without ``fetched_at``)."""
         data = json.loads(text)
-        return cls(str(data["access_token"]), float(data["expires_at"]))
+        fetched_at = data.get("fetched_at")
+        return cls(
+            str(data["access_token"]),
+            float(data["expires_at"]),
+            None if fetched_at is None else float(fetched_at),
+        )
 
     def __repr__(self) -> str:
         return f"Token(value='***', expires_at={self.expires_at!r})"
 
 
 def token_from_response(data: Mapping[str, Any], now: float, endpoint: str) -> Token:
-    """Build a token from a token-endpoint answer."""
+    """Build a token from a token-endpoint answer received at ``now``."""
     value = data.get("access_token")
     if not isinstance(value, str) or not value:
         raise WeChatError(None, "token answer without access_token", endpoint)
-    return Token(value, now + float(data.get("expires_in", 7200)))
+    return Token(value, now + float(data.get("expires_in", 7200)), now)
 
 
 class Pacer:
