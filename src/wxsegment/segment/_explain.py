@@ -43,6 +43,17 @@ class Explanation:
         return "\n".join(self.lines())
 
 
+_LEAF, _AND, _OR, _NOT = range(4)
+
+
+def _kind(segment: Segment) -> int:
+    if isinstance(segment, And):
+        return _AND
+    if isinstance(segment, Or):
+        return _OR
+    return _NOT if isinstance(segment, Not) else _LEAF
+
+
 def _subtrees(segment: Segment) -> tuple[Segment, ...]:
     if isinstance(segment, (And, Or)):
         return tuple(sorted(segment.children, key=render))
@@ -55,26 +66,43 @@ def explain(segment: Segment, followers: Iterable[Follower], *, now: datetime) -
     """Count, over ``followers``, the matches of ``segment`` and of every sub-expression."""
     ensure_aware(now, "now")
     nodes: list[Segment] = []
-    parents: list[int] = []
+    kids: list[list[int]] = []
 
-    def collect(node: Segment, parent: int) -> None:
+    def collect(node: Segment) -> int:
         index = len(nodes)
         nodes.append(node)
-        parents.append(parent)
-        for child in _subtrees(node):
-            collect(child, index)
+        own: list[int] = []
+        kids.append(own)
+        own.extend(collect(child) for child in _subtrees(node))
+        return index
 
-    collect(segment, -1)
+    collect(segment)
+    # Children always come after their parent, so walking backwards settles every child before
+    # its parent: each combinator then reuses its children's results instead of re-evaluating
+    # its whole sub-tree, and each leaf is matched once per follower.
+    kinds = [_kind(node) for node in nodes]
+    bottom_up = range(len(nodes) - 1, -1, -1)
     counts = [0] * len(nodes)
+    results = [False] * len(nodes)
     total = 0
     for follower in followers:
         total += 1
-        for index, node in enumerate(nodes):
-            if matches(node, follower, now=now):
+        for index in bottom_up:
+            kind = kinds[index]
+            if kind == _AND:
+                hit = all(results[i] for i in kids[index])
+            elif kind == _OR:
+                hit = any(results[i] for i in kids[index])
+            elif kind == _NOT:
+                hit = not results[kids[index][0]]
+            else:
+                hit = matches(nodes[index], follower, now=now)
+            results[index] = hit
+            if hit:
                 counts[index] += 1
 
     def build(index: int) -> Explanation:
-        children = tuple(build(i) for i, p in enumerate(parents) if p == index)
+        children = tuple(build(i) for i in kids[index])
         return Explanation(nodes[index], counts[index], total, children)
 
     return build(0)
