@@ -22,6 +22,7 @@ from wxsegment.segment import (
     render,
     tag,
 )
+from wxsegment.segment._render import render_shared
 from wxsegment.testing.strategies import DEFAULT_NOW, followers, segments
 
 NOW = datetime(2026, 3, 1, tzinfo=timezone.utc)
@@ -54,6 +55,22 @@ def test_explain_agrees_with_matches_on_every_node(
     lines = report.lines()
     assert len(lines) == nodes
     assert lines[0].endswith(render(segment))
+
+
+def _subtrees_top_down(segment: Segment) -> list[Segment]:
+    return [
+        segment,
+        *(s for child in _expected_children(segment) for s in _subtrees_top_down(child)),
+    ]
+
+
+@given(segments(max_leaves=8))
+def test_shared_rendering_agrees_with_render(segment: Segment) -> None:
+    """Rendering every sub-tree through one shared table gives `render`'s text for each."""
+    texts: dict[int, str] = {}
+    for part in _subtrees_top_down(segment):
+        assert render_shared(part, texts) == render(part)
+    assert all(render_shared(part, texts) == render(part) for part in _subtrees_top_down(segment))
 
 
 def test_explain_of_a_wide_or() -> None:

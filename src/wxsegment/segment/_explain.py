@@ -11,7 +11,7 @@ from wxsegment._clock import ensure_aware
 from wxsegment._model import Follower
 from wxsegment.segment._evaluate import matches
 from wxsegment.segment._nodes import And, Not, Or, Segment
-from wxsegment.segment._render import render
+from wxsegment.segment._render import render, render_shared
 
 __all__ = ["Explanation", "explain"]
 
@@ -54,9 +54,9 @@ def _kind(segment: Segment) -> int:
     return _NOT if isinstance(segment, Not) else _LEAF
 
 
-def _subtrees(segment: Segment) -> tuple[Segment, ...]:
+def _subtrees(segment: Segment, texts: dict[int, str]) -> tuple[Segment, ...]:
     if isinstance(segment, (And, Or)):
-        return tuple(sorted(segment.children, key=render))
+        return tuple(sorted(segment.children, key=lambda child: render_shared(child, texts)))
     if isinstance(segment, Not):
         return (segment.child,)
     return ()
@@ -67,13 +67,16 @@ def explain(segment: Segment, followers: Iterable[Follower], *, now: datetime) -
     ensure_aware(now, "now")
     nodes: list[Segment] = []
     kids: list[list[int]] = []
+    # Sorting each level by rendered text would otherwise render every sub-tree once per
+    # ancestor: quadratic in the depth of the tree.
+    texts: dict[int, str] = {}
 
     def collect(node: Segment) -> int:
         index = len(nodes)
         nodes.append(node)
         own: list[int] = []
         kids.append(own)
-        own.extend(collect(child) for child in _subtrees(node))
+        own.extend(collect(child) for child in _subtrees(node, texts))
         return index
 
     collect(segment)
