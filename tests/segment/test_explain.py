@@ -44,17 +44,27 @@ def _check(node: Explanation, people: Sequence[Follower], now: datetime) -> int:
     return 1 + sum(_check(child, people, now) for child in node.children)
 
 
+def _preorder(node: Explanation, depth: int) -> list[tuple[Explanation, int]]:
+    return [(node, depth), *(p for child in node.children for p in _preorder(child, depth + 1))]
+
+
 @given(segments(max_leaves=8), st.lists(followers(), max_size=6))
 def test_explain_agrees_with_matches_on_every_node(
     segment: Segment, people: list[Follower]
 ) -> None:
-    """Each node's count is its `matches` count; children come in rendered order."""
+    """Each node's count is its `matches` count; children in rendered order; one line per node."""
     report = explain(segment, people, now=DEFAULT_NOW)
     assert report.segment == segment
     nodes = _check(report, people, DEFAULT_NOW)
     lines = report.lines()
     assert len(lines) == nodes
-    assert lines[0].endswith(render(segment))
+    width = len(f"{len(people):,}")
+    expected = [
+        f"{node.matched:>{width},} / {len(people):,}  {'  ' * depth}{render(node.segment)}"
+        for node, depth in _preorder(report, 0)
+    ]
+    assert lines == expected
+    assert str(report) == "\n".join(expected)
 
 
 def _subtrees_top_down(segment: Segment) -> list[Segment]:

@@ -11,7 +11,7 @@ from wxsegment._clock import ensure_aware
 from wxsegment._model import Follower
 from wxsegment.segment._evaluate import matches
 from wxsegment.segment._nodes import And, Not, Or, Segment
-from wxsegment.segment._render import render, render_shared
+from wxsegment.segment._render import render_shared
 
 __all__ = ["Explanation", "explain"]
 
@@ -35,9 +35,18 @@ class Explanation:
 
     def lines(self, indent: int = 0) -> list[str]:
         """The explanation as indented text lines, one per sub-expression."""
+        out: list[str] = []
+        self._write(indent, {}, out)
+        return out
+
+    def _write(self, indent: int, texts: dict[int, str], out: list[str]) -> None:
+        # One shared table and one output list: rendering each node on its own, or joining the
+        # children's lists at every level, costs time quadratic in the depth of the tree.
         width = len(f"{self.total:,}")
-        head = f"{self.matched:>{width},} / {self.total:,}  {'  ' * indent}{render(self.segment)}"
-        return [head, *(line for child in self.children for line in child.lines(indent + 1))]
+        text = render_shared(self.segment, texts)
+        out.append(f"{self.matched:>{width},} / {self.total:,}  {'  ' * indent}{text}")
+        for child in self.children:
+            child._write(indent + 1, texts, out)
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
