@@ -45,7 +45,7 @@ from wxsegment.segment._nodes import (
     as_node,
 )
 
-__all__ = ["is_bare_word", "render", "render_duration", "render_value"]
+__all__ = ["is_bare_word", "render", "render_duration", "render_shared", "render_value"]
 
 _DURATION_UNITS: Final = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 
@@ -84,6 +84,22 @@ def render_duration(duration: timedelta) -> str:
 
 def render(segment: Segment) -> str:
     """The canonical DSL text of ``segment``; ``parse(render(s)) == s`` for every segment."""
+    return render_shared(segment, {})
+
+
+def render_shared(segment: Segment, texts: dict[int, str]) -> str:
+    """`render`, reusing and filling ``texts`` (keyed by node ``id``) for every sub-tree.
+
+    Lets a caller that needs the text of every sub-tree pay for each node once. ``texts`` is
+    only valid while the nodes it was filled from are alive.
+    """
+    known = texts.get(id(segment))
+    if known is None:
+        known = texts[id(segment)] = _render(segment, texts)
+    return known
+
+
+def _render(segment: Segment, texts: dict[int, str]) -> str:
     node = as_node(segment)
     match node:
         case Constant(value=value):
@@ -101,12 +117,15 @@ def render(segment: Segment) -> str:
         case Within(attr=name, duration=duration):
             return f"{name} within {render_duration(duration)}"
         case And(children=children):
-            texts = (f"({render(c)})" if isinstance(c, Or) else render(c) for c in children)
-            return " and ".join(sorted(texts))
+            parts = (
+                f"({render_shared(c, texts)})" if isinstance(c, Or) else render_shared(c, texts)
+                for c in children
+            )
+            return " and ".join(sorted(parts))
         case Or(children=children):
-            return " or ".join(sorted(render(c) for c in children))
+            return " or ".join(sorted(render_shared(c, texts) for c in children))
         case Not(child=child):
-            text = render(child)
+            text = render_shared(child, texts)
             return f"not ({text})" if isinstance(child, (And, Or)) else f"not {text}"
         case _:
             assert_never(node)
