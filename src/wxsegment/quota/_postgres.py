@@ -41,9 +41,9 @@ from wxsegment.quota._types import (
 )
 from wxsegment.quota._validate import (
     check_at,
+    check_batch,
     check_id,
     check_openids,
-    check_optional_key,
 )
 
 if TYPE_CHECKING:
@@ -331,10 +331,7 @@ class PostgresLedger(LedgerBase):
         content_key: str | None = None,
     ) -> Reservation:
         """Reserve one push of ``campaign`` for each follower (see `QuotaLedger.reserve`)."""
-        check_id(campaign, "campaign")
-        key = check_optional_key(content_key)
-        at, month = check_at(at)
-        targets = check_openids(openids) or []
+        key, at, month, targets = check_batch(campaign, "campaign", openids, at, content_key)
         params = {
             "account": self._account,
             "campaign": campaign,
@@ -427,10 +424,7 @@ class PostgresLedger(LedgerBase):
         content_key: str | None = None,
     ) -> Transition:
         """Count pushes made outside the library as committed (idempotent per external id)."""
-        check_id(external_id, "external_id")
-        key = check_optional_key(content_key)
-        at, month = check_at(at)
-        targets = check_openids(openids) or []
+        key, at, month, targets = check_batch(external_id, "external_id", openids, at, content_key)
         params = {
             "account": self._account,
             "campaign": external_id,

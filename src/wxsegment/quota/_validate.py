@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from wxsegment._clock import ensure_aware, month_key
 
 __all__ = [
+    "Batch",
     "check_account",
     "check_at",
+    "check_batch",
     "check_id",
     "check_limit",
     "check_openids",
@@ -92,3 +95,22 @@ def check_at(at: datetime) -> tuple[datetime, str]:
         return at, month_key(at)
     except OverflowError as error:
         raise ValueError(f"at is out of the supported range: {at.isoformat()}") from error
+
+
+class Batch(NamedTuple):
+    """A validated reserve or record_external call: who, when, and with which content key."""
+
+    content_key: str | None
+    at: datetime
+    month: str
+    openids: list[str]
+
+
+def check_batch(
+    identifier: object, what: str, openids: Iterable[str], at: datetime, content_key: object
+) -> Batch:
+    """Validate every argument of a call that writes a batch, before anything is written."""
+    check_id(identifier, what)
+    key = check_optional_key(content_key)
+    at, month = check_at(at)
+    return Batch(key, at, month, check_openids(openids) or [])
