@@ -16,9 +16,10 @@ ALLOWED: dict[str, set[str]] = {
     "api": set(),
     "segment": set(),
     "quota": set(),
+    "followers": {"segment"},
     "testing": {"api", "segment"},
     "delivery": {"api", "segment", "quota"},
-    "tagging": {"api", "segment"},
+    "tagging": {"api", "segment", "followers"},
 }
 
 
@@ -65,6 +66,7 @@ def test_core_imports_need_no_optional_extra() -> None:
         "import sys\n"
         "import wxsegment, wxsegment.api, wxsegment.segment, wxsegment.quota, wxsegment.testing\n"
         "import wxsegment.api.callback, wxsegment.tagging, wxsegment.delivery\n"
+        "import wxsegment.followers\n"
         "heavy = {'pyroaring', 'numpy', 'psycopg', 'redis', 'defusedxml', 'cryptography',"
         " 'hypothesis', 'uvicorn'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
