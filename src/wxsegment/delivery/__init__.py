@@ -27,6 +27,7 @@ from wxsegment.delivery._campaign import (
     resolve_audience,
 )
 from wxsegment.delivery._slots import SlotPlan, plan_month, rank
+from wxsegment.delivery._titles import TitleCheck, check_title
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -39,7 +40,9 @@ __all__ = [
     "Report",
     "ResumeMismatchError",
     "SlotPlan",
+    "TitleCheck",
     "batch_clientmsgid",
+    "check_title",
     "execute",
     "form_batches",
     "is_definite_refusal",
