@@ -97,7 +97,7 @@ from wxsegment.api._tokens import (
     SharedTokenStore,
     TokenStore,
 )
-from wxsegment.api._users import AsyncUsers, PageLimitError, Users
+from wxsegment.api._users import AsyncUsers, FollowerPage, PageLimitError, Users
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -129,6 +129,7 @@ __all__ = [
     "DailyQuotaError",
     "DuplicateClientMsgIdError",
     "FileTokenStore",
+    "FollowerPage",
     "FollowerTagLimitError",
     "Image",
     "InvalidOpenIDError",
