@@ -82,6 +82,7 @@ def follower_from_user(
     *,
     keep: Follower | None = None,
     local_tags: Iterable[str] = (),
+    extra_attributes: Mapping[str, AttributeValue] | None = None,
 ) -> Follower:
     """The `Follower` that WeChat's ``user/info`` describes, merged over what the store keeps.
 
@@ -89,7 +90,7 @@ def follower_from_user(
     ``local_tags`` (tags the store holds that WeChat does not know). Attributes: those of
     ``keep`` (CRM data), then WeChat's ``language``, ``remark``, ``subscribe_scene``,
     ``qr_scene``, ``qr_scene_str`` and ``subscribed``. An unsubscribed user (WeChat then sends
-    only the openid) needs ``keep`` for the subscribe time.
+    only the openid) needs ``keep`` for the subscribe time. ``extra_attributes`` are set last.
     """
     attributes: dict[str, AttributeValue] = dict(keep.attributes) if keep is not None else {}
     attributes["subscribed"] = user.subscribed
@@ -101,6 +102,8 @@ def follower_from_user(
             qr_scene=user.qr_scene,
             qr_scene_str=user.qr_scene_str,
         )
+    if extra_attributes:
+        attributes.update(extra_attributes)
     subscribe_time = user.subscribe_time or (keep.subscribe_time if keep is not None else None)
     if subscribe_time is None:
         raise ValueError(f"follower {user.openid!r} has no subscribe time: WeChat sent none")
@@ -284,10 +287,9 @@ def _write_users(
             continue
         # Tags WeChat does not know (CRM-only ones) stay; WeChat's say who carries WeChat's.
         local = keep.tags - wechat_names if keep is not None else frozenset()
-        follower = follower_from_user(user, tag_names, keep=keep, local_tags=local)
-        if extra:
-            follower = attrs.evolve(follower, attributes={**follower.attributes, **extra})
-        followers.append(follower)
+        followers.append(
+            follower_from_user(user, tag_names, keep=keep, local_tags=local, extra_attributes=extra)
+        )
     if followers:
         store.upsert(followers)
     if gone:
