@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.followers.conftest import StoreFactory
 from wxsegment import Follower
+from wxsegment.followers import AttributeSchemaError
 from wxsegment.followers._base import SqlFollowerStore
 from wxsegment.segment import Segment, explain, matches
 from wxsegment.testing.strategies import DEFAULT_NOW, followers, segments
@@ -39,11 +42,20 @@ def check_agreement(
     assert store.followers(model) == model
     index = store.index()
     for audience in audiences:
+        try:
+            store.schema.check_segment(audience)
+        except AttributeSchemaError:
+            # A built-in field compared with a value of another kind: refused, never run.
+            with pytest.raises(AttributeSchemaError):
+                store.select(audience, now=NOW)
+            continue
         expected = sorted(o for o, f in model.items() if matches(audience, f, now=NOW))
         assert store.select(audience, now=NOW) == expected
         assert store.count(audience, now=NOW) == len(expected)
         assert sorted(index.evaluate(audience, now=NOW)) == expected
-    assert store.explain(audiences[0], now=NOW) == explain(audiences[0], model.values(), now=NOW)
+    for audience in audiences[:1]:
+        with contextlib.suppress(AttributeSchemaError):
+            assert store.explain(audience, now=NOW) == explain(audience, model.values(), now=NOW)
 
 
 @STORE_SETTINGS
