@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from tests.followers.conftest import StoreFactory
 from wxsegment import Follower
-from wxsegment.followers import AttributeSchemaError
+from wxsegment.followers import AttributeSchemaError, IndexedStore, StaleVersionError
 from wxsegment.followers._base import SqlFollowerStore
-from wxsegment.segment import Segment, explain, matches
+from wxsegment.segment import Segment, Tag, explain, matches
 from wxsegment.testing.strategies import DEFAULT_NOW, followers, segments
 
 NOW = DEFAULT_NOW
@@ -35,9 +35,12 @@ def reset(store: SqlFollowerStore) -> None:
 
 
 def check_agreement(
-    store: SqlFollowerStore, model: dict[str, Follower], audiences: Sequence[Segment]
+    store: SqlFollowerStore,
+    model: dict[str, Follower],
+    audiences: Sequence[Segment],
+    indexed: IndexedStore | None = None,
 ) -> None:
-    """Store reads, the store's index and `matches` over the model all agree."""
+    """Store reads, the store's index, a refreshed index and `matches` all agree."""
     assert store.openids() == sorted(model)
     assert store.followers(model) == model
     index = store.index()
@@ -53,6 +56,8 @@ def check_agreement(
         assert store.select(audience, now=NOW) == expected
         assert store.count(audience, now=NOW) == len(expected)
         assert sorted(index.evaluate(audience, now=NOW)) == expected
+        if indexed is not None:
+            assert indexed.select(audience, now=NOW) == expected
     for audience in audiences[:1]:
         with contextlib.suppress(AttributeSchemaError):
             assert store.explain(audience, now=NOW) == explain(audience, model.values(), now=NOW)
@@ -75,12 +80,13 @@ def test_select_agrees_with_matches_after_updates(
     """After upserts, replacing upserts and deletes, select/count/index equal the model."""
     store = make_store(allow_undeclared=True)
     reset(store)
+    indexed = IndexedStore(store)
     model: dict[str, Follower] = {}
     batch = distinct(first)
     report = store.upsert(batch)
     model.update((f.openid, f) for f in batch)
     assert (report.inserted, report.updated) == (len(batch), 0)
-    check_agreement(store, model, audiences)
+    check_agreement(store, model, audiences, indexed)
     again = distinct(second + [f for i, f in enumerate(batch) if i % 2])
     known = sum(f.openid in model for f in again)
     report = store.upsert(again)
@@ -90,7 +96,7 @@ def test_select_agrees_with_matches_after_updates(
     store.delete(gone)
     for openid in gone:
         model.pop(openid, None)
-    check_agreement(store, model, audiences)
+    check_agreement(store, model, audiences, indexed)
 
 
 @STORE_SETTINGS
@@ -123,3 +129,20 @@ def test_imported_rows_merge_like_the_model(
             )
     store.import_rows(rows)
     check_agreement(store, model, audiences)
+
+
+def test_a_trimmed_feed_makes_the_index_rebuild(make_store: StoreFactory) -> None:
+    """An index behind a trimmed feed is rebuilt whole and still agrees with the store."""
+    store = make_store(allow_undeclared=True)
+    indexed = IndexedStore(store)
+    store.upsert([Follower("o1", NOW, tags={"vip"})])
+    assert indexed.refresh() == 1
+    store.upsert([Follower("o2", NOW, tags={"vip"})])
+    store.delete(["o1"])
+    store.trim_changes(store.version())
+    with pytest.raises(StaleVersionError):
+        store.changes(indexed.version)
+    indexed.refresh()
+    assert indexed.select(Tag("vip"), now=NOW) == ["o2"]
+    assert indexed.version == store.version()
+    assert store.changes(indexed.version) == (indexed.version, frozenset())

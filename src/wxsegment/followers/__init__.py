@@ -15,8 +15,10 @@ from wxsegment.followers._errors import (
     AttributeKindError,
     AttributeSchemaError,
     ImportRejectedError,
+    StaleVersionError,
     UndeclaredAttributeError,
 )
+from wxsegment.followers._indexed import IndexedStore
 from wxsegment.followers._protocol import FollowerStore
 from wxsegment.followers._report import ImportReport, RejectedRow
 from wxsegment.followers._rows import MAX_OPENID_LENGTH
@@ -37,9 +39,11 @@ __all__ = [
     "FollowerStore",
     "ImportRejectedError",
     "ImportReport",
+    "IndexedStore",
     "PostgresFollowerStore",
     "RejectedRow",
     "SQLiteFollowerStore",
+    "StaleVersionError",
     "UndeclaredAttributeError",
 ]
 

@@ -18,7 +18,7 @@ from typing import Any, Final
 from wxsegment._clock import ensure_aware
 from wxsegment._model import AttributeValue, Follower
 from wxsegment.followers._codec import Param, from_micros, micros, number_of, value_columns
-from wxsegment.followers._errors import ImportRejectedError
+from wxsegment.followers._errors import ImportRejectedError, StaleVersionError
 from wxsegment.followers._report import ImportReport, RejectedRow
 from wxsegment.followers._rows import (
     Write,
@@ -47,6 +47,7 @@ __all__ = ["SqlFollowerStore"]
 #: Openids per statement where a statement lists openids.
 _CHUNK: Final = 500
 _NEXT_OPENID: Final = "next_openid"
+_TRIMMED: Final = "changes_trimmed_to"
 
 
 def _quote(name: str) -> str:
@@ -595,11 +596,30 @@ class SqlFollowerStore:
         with self._read() as cursor:
             cursor.execute(f"SELECT MAX(seq) FROM {self._t('wxs_changes')}")
             value = cursor.fetchone()[0]
-        return 0 if value is None else int(value)
+            if value is None:
+                # An empty feed after a trim sits at the trimmed position, not at 0.
+                cursor.execute(
+                    self._sql(f"SELECT value FROM {self._t('wxs_meta')} WHERE key = ?"),
+                    (_TRIMMED,),
+                )
+                row = cursor.fetchone()
+                value = 0 if row is None else row[0]
+        return int(value)
 
     def changes(self, since: int) -> tuple[int, frozenset[str]]:
-        """The feed's position now and the openids written after position ``since``."""
+        """The feed's position now and the openids written after position ``since``.
+
+        Raises `StaleVersionError` when `trim_changes` removed entries after ``since``.
+        """
         with self._read() as cursor:
+            cursor.execute(
+                self._sql(f"SELECT value FROM {self._t('wxs_meta')} WHERE key = ?"), (_TRIMMED,)
+            )
+            row = cursor.fetchone()
+            if row is not None and since < int(row[0]):
+                raise StaleVersionError(
+                    f"the change feed was trimmed up to {row[0]}; position {since} is gone"
+                )
             cursor.execute(
                 self._sql(f"SELECT seq, openid FROM {self._t('wxs_changes')} WHERE seq > ?"),
                 (since,),
@@ -607,6 +627,22 @@ class SqlFollowerStore:
             rows = cursor.fetchall()
         top = max((int(seq) for seq, _ in rows), default=since)
         return top, frozenset(openid for _, openid in rows)
+
+    def trim_changes(self, upto: int) -> None:
+        """Drop feed entries up to position ``upto``; readers behind it must rebuild."""
+        if isinstance(upto, bool) or not isinstance(upto, int):
+            raise TypeError(f"upto must be an int, got {type(upto).__name__}")
+        table, meta = self._t("wxs_changes"), self._t("wxs_meta")
+        with self._write() as cursor:
+            cursor.execute(self._sql(f"SELECT value FROM {meta} WHERE key = ?"), (_TRIMMED,))
+            row = cursor.fetchone()
+            if row is not None and int(row[0]) >= upto:
+                return
+            cursor.execute(self._sql(f"DELETE FROM {table} WHERE seq <= ?"), (upto,))
+            cursor.execute(self._sql(f"DELETE FROM {meta} WHERE key = ?"), (_TRIMMED,))
+            cursor.execute(
+                self._sql(f"INSERT INTO {meta} (key, value) VALUES (?, ?)"), (_TRIMMED, str(upto))
+            )
 
     def followers(self, openids: Iterable[str]) -> dict[str, Follower]:
         """The stored followers among ``openids``, by openid (unknown ones are left out)."""

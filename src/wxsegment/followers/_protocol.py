@@ -72,6 +72,10 @@ class FollowerStore(Protocol):
         """The feed's position and the openids written after ``since``."""
         ...
 
+    def trim_changes(self, upto: int) -> None:
+        """Drop feed entries up to ``upto``."""
+        ...
+
     def mark_subscribed(self, openids: Iterable[str], *, at: datetime) -> int:
         """Known followers subscribed (again) at ``at``."""
         ...
