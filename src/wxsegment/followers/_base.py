@@ -393,7 +393,12 @@ class SqlFollowerStore:
         return changed
 
     def add_tags(self, openids: Iterable[str], names: Iterable[str]) -> None:
-        """Give each known follower among ``openids`` the tags ``names``."""
+        """Give each of ``openids`` the tags ``names``.
+
+        Tags may be recorded for openids not stored yet (a pull sees a tag's members before
+        their user info); they count once the follower is stored, unless an `upsert` of the
+        whole follower replaces them.
+        """
         self._change_tags(openids, names, add=True)
 
     def remove_tags(self, openids: Iterable[str], names: Iterable[str]) -> None:
@@ -407,17 +412,16 @@ class SqlFollowerStore:
         tags = sorted({check_text(n, "tag name") for n in names})
         if any(not n for n in tags):
             raise ValueError("tag names must be non-empty")
-        f, t = self._followers, self._tags
+        t = self._tags
         pairs = [(o, n) for o in listed for n in tags]
         with self._write() as cursor:
             if add:
                 cursor.executemany(
                     self._sql(
-                        f"INSERT INTO {t} (openid, tag) SELECT k.openid, ? FROM {f} AS k "
-                        f"WHERE k.openid = ? AND NOT EXISTS "
-                        f"(SELECT 1 FROM {t} AS e WHERE e.openid = k.openid AND e.tag = ?)"
+                        f"INSERT INTO {t} (openid, tag) SELECT ?, ? WHERE NOT EXISTS "
+                        f"(SELECT 1 FROM {t} AS e WHERE e.openid = ? AND e.tag = ?)"
                     ),
-                    [(n, o, n) for o, n in pairs],
+                    [(o, n, o, n) for o, n in pairs],
                 )
             else:
                 cursor.executemany(
@@ -442,14 +446,73 @@ class SqlFollowerStore:
         check_text(name, "tag name")
         if isinstance(tag_id, bool) or not isinstance(tag_id, int) or tag_id < 0:
             raise ValueError(f"tag_id must be a non-negative int, got {tag_id!r}")
-        table = self._t("wxs_tag_ids")
         with self._write() as cursor:
+            self._set_tag_id(cursor, name, tag_id)
+
+    def _set_tag_id(self, cursor: Any, name: str, tag_id: int) -> None:
+        table, t = self._t("wxs_tag_ids"), self._tags
+        cursor.execute(self._sql(f"SELECT name FROM {table} WHERE tag_id = ?"), (tag_id,))
+        row = cursor.fetchone()
+        if row is not None and row[0] != name:
+            # A rename on WeChat: the members keep the tag under its new name.
+            old = row[0]
+            self._log_changes(cursor, f"SELECT openid FROM {t} WHERE tag = ?", [old])
             cursor.execute(
-                self._sql(f"DELETE FROM {table} WHERE tag_id = ? OR name = ?"), (tag_id, name)
+                self._sql(
+                    f"DELETE FROM {t} WHERE tag = ? AND openid IN "
+                    f"(SELECT openid FROM {t} WHERE tag = ?)"
+                ),
+                (old, name),
             )
+            cursor.execute(self._sql(f"UPDATE {t} SET tag = ? WHERE tag = ?"), (name, old))
+        cursor.execute(
+            self._sql(f"DELETE FROM {table} WHERE tag_id = ? OR name = ?"), (tag_id, name)
+        )
+        cursor.execute(
+            self._sql(f"INSERT INTO {table} (tag_id, name) VALUES (?, ?)"), (tag_id, name)
+        )
+
+    def replace_tags(
+        self, tag_ids: Mapping[int, str], members: Mapping[str, Iterable[str]]
+    ) -> None:
+        """Replace, in one transaction, the tag-id map and the members of every mapped tag.
+
+        ``members`` maps tag names to openids; tags named by neither the old nor the new map
+        (CRM tags WeChat does not know) are left alone.
+        """
+        fresh = {int(i): check_text(n, "tag name") for i, n in tag_ids.items()}
+        groups = {check_text(n, "tag name"): _openids(o) for n, o in members.items()}
+        unmapped = sorted(set(groups) - set(fresh.values()))
+        if unmapped:
+            raise ValueError(f"members name tags without a tag id: {unmapped}")
+        table, t = self._t("wxs_tag_ids"), self._tags
+        with self._write() as cursor:
+            cursor.execute(f"SELECT name FROM {table}")
+            names = sorted({row[0] for row in cursor.fetchall()} | set(fresh.values()))
+            cursor.execute(f"DELETE FROM {table}")
+            cursor.executemany(
+                self._sql(f"INSERT INTO {table} (tag_id, name) VALUES (?, ?)"),
+                sorted(fresh.items()),
+            )
+            for chunk in _chunks(names):
+                marks = ", ".join("?" for _ in chunk)
+                self._log_changes(
+                    cursor,
+                    f"SELECT DISTINCT openid FROM {t} WHERE tag IN ({marks})",
+                    list(chunk),
+                )
+                cursor.execute(self._sql(f"DELETE FROM {t} WHERE tag IN ({marks})"), list(chunk))
+            pairs = [(o, name) for name, openids in sorted(groups.items()) for o in openids]
+            cursor.executemany(self._sql(f"INSERT INTO {t} (openid, tag) VALUES (?, ?)"), pairs)
+            self._log_openids(cursor, sorted({o for o, _ in pairs}))
+
+    def tags_of(self, openid: str) -> frozenset[str]:
+        """The tag names recorded for ``openid`` (stored as a follower or not yet)."""
+        with self._read() as cursor:
             cursor.execute(
-                self._sql(f"INSERT INTO {table} (tag_id, name) VALUES (?, ?)"), (tag_id, name)
+                self._sql(f"SELECT tag FROM {self._tags} WHERE openid = ?"), (check_openid(openid),)
             )
+            return frozenset(row[0] for row in cursor.fetchall())
 
     def forget_tag_id(self, tag_id: int) -> None:
         """Drop the mapping of a WeChat tag id (the tag was deleted on WeChat)."""

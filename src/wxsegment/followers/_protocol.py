@@ -108,6 +108,16 @@ class FollowerStore(Protocol):
         """Drop a WeChat tag id's mapping."""
         ...
 
+    def replace_tags(
+        self, tag_ids: Mapping[int, str], members: Mapping[str, Iterable[str]]
+    ) -> None:
+        """Replace the tag-id map and the mapped tags' members."""
+        ...
+
+    def tags_of(self, openid: str) -> frozenset[str]:
+        """The tag names recorded for ``openid``."""
+        ...
+
     def tag_ids(self) -> Mapping[int, str]:
         """WeChat tag id to name."""
         ...
