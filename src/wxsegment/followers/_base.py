@@ -17,7 +17,16 @@ from typing import Any, Final
 
 from wxsegment._clock import ensure_aware
 from wxsegment._model import AttributeValue, Follower
-from wxsegment.followers._codec import Param, from_micros, micros, number_of, value_columns
+from wxsegment.followers._codec import (
+    Param,
+    column_value,
+    decode_column,
+    from_micros,
+    micros,
+    number_of,
+    typed_columns,
+    value_columns,
+)
 from wxsegment.followers._errors import ImportRejectedError, StaleVersionError
 from wxsegment.followers._report import ImportReport, RejectedRow
 from wxsegment.followers._rows import (
@@ -68,13 +77,26 @@ class SqlFollowerStore:
     def __init__(self, prefix: str, schema: AttributeSchema) -> None:
         self._lock = threading.RLock()
         self._prefix = prefix
-        self.layout = SqlSchema(
-            followers_table=f"{prefix}wxs_followers",
-            tags_table=f"{prefix}wxs_follower_tags",
-            attributes_table=f"{prefix}wxs_follower_attributes",
-        )
         self._given = schema
         self._schema = schema
+        self._layouts: dict[AttributeSchema, SqlSchema] = {}
+
+    @property
+    def layout(self) -> SqlSchema:
+        """The `SqlSchema` of the store's tables as of the last schema read (for `to_sql`)."""
+        return self._layout(self._schema)
+
+    def _layout(self, schema: AttributeSchema) -> SqlSchema:
+        """Declared attributes with a plain ASCII name are typed columns of the followers row."""
+        layout = self._layouts.get(schema)
+        if layout is None:
+            layout = self._layouts[schema] = SqlSchema(
+                followers_table=f"{self._prefix}wxs_followers",
+                tags_table=f"{self._prefix}wxs_follower_tags",
+                attributes_table=f"{self._prefix}wxs_follower_attributes",
+                columns=typed_columns(schema),
+            )
+        return layout
 
     # -- what a backend provides -----------------------------------------------------------------
 
@@ -96,8 +118,15 @@ class SqlFollowerStore:
         """Fill a load table (already empty) with ``rows``."""
         raise NotImplementedError
 
-    def _load_ddl(self) -> list[str]:
-        """Statements creating the three load tables (temporary, emptied after each write)."""
+    def _load_ddl(self, typed: Sequence[tuple[str, str]]) -> list[str]:
+        """Statements creating the three load tables (temporary), the first with ``typed``."""
+        raise NotImplementedError
+
+    #: SQL type of a typed attribute column, by `SqlColumn` kind.
+    _column_types: Mapping[str, str]
+
+    def _columns_of(self, cursor: Any) -> set[str]:
+        """The column names of the followers table."""
         raise NotImplementedError
 
     def _extra_ddl(self) -> list[str]:
@@ -138,20 +167,42 @@ class SqlFollowerStore:
         """Create the layout (idempotent) and merge the given declarations into the stored ones."""
         from wxsegment.segment import sql_schema_ddl
 
-        for statement in [*sql_schema_ddl(self._dialect, self.layout), *self._extra_ddl()]:
+        bare = self._layout(AttributeSchema())
+        bare = SqlSchema(
+            followers_table=bare.followers_table,
+            tags_table=bare.tags_table,
+            attributes_table=bare.attributes_table,
+        )
+        for statement in [*sql_schema_ddl(self._dialect, bare), *self._extra_ddl()]:
             cursor.execute(statement)
+        self._declare(cursor, self._given.kinds)
+
+    def _declare(self, cursor: Any, kinds: Mapping[str, str]) -> AttributeSchema:
+        """Merge declarations into the stored ones; add a column (and index) for each new one."""
         stored = self._stored_schema(cursor)
-        merged = stored.merged(self._given.kinds)
+        merged = stored.merged(kinds)
         cursor.executemany(
             self._sql(f"INSERT INTO {self._t('wxs_attribute_kinds')} (name, kind) VALUES (?, ?)"),
             [(n, k) for n, k in merged.kinds.items() if n not in stored.kinds],
         )
+        present = self._columns_of(cursor)
+        for column in self._layout(merged).columns.values():
+            if column.column not in present:
+                # No index per column: segments mostly select broad audiences, which a scan of
+                # one row per follower answers, and every index slows imports down.
+                cursor.execute(
+                    f'ALTER TABLE {self._followers} ADD COLUMN "{column.column}" '
+                    f"{self._column_types[column.kind]}"
+                )
         self._schema = merged
+        return merged
 
     def _stored_schema(self, cursor: Any) -> AttributeSchema:
         cursor.execute(f"SELECT name, kind FROM {self._t('wxs_attribute_kinds')}")
         rows = cursor.fetchall()
-        return AttributeSchema(dict(rows), self._given.allow_undeclared)
+        schema = AttributeSchema(dict(rows), self._given.allow_undeclared)
+        self._schema = schema
+        return schema
 
     @property
     def schema(self) -> AttributeSchema:
@@ -163,16 +214,7 @@ class SqlFollowerStore:
     def declare(self, kinds: Mapping[str, str]) -> AttributeSchema:
         """Declare more attributes, stored with the data; redeclaring a kind is an error."""
         with self._write() as cursor:
-            stored = self._stored_schema(cursor)
-            merged = stored.merged(kinds)
-            cursor.executemany(
-                self._sql(
-                    f"INSERT INTO {self._t('wxs_attribute_kinds')} (name, kind) VALUES (?, ?)"
-                ),
-                [(n, k) for n, k in merged.kinds.items() if n not in stored.kinds],
-            )
-        self._schema = merged
-        return merged
+            return self._declare(cursor, kinds)
 
     # -- writes ----------------------------------------------------------------------------------
 
@@ -233,10 +275,16 @@ class SqlFollowerStore:
         if not writes:
             return ImportReport()
         exact = self._exact_numbers
+        every = self._layout(self._schema).columns
+        # Only the typed columns some row sets travel: a CRM file rarely fills the WeChat ones.
+        present = set().union(*(w.attributes.keys() for w in writes))
+        typed = {name: column for name, column in every.items() if name in present}
+        names = list(typed)
         follower_rows: list[tuple[Param, ...]] = []
         tag_rows: list[tuple[Param, ...]] = []
         attribute_rows: list[tuple[Param, ...]] = []
         for w in writes:
+            values = w.attributes
             follower_rows.append(
                 (
                     w.row,
@@ -245,20 +293,34 @@ class SqlFollowerStore:
                     w.unionid,
                     None if w.last_interaction_at is None else micros(w.last_interaction_at),
                     w.tags is not None,
+                    *[column_value(values.get(name), exact) for name in names],
                 )
             )
             if w.tags:
                 tag_rows.extend((w.openid, t) for t in w.tags)
-            attribute_rows.extend(
-                (w.openid, name, *value_columns(value, exact=exact))
-                for name, value in w.attributes.items()
-            )
-        for statement in self._load_ddl():
+            if not values.keys() <= every.keys():
+                attribute_rows.extend(
+                    (w.openid, name, *value_columns(value, exact=exact))
+                    for name, value in values.items()
+                    if name not in every
+                )
+        columns = [c.column for c in typed.values()]
+        for statement in self._load_ddl(
+            [(c.column, self._column_types[c.kind]) for c in typed.values()]
+        ):
             cursor.execute(statement)
         self._load(
             cursor,
             "wxs_load_f",
-            ["row_no", "openid", "subscribe_time", "unionid", "last_interaction_at", "has_tags"],
+            [
+                "row_no",
+                "openid",
+                "subscribe_time",
+                "unionid",
+                "last_interaction_at",
+                "has_tags",
+                *columns,
+            ],
             follower_rows,
         )
         self._load(cursor, "wxs_load_t", ["openid", "tag"], tag_rows)
@@ -268,14 +330,23 @@ class SqlFollowerStore:
             ["openid", "name", "str_value", "num_value", "bool_value", "time_value"],
             attribute_rows,
         )
-        report = self._merge(cursor, replace=replace, known_only=known_only)
+        unset = [c.column for name, c in every.items() if name not in typed] if replace else []
+        report = self._merge(cursor, columns, unset, replace=replace, known_only=known_only)
         # Only on success: after an error the transaction rolls back (and PostgreSQL would
         # refuse any further statement in it).
         for table in ("wxs_load_f", "wxs_load_t", "wxs_load_a"):
             cursor.execute(f"DELETE FROM {table}")
         return report
 
-    def _merge(self, cursor: Any, *, replace: bool, known_only: bool) -> ImportReport:
+    def _merge(
+        self,
+        cursor: Any,
+        columns: list[str],
+        unset: list[str],
+        *,
+        replace: bool,
+        known_only: bool,
+    ) -> ImportReport:
         f, t, a = self._followers, self._tags, self._attributes
         load_f, load_t, load_a = "wxs_load_f", "wxs_load_t", "wxs_load_a"
         known = f"EXISTS (SELECT 1 FROM {f} AS k WHERE k.openid = l.openid)"
@@ -301,14 +372,16 @@ class SqlFollowerStore:
                 return f"{name} = l.{name}"
             return f"{name} = COALESCE(l.{name}, {f}.{name})"
 
+        fields = ["subscribe_time", "unionid", "last_interaction_at", *(f'"{c}"' for c in columns)]
+        cleared = "".join(f', "{c}" = NULL' for c in unset)
         cursor.execute(
-            f"UPDATE {f} SET {field('subscribe_time')}, {field('unionid')}, "
-            f"{field('last_interaction_at')} FROM {load_f} AS l WHERE {f}.openid = l.openid"
+            f"UPDATE {f} SET {', '.join(field(name) for name in fields)}{cleared} "
+            f"FROM {load_f} AS l WHERE {f}.openid = l.openid"
         )
         updated = cursor.rowcount
+        listed = ", ".join(fields)
         cursor.execute(
-            f"INSERT INTO {f} (openid, subscribe_time, unionid, last_interaction_at) "
-            f"SELECT openid, subscribe_time, unionid, last_interaction_at FROM {load_f} AS l "
+            f"INSERT INTO {f} (openid, {listed}) SELECT openid, {listed} FROM {load_f} AS l "
             f"WHERE NOT {known}"
         )
         inserted = cursor.rowcount
@@ -562,12 +635,14 @@ class SqlFollowerStore:
         tags: dict[str, set[str]] = {}
         attributes: dict[str, dict[str, AttributeValue]] = {}
         with self._read() as cursor:
-            schema = self._schema = self._stored_schema(cursor)
+            schema = self._stored_schema(cursor)
+            typed = self._layout(schema).columns
+            selected = "".join(f', "{c.column}"' for c in typed.values())
             for chunk in _chunks(openids):
                 marks = ", ".join("?" for _ in chunk)
                 cursor.execute(
                     self._sql(
-                        "SELECT openid, subscribe_time, unionid, last_interaction_at "
+                        f"SELECT openid, subscribe_time, unionid, last_interaction_at{selected} "
                         f"FROM {self._followers} WHERE openid IN ({marks})"
                     ),
                     list(chunk),
@@ -588,17 +663,22 @@ class SqlFollowerStore:
                 )
                 for openid, name, s, n, b, t in cursor.fetchall():
                     attributes.setdefault(openid, {})[name] = _decode(schema, name, s, n, b, t)
-        return {
-            openid: Follower(
+        kinds = [(name, schema.kinds[name]) for name in typed]
+        found = {}
+        for openid, subscribed, unionid, seen, *values in rows:
+            own = attributes.setdefault(openid, {})
+            for (name, kind), value in zip(kinds, values, strict=True):
+                if value is not None:
+                    own[name] = decode_column(value, kind)
+            found[openid] = Follower(
                 openid,
                 from_micros(subscribed),
                 tags=frozenset(tags.get(openid, ())),
-                attributes=attributes.get(openid, {}),
+                attributes=own,
                 unionid=unionid,
                 last_interaction_at=None if seen is None else from_micros(seen),
             )
-            for openid, subscribed, unionid, seen in rows
-        }
+        return found
 
     def __len__(self) -> int:
         with self._read() as cursor:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -108,10 +108,24 @@ class SQLiteFollowerStore(SqlFollowerStore):
             "(seq INTEGER PRIMARY KEY AUTOINCREMENT, openid TEXT NOT NULL)",
         ]
 
-    def _load_ddl(self) -> list[str]:
+    _column_types: Mapping[str, str] = {
+        "str": "TEXT",
+        "number": "NUMERIC",
+        "bool": "INTEGER",
+        "datetime": "INTEGER",
+    }
+
+    def _columns_of(self, cursor: Any) -> set[str]:
+        cursor.execute("SELECT name FROM pragma_table_info('wxs_followers')")
+        return {row[0] for row in cursor.fetchall()}
+
+    def _load_ddl(self, typed: Sequence[tuple[str, str]]) -> list[str]:
+        extra = "".join(f', "{name}" {kind}' for name, kind in typed)
         return [
-            "CREATE TEMP TABLE IF NOT EXISTS wxs_load_f (row_no INTEGER, openid TEXT PRIMARY KEY, "
-            "subscribe_time INTEGER, unionid TEXT, last_interaction_at INTEGER, has_tags INTEGER)",
+            "DROP TABLE IF EXISTS temp.wxs_load_f",
+            "CREATE TEMP TABLE wxs_load_f (row_no INTEGER, openid TEXT, "
+            "subscribe_time INTEGER, unionid TEXT, last_interaction_at INTEGER, "
+            f"has_tags INTEGER{extra})",
             "CREATE TEMP TABLE IF NOT EXISTS wxs_load_t (openid TEXT, tag TEXT)",
             "CREATE TEMP TABLE IF NOT EXISTS wxs_load_a (openid TEXT, name TEXT, "
             "str_value TEXT, num_value NUMERIC, bool_value INTEGER, time_value INTEGER, "
