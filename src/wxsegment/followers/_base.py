@@ -46,6 +46,7 @@ from wxsegment.segment import (
     Not,
     Or,
     Segment,
+    SqlColumn,
     SqlSchema,
     render,
     to_sql,
@@ -113,7 +114,7 @@ class SqlFollowerStore:
         return text
 
     def _load(
-        self, cursor: Any, table: str, columns: Sequence[str], rows: list[tuple[Param, ...]]
+        self, cursor: Any, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]
     ) -> None:
         """Fill a load table (already empty) with ``rows``."""
         raise NotImplementedError
@@ -304,10 +305,63 @@ class SqlFollowerStore:
                     for name, value in values.items()
                     if name not in every
                 )
-        columns = [c.column for c in typed.values()]
-        for statement in self._load_ddl(
-            [(c.column, self._column_types[c.kind]) for c in typed.values()]
-        ):
+        unset = [c.column for name, c in every.items() if name not in typed] if replace else []
+        return self._load_and_merge(
+            cursor,
+            list(typed.values()),
+            follower_rows,
+            tag_rows,
+            attribute_rows,
+            unset,
+            replace=replace,
+            known_only=known_only,
+        )
+
+    def import_frame(self, frame: Any) -> ImportReport:
+        """Merge a polars or pandas DataFrame or a pyarrow Table as `import_rows` does.
+
+        Columns: ``openid``, optional fields (timestamps with a time zone), ``tags`` (lists of
+        names) and declared attributes; nulls leave stored values alone. Checked column by
+        column with Arrow kernels (the ``frames`` extra); one bad cell rejects the call.
+        """
+        from wxsegment.followers._frames import checked_kinds, frame_columns
+
+        with self._write() as cursor:
+            schema = self._stored_schema(cursor)
+            columns = frame_columns(frame, schema, exact=self._exact_numbers)
+            checked_kinds(schema, columns.typed)
+            every = self._layout(schema).columns
+            typed = [every[name] for name in columns.typed]
+            fields = columns.fields
+            rows = zip(
+                range(1, columns.count + 1),
+                fields["openid"],
+                fields["subscribe_time"],
+                fields["unionid"],
+                fields["last_interaction_at"],
+                columns.has_tags,
+                *columns.typed.values(),
+                strict=True,
+            )
+            tags = zip(*columns.tags, strict=True) if columns.tags else iter(())
+            return self._load_and_merge(
+                cursor, typed, rows, tags, [], [], replace=False, known_only=False
+            )
+
+    def _load_and_merge(
+        self,
+        cursor: Any,
+        typed: Sequence[SqlColumn],
+        follower_rows: Iterable[tuple[Any, ...]],
+        tag_rows: Iterable[tuple[Any, ...]],
+        attribute_rows: Iterable[tuple[Any, ...]],
+        unset: list[str],
+        *,
+        replace: bool,
+        known_only: bool,
+    ) -> ImportReport:
+        columns = [c.column for c in typed]
+        for statement in self._load_ddl([(c.column, self._column_types[c.kind]) for c in typed]):
             cursor.execute(statement)
         self._load(
             cursor,
@@ -330,7 +384,6 @@ class SqlFollowerStore:
             ["openid", "name", "str_value", "num_value", "bool_value", "time_value"],
             attribute_rows,
         )
-        unset = [c.column for name, c in every.items() if name not in typed] if replace else []
         report = self._merge(cursor, columns, unset, replace=replace, known_only=known_only)
         # Only on success: after an error the transaction rolls back (and PostgreSQL would
         # refuse any further statement in it).

@@ -8,12 +8,11 @@ snapshot and never wait for writers.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Final
 
 from wxsegment.followers._base import SqlFollowerStore
-from wxsegment.followers._codec import Param
 from wxsegment.followers._schema import AttributeKind, AttributeSchema
 from wxsegment.segment import Dialect
 
@@ -126,7 +125,7 @@ class PostgresFollowerStore(SqlFollowerStore):
         ]
 
     def _load(
-        self, cursor: Any, table: str, columns: Sequence[str], rows: list[tuple[Param, ...]]
+        self, cursor: Any, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]
     ) -> None:
         if not rows:
             return

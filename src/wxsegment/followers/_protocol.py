@@ -40,6 +40,10 @@ class FollowerStore(Protocol):
         """Merge the rows of a CSV file; all or nothing."""
         ...
 
+    def import_frame(self, frame: Any) -> ImportReport:
+        """Merge a data frame; all or nothing."""
+        ...
+
     def get(self, openid: str) -> Follower | None:
         """One follower, or ``None``."""
         ...

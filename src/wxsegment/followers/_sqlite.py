@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 from wxsegment.followers._base import SqlFollowerStore
-from wxsegment.followers._codec import Param
 from wxsegment.followers._schema import AttributeKind, AttributeSchema
 from wxsegment.segment import Dialect
 
@@ -133,7 +132,7 @@ class SQLiteFollowerStore(SqlFollowerStore):
         ]
 
     def _load(
-        self, cursor: Any, table: str, columns: Sequence[str], rows: list[tuple[Param, ...]]
+        self, cursor: Any, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]
     ) -> None:
         marks = ", ".join("?" for _ in columns)
         cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
