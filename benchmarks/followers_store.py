@@ -89,6 +89,35 @@ def report(name: str, seconds: float, count: int) -> None:
     print(f"  {name:<44} {seconds:8.2f} s  {count / seconds:>10,.0f} rows/s")
 
 
+def frame(data: list[dict[str, Any]]) -> Any:
+    """The rows as one Arrow table (what a polars or pandas export converts to)."""
+    import pyarrow as pa
+
+    return pa.table(
+        {
+            "openid": [r["openid"] for r in data],
+            "subscribe_time": pa.array(
+                [r["subscribe_time"] for r in data], pa.timestamp("us", "UTC")
+            ),
+            "city": [r["city"] for r in data],
+            "spend": [r["spend"] for r in data],
+            "member_level": [r["member_level"] for r in data],
+            "tags": [sorted(r["tags"]) for r in data],
+        }
+    )
+
+
+def bench_frame(label: str, store: Any, table: Any, batch: int) -> None:
+    """import_frame into an empty store, in slices of ``batch`` rows."""
+    seconds, _ = timed(
+        lambda: [
+            store.import_frame(table.slice(start, batch))
+            for start in range(0, table.num_rows, batch)
+        ]
+    )
+    report(f"{label}: store.import_frame ({batch:,} per call)", seconds, table.num_rows)
+
+
 def bench_store(label: str, store: Any, data: list[dict[str, Any]], batch: int) -> None:
     """Import, count and index build on one store."""
     seconds, _ = timed(lambda: [store.import_rows(part) for part in chunks(data, batch)])
@@ -129,13 +158,17 @@ def bench_sqlite(data: list[dict[str, Any]], folder: str, batch: int) -> None:
     report("SQLite: plain executemany (same batches)", plain_s, len(data))
     db.close()
     store = SQLiteFollowerStore(path, attributes=KINDS)
+    framed = SQLiteFollowerStore(path + ".frame", attributes=KINDS)
     try:
         bench_store("SQLite", store, data, batch)
+        bench_frame("SQLite", framed, frame(data), batch)
     finally:
         store.close()
-        for suffix in ("", "-wal", "-shm", ".plain", ".plain-wal", ".plain-shm"):
-            if os.path.exists(path + suffix):
-                os.remove(path + suffix)
+        framed.close()
+        for suffix in ("", ".plain", ".frame"):
+            for tail in ("", "-wal", "-shm"):
+                if os.path.exists(path + suffix + tail):
+                    os.remove(path + suffix + tail)
 
 
 def bench_postgres(data: list[dict[str, Any]], dsn: str, batch: int) -> None:
@@ -165,12 +198,16 @@ def bench_postgres(data: list[dict[str, Any]], dsn: str, batch: int) -> None:
             plain_s, _ = timed(plain)
             report("PostgreSQL: plain executemany (same batches)", plain_s, len(data))
             store = PostgresFollowerStore(dsn, schema=schema, attributes=KINDS)
+            framed = PostgresFollowerStore(dsn, schema=schema + "_f", attributes=KINDS)
             try:
                 bench_store("PostgreSQL", store, data, batch)
+                bench_frame("PostgreSQL", framed, frame(data), batch)
             finally:
                 store.close()
+                framed.close()
         finally:
             db.execute(f'DROP SCHEMA "{schema}" CASCADE')
+            db.execute(f'DROP SCHEMA IF EXISTS "{schema}_f" CASCADE')
 
 
 def main() -> None:
