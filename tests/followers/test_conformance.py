@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.followers.conftest import StoreFactory
 from wxsegment import Follower
+from wxsegment._model import value_kind
 from wxsegment.followers import AttributeSchemaError, IndexedStore, StaleVersionError
 from wxsegment.followers._base import SqlFollowerStore
 from wxsegment.segment import Segment, Tag, explain, matches
@@ -146,3 +148,33 @@ def test_a_trimmed_feed_makes_the_index_rebuild(make_store: StoreFactory) -> Non
     assert indexed.select(Tag("vip"), now=NOW) == ["o2"]
     assert indexed.version == store.version()
     assert store.changes(indexed.version) == (indexed.version, frozenset())
+
+
+DECLARED = {"city": "str", "spend": "float", "member": "bool", "last_order_at": "datetime"}
+SEGMENT_KINDS = {"str": "str", "float": "number", "bool": "bool", "datetime": "datetime"}
+
+
+def fitting(follower: Follower) -> Follower:
+    """The follower without attributes whose values do not fit the declared kinds."""
+    kept = {
+        name: value
+        for name, value in follower.attributes.items()
+        if value_kind(value) == SEGMENT_KINDS[DECLARED[name]]
+    }
+    return attrs.evolve(follower, attributes=kept)
+
+
+@STORE_SETTINGS
+@given(
+    batch=st.lists(followers(), max_size=12),
+    audiences=st.lists(segments(), min_size=1, max_size=4),
+)
+def test_typed_columns_agree_with_matches(
+    make_store: StoreFactory, batch: list[Follower], audiences: list[Segment]
+) -> None:
+    """Declared attributes (typed columns) answer segments exactly as matches does."""
+    store = make_store(attributes=DECLARED)
+    reset(store)
+    stored = [fitting(f) for f in distinct(batch)]
+    store.upsert(stored)
+    check_agreement(store, {f.openid: f for f in stored}, audiences)

@@ -86,8 +86,14 @@ def _typed_column(values: tuple[Any, ...], kind: str, np: Any) -> Any:
     if kind == "datetime":
         micros = [_NAT if v is None else int(v) for v in values]
         return np.array(micros, dtype=np.int64).astype("datetime64[us]")
-    if kind == "int":
-        return [None if v is None else int(v) for v in values]
-    if kind == "bool":
-        return [None if v is None else bool(v) for v in values]
-    return list(values)
+    if kind in ("int", "bool"):
+        if None not in values:
+            return np.array(values, dtype=np.int64 if kind == "int" else np.bool_)
+        convert = int if kind == "int" else bool
+        return [None if v is None else convert(v) for v in values]
+    # Strings go dictionary-encoded: one code per follower, each distinct value indexed once.
+    categories = sorted({v for v in values if v is not None})
+    lookup = {value: code for code, value in enumerate(categories)}
+    lookup[None] = -1
+    codes = np.array([lookup[v] for v in values], dtype=np.int64)
+    return codes, categories
