@@ -9,21 +9,23 @@ attribute schema, imports CRM rows and CSV files all-or-nothing, and keeps a cha
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
 from wxsegment.followers._errors import (
     AttributeKindError,
     AttributeSchemaError,
     ImportRejectedError,
+    StaleVersionError,
     UndeclaredAttributeError,
 )
+from wxsegment.followers._indexed import IndexedStore
 from wxsegment.followers._protocol import FollowerStore
 from wxsegment.followers._report import ImportReport, RejectedRow
 from wxsegment.followers._rows import MAX_OPENID_LENGTH
 from wxsegment.followers._schema import KINDS, WECHAT_ATTRIBUTES, AttributeKind, AttributeSchema
 from wxsegment.followers._sqlite import SQLiteFollowerStore
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from wxsegment.followers._postgres import PostgresFollowerStore
 
 __all__ = [
@@ -37,14 +39,16 @@ __all__ = [
     "FollowerStore",
     "ImportRejectedError",
     "ImportReport",
+    "IndexedStore",
     "PostgresFollowerStore",
     "RejectedRow",
     "SQLiteFollowerStore",
+    "StaleVersionError",
     "UndeclaredAttributeError",
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     # psycopg is the optional 'postgres' extra: import the backend only when asked for.
     if name == "PostgresFollowerStore":
         from wxsegment.followers._postgres import PostgresFollowerStore

@@ -17,8 +17,17 @@ from typing import Any, Final
 
 from wxsegment._clock import ensure_aware
 from wxsegment._model import AttributeValue, Follower
-from wxsegment.followers._codec import Param, from_micros, micros, number_of, value_columns
-from wxsegment.followers._errors import ImportRejectedError
+from wxsegment.followers._codec import (
+    Param,
+    column_value,
+    decode_column,
+    from_micros,
+    micros,
+    number_of,
+    typed_columns,
+    value_columns,
+)
+from wxsegment.followers._errors import ImportRejectedError, StaleVersionError
 from wxsegment.followers._report import ImportReport, RejectedRow
 from wxsegment.followers._rows import (
     Write,
@@ -37,6 +46,7 @@ from wxsegment.segment import (
     Not,
     Or,
     Segment,
+    SqlColumn,
     SqlSchema,
     render,
     to_sql,
@@ -47,6 +57,7 @@ __all__ = ["SqlFollowerStore"]
 #: Openids per statement where a statement lists openids.
 _CHUNK: Final = 500
 _NEXT_OPENID: Final = "next_openid"
+_TRIMMED: Final = "changes_trimmed_to"
 
 
 def _quote(name: str) -> str:
@@ -67,13 +78,26 @@ class SqlFollowerStore:
     def __init__(self, prefix: str, schema: AttributeSchema) -> None:
         self._lock = threading.RLock()
         self._prefix = prefix
-        self.layout = SqlSchema(
-            followers_table=f"{prefix}wxs_followers",
-            tags_table=f"{prefix}wxs_follower_tags",
-            attributes_table=f"{prefix}wxs_follower_attributes",
-        )
         self._given = schema
         self._schema = schema
+        self._layouts: dict[AttributeSchema, SqlSchema] = {}
+
+    @property
+    def layout(self) -> SqlSchema:
+        """The `SqlSchema` of the store's tables as of the last schema read (for `to_sql`)."""
+        return self._layout(self._schema)
+
+    def _layout(self, schema: AttributeSchema) -> SqlSchema:
+        """Declared attributes with a plain ASCII name are typed columns of the followers row."""
+        layout = self._layouts.get(schema)
+        if layout is None:
+            layout = self._layouts[schema] = SqlSchema(
+                followers_table=f"{self._prefix}wxs_followers",
+                tags_table=f"{self._prefix}wxs_follower_tags",
+                attributes_table=f"{self._prefix}wxs_follower_attributes",
+                columns=typed_columns(schema),
+            )
+        return layout
 
     # -- what a backend provides -----------------------------------------------------------------
 
@@ -90,13 +114,20 @@ class SqlFollowerStore:
         return text
 
     def _load(
-        self, cursor: Any, table: str, columns: Sequence[str], rows: list[tuple[Param, ...]]
+        self, cursor: Any, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]
     ) -> None:
         """Fill a load table (already empty) with ``rows``."""
         raise NotImplementedError
 
-    def _load_ddl(self) -> list[str]:
-        """Statements creating the three load tables (temporary, emptied after each write)."""
+    def _load_ddl(self, typed: Sequence[tuple[str, str]]) -> list[str]:
+        """Statements creating the three load tables (temporary), the first with ``typed``."""
+        raise NotImplementedError
+
+    #: SQL type of a typed attribute column, by `SqlColumn` kind.
+    _column_types: Mapping[str, str]
+
+    def _columns_of(self, cursor: Any) -> set[str]:
+        """The column names of the followers table."""
         raise NotImplementedError
 
     def _extra_ddl(self) -> list[str]:
@@ -137,20 +168,42 @@ class SqlFollowerStore:
         """Create the layout (idempotent) and merge the given declarations into the stored ones."""
         from wxsegment.segment import sql_schema_ddl
 
-        for statement in [*sql_schema_ddl(self._dialect, self.layout), *self._extra_ddl()]:
+        bare = self._layout(AttributeSchema())
+        bare = SqlSchema(
+            followers_table=bare.followers_table,
+            tags_table=bare.tags_table,
+            attributes_table=bare.attributes_table,
+        )
+        for statement in [*sql_schema_ddl(self._dialect, bare), *self._extra_ddl()]:
             cursor.execute(statement)
+        self._declare(cursor, self._given.kinds)
+
+    def _declare(self, cursor: Any, kinds: Mapping[str, str]) -> AttributeSchema:
+        """Merge declarations into the stored ones; add a column (and index) for each new one."""
         stored = self._stored_schema(cursor)
-        merged = stored.merged(self._given.kinds)
+        merged = stored.merged(kinds)
         cursor.executemany(
             self._sql(f"INSERT INTO {self._t('wxs_attribute_kinds')} (name, kind) VALUES (?, ?)"),
             [(n, k) for n, k in merged.kinds.items() if n not in stored.kinds],
         )
+        present = self._columns_of(cursor)
+        for column in self._layout(merged).columns.values():
+            if column.column not in present:
+                # No index per column: segments mostly select broad audiences, which a scan of
+                # one row per follower answers, and every index slows imports down.
+                cursor.execute(
+                    f'ALTER TABLE {self._followers} ADD COLUMN "{column.column}" '
+                    f"{self._column_types[column.kind]}"
+                )
         self._schema = merged
+        return merged
 
     def _stored_schema(self, cursor: Any) -> AttributeSchema:
         cursor.execute(f"SELECT name, kind FROM {self._t('wxs_attribute_kinds')}")
         rows = cursor.fetchall()
-        return AttributeSchema(dict(rows), self._given.allow_undeclared)
+        schema = AttributeSchema(dict(rows), self._given.allow_undeclared)
+        self._schema = schema
+        return schema
 
     @property
     def schema(self) -> AttributeSchema:
@@ -162,16 +215,7 @@ class SqlFollowerStore:
     def declare(self, kinds: Mapping[str, str]) -> AttributeSchema:
         """Declare more attributes, stored with the data; redeclaring a kind is an error."""
         with self._write() as cursor:
-            stored = self._stored_schema(cursor)
-            merged = stored.merged(kinds)
-            cursor.executemany(
-                self._sql(
-                    f"INSERT INTO {self._t('wxs_attribute_kinds')} (name, kind) VALUES (?, ?)"
-                ),
-                [(n, k) for n, k in merged.kinds.items() if n not in stored.kinds],
-            )
-        self._schema = merged
-        return merged
+            return self._declare(cursor, kinds)
 
     # -- writes ----------------------------------------------------------------------------------
 
@@ -232,10 +276,16 @@ class SqlFollowerStore:
         if not writes:
             return ImportReport()
         exact = self._exact_numbers
+        every = self._layout(self._schema).columns
+        # Only the typed columns some row sets travel: a CRM file rarely fills the WeChat ones.
+        present = set().union(*(w.attributes.keys() for w in writes))
+        typed = {name: column for name, column in every.items() if name in present}
+        names = list(typed)
         follower_rows: list[tuple[Param, ...]] = []
         tag_rows: list[tuple[Param, ...]] = []
         attribute_rows: list[tuple[Param, ...]] = []
         for w in writes:
+            values = w.attributes
             follower_rows.append(
                 (
                     w.row,
@@ -244,20 +294,87 @@ class SqlFollowerStore:
                     w.unionid,
                     None if w.last_interaction_at is None else micros(w.last_interaction_at),
                     w.tags is not None,
+                    *[column_value(values.get(name), exact) for name in names],
                 )
             )
             if w.tags:
                 tag_rows.extend((w.openid, t) for t in w.tags)
-            attribute_rows.extend(
-                (w.openid, name, *value_columns(value, exact=exact))
-                for name, value in w.attributes.items()
+            if not values.keys() <= every.keys():
+                attribute_rows.extend(
+                    (w.openid, name, *value_columns(value, exact=exact))
+                    for name, value in values.items()
+                    if name not in every
+                )
+        unset = [c.column for name, c in every.items() if name not in typed] if replace else []
+        return self._load_and_merge(
+            cursor,
+            list(typed.values()),
+            follower_rows,
+            tag_rows,
+            attribute_rows,
+            unset,
+            replace=replace,
+            known_only=known_only,
+        )
+
+    def import_frame(self, frame: Any) -> ImportReport:
+        """Merge a polars or pandas DataFrame or a pyarrow Table as `import_rows` does.
+
+        Columns: ``openid``, optional fields (timestamps with a time zone), ``tags`` (lists of
+        names) and declared attributes; nulls leave stored values alone. Checked column by
+        column with Arrow kernels (the ``frames`` extra); one bad cell rejects the call.
+        """
+        from wxsegment.followers._frames import checked_kinds, frame_columns
+
+        with self._write() as cursor:
+            schema = self._stored_schema(cursor)
+            columns = frame_columns(frame, schema, exact=self._exact_numbers)
+            checked_kinds(schema, columns.typed)
+            every = self._layout(schema).columns
+            typed = [every[name] for name in columns.typed]
+            fields = columns.fields
+            rows = zip(
+                range(1, columns.count + 1),
+                fields["openid"],
+                fields["subscribe_time"],
+                fields["unionid"],
+                fields["last_interaction_at"],
+                columns.has_tags,
+                *columns.typed.values(),
+                strict=True,
             )
-        for statement in self._load_ddl():
+            tags = zip(*columns.tags, strict=True) if columns.tags else iter(())
+            return self._load_and_merge(
+                cursor, typed, rows, tags, [], [], replace=False, known_only=False
+            )
+
+    def _load_and_merge(
+        self,
+        cursor: Any,
+        typed: Sequence[SqlColumn],
+        follower_rows: Iterable[tuple[Any, ...]],
+        tag_rows: Iterable[tuple[Any, ...]],
+        attribute_rows: Iterable[tuple[Any, ...]],
+        unset: list[str],
+        *,
+        replace: bool,
+        known_only: bool,
+    ) -> ImportReport:
+        columns = [c.column for c in typed]
+        for statement in self._load_ddl([(c.column, self._column_types[c.kind]) for c in typed]):
             cursor.execute(statement)
         self._load(
             cursor,
             "wxs_load_f",
-            ["row_no", "openid", "subscribe_time", "unionid", "last_interaction_at", "has_tags"],
+            [
+                "row_no",
+                "openid",
+                "subscribe_time",
+                "unionid",
+                "last_interaction_at",
+                "has_tags",
+                *columns,
+            ],
             follower_rows,
         )
         self._load(cursor, "wxs_load_t", ["openid", "tag"], tag_rows)
@@ -267,14 +384,22 @@ class SqlFollowerStore:
             ["openid", "name", "str_value", "num_value", "bool_value", "time_value"],
             attribute_rows,
         )
-        report = self._merge(cursor, replace=replace, known_only=known_only)
+        report = self._merge(cursor, columns, unset, replace=replace, known_only=known_only)
         # Only on success: after an error the transaction rolls back (and PostgreSQL would
         # refuse any further statement in it).
         for table in ("wxs_load_f", "wxs_load_t", "wxs_load_a"):
             cursor.execute(f"DELETE FROM {table}")
         return report
 
-    def _merge(self, cursor: Any, *, replace: bool, known_only: bool) -> ImportReport:
+    def _merge(
+        self,
+        cursor: Any,
+        columns: list[str],
+        unset: list[str],
+        *,
+        replace: bool,
+        known_only: bool,
+    ) -> ImportReport:
         f, t, a = self._followers, self._tags, self._attributes
         load_f, load_t, load_a = "wxs_load_f", "wxs_load_t", "wxs_load_a"
         known = f"EXISTS (SELECT 1 FROM {f} AS k WHERE k.openid = l.openid)"
@@ -300,14 +425,16 @@ class SqlFollowerStore:
                 return f"{name} = l.{name}"
             return f"{name} = COALESCE(l.{name}, {f}.{name})"
 
+        fields = ["subscribe_time", "unionid", "last_interaction_at", *(f'"{c}"' for c in columns)]
+        cleared = "".join(f', "{c}" = NULL' for c in unset)
         cursor.execute(
-            f"UPDATE {f} SET {field('subscribe_time')}, {field('unionid')}, "
-            f"{field('last_interaction_at')} FROM {load_f} AS l WHERE {f}.openid = l.openid"
+            f"UPDATE {f} SET {', '.join(field(name) for name in fields)}{cleared} "
+            f"FROM {load_f} AS l WHERE {f}.openid = l.openid"
         )
         updated = cursor.rowcount
+        listed = ", ".join(fields)
         cursor.execute(
-            f"INSERT INTO {f} (openid, subscribe_time, unionid, last_interaction_at) "
-            f"SELECT openid, subscribe_time, unionid, last_interaction_at FROM {load_f} AS l "
+            f"INSERT INTO {f} (openid, {listed}) SELECT openid, {listed} FROM {load_f} AS l "
             f"WHERE NOT {known}"
         )
         inserted = cursor.rowcount
@@ -392,7 +519,12 @@ class SqlFollowerStore:
         return changed
 
     def add_tags(self, openids: Iterable[str], names: Iterable[str]) -> None:
-        """Give each known follower among ``openids`` the tags ``names``."""
+        """Give each of ``openids`` the tags ``names``.
+
+        Tags may be recorded for openids not stored yet (a pull sees a tag's members before
+        their user info); they count once the follower is stored, unless an `upsert` of the
+        whole follower replaces them.
+        """
         self._change_tags(openids, names, add=True)
 
     def remove_tags(self, openids: Iterable[str], names: Iterable[str]) -> None:
@@ -406,17 +538,16 @@ class SqlFollowerStore:
         tags = sorted({check_text(n, "tag name") for n in names})
         if any(not n for n in tags):
             raise ValueError("tag names must be non-empty")
-        f, t = self._followers, self._tags
+        t = self._tags
         pairs = [(o, n) for o in listed for n in tags]
         with self._write() as cursor:
             if add:
                 cursor.executemany(
                     self._sql(
-                        f"INSERT INTO {t} (openid, tag) SELECT k.openid, ? FROM {f} AS k "
-                        f"WHERE k.openid = ? AND NOT EXISTS "
-                        f"(SELECT 1 FROM {t} AS e WHERE e.openid = k.openid AND e.tag = ?)"
+                        f"INSERT INTO {t} (openid, tag) SELECT ?, ? WHERE NOT EXISTS "
+                        f"(SELECT 1 FROM {t} AS e WHERE e.openid = ? AND e.tag = ?)"
                     ),
-                    [(n, o, n) for o, n in pairs],
+                    [(o, n, o, n) for o, n in pairs],
                 )
             else:
                 cursor.executemany(
@@ -441,14 +572,73 @@ class SqlFollowerStore:
         check_text(name, "tag name")
         if isinstance(tag_id, bool) or not isinstance(tag_id, int) or tag_id < 0:
             raise ValueError(f"tag_id must be a non-negative int, got {tag_id!r}")
-        table = self._t("wxs_tag_ids")
         with self._write() as cursor:
+            self._set_tag_id(cursor, name, tag_id)
+
+    def _set_tag_id(self, cursor: Any, name: str, tag_id: int) -> None:
+        table, t = self._t("wxs_tag_ids"), self._tags
+        cursor.execute(self._sql(f"SELECT name FROM {table} WHERE tag_id = ?"), (tag_id,))
+        row = cursor.fetchone()
+        if row is not None and row[0] != name:
+            # A rename on WeChat: the members keep the tag under its new name.
+            old = row[0]
+            self._log_changes(cursor, f"SELECT openid FROM {t} WHERE tag = ?", [old])
             cursor.execute(
-                self._sql(f"DELETE FROM {table} WHERE tag_id = ? OR name = ?"), (tag_id, name)
+                self._sql(
+                    f"DELETE FROM {t} WHERE tag = ? AND openid IN "
+                    f"(SELECT openid FROM {t} WHERE tag = ?)"
+                ),
+                (old, name),
             )
+            cursor.execute(self._sql(f"UPDATE {t} SET tag = ? WHERE tag = ?"), (name, old))
+        cursor.execute(
+            self._sql(f"DELETE FROM {table} WHERE tag_id = ? OR name = ?"), (tag_id, name)
+        )
+        cursor.execute(
+            self._sql(f"INSERT INTO {table} (tag_id, name) VALUES (?, ?)"), (tag_id, name)
+        )
+
+    def replace_tags(
+        self, tag_ids: Mapping[int, str], members: Mapping[str, Iterable[str]]
+    ) -> None:
+        """Replace, in one transaction, the tag-id map and the members of every mapped tag.
+
+        ``members`` maps tag names to openids; tags named by neither the old nor the new map
+        (CRM tags WeChat does not know) are left alone.
+        """
+        fresh = {int(i): check_text(n, "tag name") for i, n in tag_ids.items()}
+        groups = {check_text(n, "tag name"): _openids(o) for n, o in members.items()}
+        unmapped = sorted(set(groups) - set(fresh.values()))
+        if unmapped:
+            raise ValueError(f"members name tags without a tag id: {unmapped}")
+        table, t = self._t("wxs_tag_ids"), self._tags
+        with self._write() as cursor:
+            cursor.execute(f"SELECT name FROM {table}")
+            names = sorted({row[0] for row in cursor.fetchall()} | set(fresh.values()))
+            cursor.execute(f"DELETE FROM {table}")
+            cursor.executemany(
+                self._sql(f"INSERT INTO {table} (tag_id, name) VALUES (?, ?)"),
+                sorted(fresh.items()),
+            )
+            for chunk in _chunks(names):
+                marks = ", ".join("?" for _ in chunk)
+                self._log_changes(
+                    cursor,
+                    f"SELECT DISTINCT openid FROM {t} WHERE tag IN ({marks})",
+                    list(chunk),
+                )
+                cursor.execute(self._sql(f"DELETE FROM {t} WHERE tag IN ({marks})"), list(chunk))
+            pairs = [(o, name) for name, openids in sorted(groups.items()) for o in openids]
+            cursor.executemany(self._sql(f"INSERT INTO {t} (openid, tag) VALUES (?, ?)"), pairs)
+            self._log_openids(cursor, sorted({o for o, _ in pairs}))
+
+    def tags_of(self, openid: str) -> frozenset[str]:
+        """The tag names recorded for ``openid`` (stored as a follower or not yet)."""
+        with self._read() as cursor:
             cursor.execute(
-                self._sql(f"INSERT INTO {table} (tag_id, name) VALUES (?, ?)"), (tag_id, name)
+                self._sql(f"SELECT tag FROM {self._tags} WHERE openid = ?"), (check_openid(openid),)
             )
+            return frozenset(row[0] for row in cursor.fetchall())
 
     def forget_tag_id(self, tag_id: int) -> None:
         """Drop the mapping of a WeChat tag id (the tag was deleted on WeChat)."""
@@ -498,12 +688,14 @@ class SqlFollowerStore:
         tags: dict[str, set[str]] = {}
         attributes: dict[str, dict[str, AttributeValue]] = {}
         with self._read() as cursor:
-            schema = self._schema = self._stored_schema(cursor)
+            schema = self._stored_schema(cursor)
+            typed = self._layout(schema).columns
+            selected = "".join(f', "{c.column}"' for c in typed.values())
             for chunk in _chunks(openids):
                 marks = ", ".join("?" for _ in chunk)
                 cursor.execute(
                     self._sql(
-                        "SELECT openid, subscribe_time, unionid, last_interaction_at "
+                        f"SELECT openid, subscribe_time, unionid, last_interaction_at{selected} "
                         f"FROM {self._followers} WHERE openid IN ({marks})"
                     ),
                     list(chunk),
@@ -524,17 +716,22 @@ class SqlFollowerStore:
                 )
                 for openid, name, s, n, b, t in cursor.fetchall():
                     attributes.setdefault(openid, {})[name] = _decode(schema, name, s, n, b, t)
-        return {
-            openid: Follower(
+        kinds = [(name, schema.kinds[name]) for name in typed]
+        found = {}
+        for openid, subscribed, unionid, seen, *values in rows:
+            own = attributes.setdefault(openid, {})
+            for (name, kind), value in zip(kinds, values, strict=True):
+                if value is not None:
+                    own[name] = decode_column(value, kind)
+            found[openid] = Follower(
                 openid,
                 from_micros(subscribed),
                 tags=frozenset(tags.get(openid, ())),
-                attributes=attributes.get(openid, {}),
+                attributes=own,
                 unionid=unionid,
                 last_interaction_at=None if seen is None else from_micros(seen),
             )
-            for openid, subscribed, unionid, seen in rows
-        }
+        return found
 
     def __len__(self) -> int:
         with self._read() as cursor:
@@ -595,11 +792,30 @@ class SqlFollowerStore:
         with self._read() as cursor:
             cursor.execute(f"SELECT MAX(seq) FROM {self._t('wxs_changes')}")
             value = cursor.fetchone()[0]
-        return 0 if value is None else int(value)
+            if value is None:
+                # An empty feed after a trim sits at the trimmed position, not at 0.
+                cursor.execute(
+                    self._sql(f"SELECT value FROM {self._t('wxs_meta')} WHERE key = ?"),
+                    (_TRIMMED,),
+                )
+                row = cursor.fetchone()
+                value = 0 if row is None else row[0]
+        return int(value)
 
     def changes(self, since: int) -> tuple[int, frozenset[str]]:
-        """The feed's position now and the openids written after position ``since``."""
+        """The feed's position now and the openids written after position ``since``.
+
+        Raises `StaleVersionError` when `trim_changes` removed entries after ``since``.
+        """
         with self._read() as cursor:
+            cursor.execute(
+                self._sql(f"SELECT value FROM {self._t('wxs_meta')} WHERE key = ?"), (_TRIMMED,)
+            )
+            row = cursor.fetchone()
+            if row is not None and since < int(row[0]):
+                raise StaleVersionError(
+                    f"the change feed was trimmed up to {row[0]}; position {since} is gone"
+                )
             cursor.execute(
                 self._sql(f"SELECT seq, openid FROM {self._t('wxs_changes')} WHERE seq > ?"),
                 (since,),
@@ -607,6 +823,22 @@ class SqlFollowerStore:
             rows = cursor.fetchall()
         top = max((int(seq) for seq, _ in rows), default=since)
         return top, frozenset(openid for _, openid in rows)
+
+    def trim_changes(self, upto: int) -> None:
+        """Drop feed entries up to position ``upto``; readers behind it must rebuild."""
+        if isinstance(upto, bool) or not isinstance(upto, int):
+            raise TypeError(f"upto must be an int, got {type(upto).__name__}")
+        table, meta = self._t("wxs_changes"), self._t("wxs_meta")
+        with self._write() as cursor:
+            cursor.execute(self._sql(f"SELECT value FROM {meta} WHERE key = ?"), (_TRIMMED,))
+            row = cursor.fetchone()
+            if row is not None and int(row[0]) >= upto:
+                return
+            cursor.execute(self._sql(f"DELETE FROM {table} WHERE seq <= ?"), (upto,))
+            cursor.execute(self._sql(f"DELETE FROM {meta} WHERE key = ?"), (_TRIMMED,))
+            cursor.execute(
+                self._sql(f"INSERT INTO {meta} (key, value) VALUES (?, ?)"), (_TRIMMED, str(upto))
+            )
 
     def followers(self, openids: Iterable[str]) -> dict[str, Follower]:
         """The stored followers among ``openids``, by openid (unknown ones are left out)."""

@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from wxsegment._model import AttributeValue, value_kind
+from wxsegment.segment import SqlColumn
 
-__all__ = ["from_micros", "micros", "number_of", "value_columns"]
+if TYPE_CHECKING:
+    from wxsegment.followers._schema import AttributeSchema
+
+__all__ = [
+    "column_value",
+    "decode_column",
+    "from_micros",
+    "micros",
+    "number_of",
+    "typed_columns",
+    "value_columns",
+]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND: Final = timedelta(microseconds=1)
+_COLUMN_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,60}")
+_SQL_KIND: Final = {
+    "str": "str",
+    "int": "number",
+    "float": "number",
+    "bool": "bool",
+    "datetime": "datetime",
+}
 
 #: A SQL parameter or result value.
 Param = str | int | float | bool | Decimal | None
@@ -55,3 +76,36 @@ def number_of(value: object, kind: str | None) -> int | float:
         return int(value) if value == value.to_integral_value() else float(value)
     assert isinstance(value, (int, float))
     return value
+
+
+def typed_columns(schema: AttributeSchema) -> dict[str, SqlColumn]:
+    """Declared attributes kept in typed columns ``a_<name>`` of the followers row.
+
+    Names that are not plain ASCII identifiers cannot be SQL column names: those attributes
+    stay in the attributes table, like undeclared ones.
+    """
+    return {
+        name: SqlColumn(f"a_{name}", _SQL_KIND[kind])  # type: ignore[arg-type]
+        for name, kind in schema.kinds.items()
+        if _COLUMN_NAME.fullmatch(name)
+    }
+
+
+def column_value(value: AttributeValue | None, exact: bool) -> Param:
+    """An attribute as its typed column holds it (``None``: missing)."""
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, datetime):
+        return micros(value)
+    return Decimal(value) if exact else value
+
+
+def decode_column(value: object, kind: str) -> AttributeValue:
+    """A typed column's value back as the attribute's declared kind."""
+    if kind == "str":
+        return str(value)
+    if kind == "bool":
+        return bool(value)
+    if kind == "datetime":
+        return from_micros(value)  # type: ignore[arg-type]
+    return number_of(value, kind)

@@ -7,6 +7,8 @@
      │    ├── UndeclaredAttributeError
      │    └── AttributeKindError
      └── ImportRejectedError         a write was refused as a whole; nothing changed
+    LookupError
+     └── StaleVersionError           the change feed no longer reaches back that far
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ __all__ = [
     "AttributeKindError",
     "AttributeSchemaError",
     "ImportRejectedError",
+    "StaleVersionError",
     "UndeclaredAttributeError",
 ]
 
@@ -53,3 +56,7 @@ class ImportRejectedError(ValueError):
         more = f" (and {len(rejected) - 1} more rejected rows)" if len(rejected) > 1 else ""
         super().__init__(f"row {first.row} rejected: {first.reason}{more}; nothing was written")
         self.rejected = rejected
+
+
+class StaleVersionError(LookupError):
+    """The change feed was trimmed past the position asked for: rebuild instead of replaying."""

@@ -8,12 +8,11 @@ snapshot and never wait for writers.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Final
 
 from wxsegment.followers._base import SqlFollowerStore
-from wxsegment.followers._codec import Param
 from wxsegment.followers._schema import AttributeKind, AttributeSchema
 from wxsegment.segment import Dialect
 
@@ -97,10 +96,28 @@ class PostgresFollowerStore(SqlFollowerStore):
             "(seq BIGSERIAL PRIMARY KEY, openid TEXT NOT NULL)",
         ]
 
-    def _load_ddl(self) -> list[str]:
+    _column_types: Mapping[str, str] = {
+        "str": 'TEXT COLLATE "C"',
+        "number": "NUMERIC",
+        "bool": "BOOLEAN",
+        "datetime": "BIGINT",
+    }
+
+    def _columns_of(self, cursor: Any) -> set[str]:
+        cursor.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = 'wxs_followers'",
+            (self._schema_name,),
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+    def _load_ddl(self, typed: Sequence[tuple[str, str]]) -> list[str]:
+        extra = "".join(f', "{name}" {kind}' for name, kind in typed)
         return [
-            "CREATE TEMP TABLE IF NOT EXISTS wxs_load_f (row_no BIGINT, openid TEXT PRIMARY KEY, "
-            "subscribe_time BIGINT, unionid TEXT, last_interaction_at BIGINT, has_tags BOOLEAN)",
+            "DROP TABLE IF EXISTS pg_temp.wxs_load_f",
+            "CREATE TEMP TABLE wxs_load_f (row_no BIGINT, openid TEXT, "
+            "subscribe_time BIGINT, unionid TEXT, last_interaction_at BIGINT, "
+            f"has_tags BOOLEAN{extra})",
             "CREATE TEMP TABLE IF NOT EXISTS wxs_load_t (openid TEXT, tag TEXT)",
             "CREATE TEMP TABLE IF NOT EXISTS wxs_load_a (openid TEXT, name TEXT, "
             "str_value TEXT, num_value NUMERIC, bool_value BOOLEAN, time_value BIGINT, "
@@ -108,7 +125,7 @@ class PostgresFollowerStore(SqlFollowerStore):
         ]
 
     def _load(
-        self, cursor: Any, table: str, columns: Sequence[str], rows: list[tuple[Param, ...]]
+        self, cursor: Any, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]
     ) -> None:
         if not rows:
             return

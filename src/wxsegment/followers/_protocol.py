@@ -40,6 +40,10 @@ class FollowerStore(Protocol):
         """Merge the rows of a CSV file; all or nothing."""
         ...
 
+    def import_frame(self, frame: Any) -> ImportReport:
+        """Merge a data frame; all or nothing."""
+        ...
+
     def get(self, openid: str) -> Follower | None:
         """One follower, or ``None``."""
         ...
@@ -72,6 +76,10 @@ class FollowerStore(Protocol):
         """The feed's position and the openids written after ``since``."""
         ...
 
+    def trim_changes(self, upto: int) -> None:
+        """Drop feed entries up to ``upto``."""
+        ...
+
     def mark_subscribed(self, openids: Iterable[str], *, at: datetime) -> int:
         """Known followers subscribed (again) at ``at``."""
         ...
@@ -102,6 +110,16 @@ class FollowerStore(Protocol):
 
     def forget_tag_id(self, tag_id: int) -> None:
         """Drop a WeChat tag id's mapping."""
+        ...
+
+    def replace_tags(
+        self, tag_ids: Mapping[int, str], members: Mapping[str, Iterable[str]]
+    ) -> None:
+        """Replace the tag-id map and the mapped tags' members."""
+        ...
+
+    def tags_of(self, openid: str) -> frozenset[str]:
+        """The tag names recorded for ``openid``."""
         ...
 
     def tag_ids(self) -> Mapping[int, str]:

@@ -13,9 +13,7 @@ import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
-from typing import Any, Final, TypeVar
-
-import attrs
+from typing import Any, Final, NamedTuple, TypeVar
 
 from wxsegment._clock import ensure_aware
 from wxsegment._model import AttributeValue, Follower
@@ -34,7 +32,20 @@ _FIELDS: Final = frozenset({"openid", "subscribe_time", "unionid", "last_interac
 _TRUE: Final = frozenset({"true", "1", "yes", "y", "t"})
 _FALSE: Final = frozenset({"false", "0", "no", "n", "f"})
 
+_INFINITY: Final = math.inf
 T = TypeVar("T")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _NAME_OK(name: str) -> bool:
+    return bool(name) and "\x00" not in name and (name.isascii() or _encodable(name))
 
 
 def check_text(value: object, what: str) -> str:
@@ -52,6 +63,13 @@ def check_text(value: object, what: str) -> str:
 
 def check_openid(value: object) -> str:
     """An openid: a non-empty string of at most `MAX_OPENID_LENGTH` characters."""
+    if (
+        type(value) is str
+        and 0 < len(value) <= MAX_OPENID_LENGTH
+        and value.isascii()
+        and "\x00" not in value
+    ):
+        return value
     openid = check_text(value, "openid")
     if not openid or len(openid) > MAX_OPENID_LENGTH:
         raise ValueError(f"openid must have 1 to {MAX_OPENID_LENGTH} characters, got {len(openid)}")
@@ -62,6 +80,11 @@ def _check_tags(tags: Iterable[str]) -> frozenset[str]:
     if isinstance(tags, str):
         raise TypeError("tags must be an iterable of tag names, not a single string")
     names = frozenset(tags)
+    try:
+        if all(map(_NAME_OK, names)):
+            return names
+    except TypeError:
+        pass
     for name in names:
         if not check_text(name, "tag name"):
             raise ValueError("tag names must be non-empty")
@@ -69,6 +92,22 @@ def _check_tags(tags: Iterable[str]) -> frozenset[str]:
 
 
 def _check_attribute(schema: AttributeSchema, name: str, value: object) -> AttributeValue:
+    # Fast paths for exact built-in values of the declared kind: imports check millions.
+    kind = schema.kinds.get(name)
+    exact = type(value)
+    if kind == "str" and isinstance(value, str) and exact is str:
+        if "\x00" not in value and (value.isascii() or _encodable(value)):
+            return value
+    elif kind == "float" and exact is float:
+        if -_INFINITY < value < _INFINITY:  # type: ignore[operator]
+            return value  # type: ignore[return-value]
+    elif kind == "int" and exact is int:
+        if -_INT64 <= value < _INT64:  # type: ignore[operator]
+            return value  # type: ignore[return-value]
+    elif (kind == "bool" and exact is bool) or (
+        kind == "datetime" and exact is datetime and type(value.tzinfo) is timezone  # type: ignore[attr-defined]
+    ):
+        return value  # type: ignore[return-value]
     check_text(name, "attribute name")
     checked = schema.value(name, value)
     if isinstance(checked, str):
@@ -82,8 +121,7 @@ def _check_attribute(schema: AttributeSchema, name: str, value: object) -> Attri
     return checked
 
 
-@attrs.frozen(slots=True)
-class Write:
+class Write(NamedTuple):
     """One checked follower write; ``replace`` writes the whole follower, else only what is set."""
 
     row: int
@@ -118,6 +156,8 @@ def follower_write(row: int, follower: object, schema: AttributeSchema) -> Write
 def _moment(value: object, what: str) -> datetime | None:
     if value is None:
         return None
+    if type(value) is datetime and type(value.tzinfo) is timezone:
+        return value
     if not isinstance(value, datetime):
         raise TypeError(f"{what} must be an aware datetime, got {type(value).__name__}")
     return ensure_aware(value, what)

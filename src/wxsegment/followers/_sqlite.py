@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 
 from wxsegment.followers._base import SqlFollowerStore
-from wxsegment.followers._codec import Param
 from wxsegment.followers._schema import AttributeKind, AttributeSchema
 from wxsegment.segment import Dialect
 
 __all__ = ["SQLiteFollowerStore"]
+
+#: Page cache per connection, in KiB.
+_CACHE_KIB: Final = 32 * 1024
 
 
 class SQLiteFollowerStore(SqlFollowerStore):
@@ -56,6 +58,8 @@ class SQLiteFollowerStore(SqlFollowerStore):
         self._connection.execute("PRAGMA journal_mode = WAL")
         self._connection.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
         self._connection.execute("PRAGMA temp_store = MEMORY")
+        # The default 2 MiB page cache thrashes once a million followers' B-trees are written.
+        self._connection.execute(f"PRAGMA cache_size = {-_CACHE_KIB}")
         try:
             with self._write() as cursor:
                 self._setup(cursor)
@@ -108,10 +112,24 @@ class SQLiteFollowerStore(SqlFollowerStore):
             "(seq INTEGER PRIMARY KEY AUTOINCREMENT, openid TEXT NOT NULL)",
         ]
 
-    def _load_ddl(self) -> list[str]:
+    _column_types: Mapping[str, str] = {
+        "str": "TEXT",
+        "number": "NUMERIC",
+        "bool": "INTEGER",
+        "datetime": "INTEGER",
+    }
+
+    def _columns_of(self, cursor: Any) -> set[str]:
+        cursor.execute("SELECT name FROM pragma_table_info('wxs_followers')")
+        return {row[0] for row in cursor.fetchall()}
+
+    def _load_ddl(self, typed: Sequence[tuple[str, str]]) -> list[str]:
+        extra = "".join(f', "{name}" {kind}' for name, kind in typed)
         return [
-            "CREATE TEMP TABLE IF NOT EXISTS wxs_load_f (row_no INTEGER, openid TEXT PRIMARY KEY, "
-            "subscribe_time INTEGER, unionid TEXT, last_interaction_at INTEGER, has_tags INTEGER)",
+            "DROP TABLE IF EXISTS temp.wxs_load_f",
+            "CREATE TEMP TABLE wxs_load_f (row_no INTEGER, openid TEXT, "
+            "subscribe_time INTEGER, unionid TEXT, last_interaction_at INTEGER, "
+            f"has_tags INTEGER{extra})",
             "CREATE TEMP TABLE IF NOT EXISTS wxs_load_t (openid TEXT, tag TEXT)",
             "CREATE TEMP TABLE IF NOT EXISTS wxs_load_a (openid TEXT, name TEXT, "
             "str_value TEXT, num_value NUMERIC, bool_value INTEGER, time_value INTEGER, "
@@ -119,7 +137,7 @@ class SQLiteFollowerStore(SqlFollowerStore):
         ]
 
     def _load(
-        self, cursor: Any, table: str, columns: Sequence[str], rows: list[tuple[Param, ...]]
+        self, cursor: Any, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]
     ) -> None:
         marks = ", ".join("?" for _ in columns)
         cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)

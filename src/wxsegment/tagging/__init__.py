@@ -56,7 +56,7 @@ from wxsegment.tagging._rules import (
     TagChanges,
 )
 from wxsegment.tagging._scene import FIELD_MAX_CHARS, Scene, scene_key
-from wxsegment.tagging._store import MemoryTagStore, TagStore
+from wxsegment.tagging._store import FollowerTagStore, MemoryTagStore, TagStore
 from wxsegment.tagging._sync import RESERVED_TAG_IDS, SyncPlan, SyncReport, TagSync
 
 __all__ = [
@@ -69,6 +69,7 @@ __all__ = [
     "ClickRule",
     "ConflictingTagChangesError",
     "FollowerSyncReport",
+    "FollowerTagStore",
     "ForeignSceneError",
     "InvalidSceneError",
     "InvalidTagNameError",
