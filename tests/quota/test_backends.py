@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import uuid
 import zlib
 from datetime import datetime, timezone
 from pathlib import Path
@@ -226,3 +227,29 @@ def test_sqlite_grants_survive_a_power_loss_by_default(tmp_path: Path) -> None:
     finally:
         ledger.close()
         fast.close()
+
+
+def test_postgres_refuses_schema_names_postgres_would_truncate() -> None:
+    """A schema name over 63 UTF-8 bytes is refused; one of exactly 63 bytes is used verbatim."""
+    reason = unreachable(PG_DSN)
+    if reason:
+        pytest.skip(f"PostgreSQL: {reason}")
+    import psycopg
+
+    from wxsegment.quota import PostgresLedger
+
+    # 21 CJK characters are 63 bytes; a 22nd would be cut off by PostgreSQL, so two such names
+    # would share tables while taking different account locks.
+    base = "账" * 20 + uuid.uuid4().hex[:3]
+    longer = base + "本"
+    try:
+        with pytest.raises(ValueError, match="63 bytes"):
+            PostgresLedger(PG_DSN, schema=longer)
+        ledger = PostgresLedger(PG_DSN, schema=base)
+        ledger.close()
+        with psycopg.connect(PG_DSN) as connection:
+            names = {row[0] for row in connection.execute("SELECT nspname FROM pg_namespace")}
+        assert base in names
+    finally:
+        drop_schema(longer)
+        drop_schema(base)
