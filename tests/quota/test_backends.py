@@ -14,6 +14,7 @@ import pytest
 
 from tests._services import PG_DSN, REDIS_URL, unreachable
 from tests.quota.servers import delete_prefix, drop_schema, fresh_name
+from wxsegment.quota import Transition
 
 AT = datetime(2026, 7, 15, 12, tzinfo=timezone.utc)
 
@@ -40,7 +41,7 @@ def test_quota_imports_without_server_clients(blocked: str, make: str, extra: st
 
 
 def test_redis_keys_share_one_hash_tag_per_bucket() -> None:
-    """Every Redis key lives under {prefix:account:bucket}, the bucket of its openids."""
+    """Every Redis key lives under {P:prefix:A:account:bucket}, the bucket of its openids."""
     reason = unreachable(REDIS_URL)
     if reason:
         pytest.skip(f"Redis: {reason}")
@@ -56,9 +57,10 @@ def test_redis_keys_share_one_hash_tag_per_bucket() -> None:
         ledger.reserve("c1", openids, at=AT, content_key="k")
         ledger.commit("c1", openids[:50])
         ledger.record_external("e1", openids[:10], at=AT)
-        tag = re.compile(r"^\{" + re.escape(prefix) + r":wx1:(\d+)\}:[rmpkc]")
+        stem = f"{len(prefix)}:{prefix}:3:wx1"
+        tag = re.compile(r"^\{" + re.escape(stem) + r":(\d+)\}:[rmpkc]")
         keys = list(client.scan_iter(match=f"*{prefix}*"))
-        assert f"{{{prefix}:wx1}}:buckets" in keys
+        assert f"{{{stem}}}:buckets" in keys
         buckets = set()
         for key in keys:
             if key.endswith(":buckets"):
@@ -253,3 +255,26 @@ def test_postgres_refuses_schema_names_postgres_would_truncate() -> None:
     finally:
         drop_schema(longer)
         drop_schema(base)
+
+
+def test_redis_keys_of_different_prefix_and_account_pairs_never_meet() -> None:
+    """(p, "shop:eu") and ("p:shop", "eu") keep separate quotas; neither settles the other's."""
+    reason = unreachable(REDIS_URL)
+    if reason:
+        pytest.skip(f"Redis: {reason}")
+    from wxsegment.quota import RedisLedger
+
+    prefix = fresh_name("rdamb")
+    first = RedisLedger(REDIS_URL, account="shop:eu", limit=1, prefix=prefix)
+    second = RedisLedger(REDIS_URL, account="eu", limit=1, prefix=f"{prefix}:shop")
+    try:
+        assert first.reserve("c1", ["a"], at=AT).granted == ("a",)
+        assert second.reserve("c2", ["a"], at=AT).granted == ("a",)
+        assert second.release("c1", ["a"]) == Transition(missing=("a",))
+        assert second.commit("c1") == Transition()
+        assert [(e.campaign, e.openid) for e in first.pending()] == [("c1", "a")]
+        assert first.usage("a", at=AT).pending == 1
+    finally:
+        first.close()
+        second.close()
+        delete_prefix(prefix)

@@ -1,19 +1,21 @@
 """`RedisLedger`: the ledger in Redis (redis-py), atomic Lua scripts, Redis Cluster ready.
 
 Followers are sharded into ``buckets`` by a stable hash of the openid (CRC-32). Every key of a
-bucket carries the hash tag ``{prefix:account:bucket}``, so one bucket lives in one cluster
+bucket carries one hash tag naming prefix, account and bucket, so one bucket lives in one cluster
 slot, and every script call touches the keys of exactly one bucket (named through its first
 key). A batch is cut into chunks; a chunk becomes one script call per bucket, all sent in one
 pipeline. Redis runs each script atomically, so concurrent clients never interleave inside a
 decision, and a client killed mid-batch leaves each follower either fully reserved (row,
 counters, content key) or untouched.
 
-Keys of one bucket ``T = {prefix:account:bucket}`` (hashes, field = openid unless noted):
+Keys of one bucket ``T = {P:prefix:A:account:bucket}`` (hashes, field = openid unless noted),
+where ``P`` and ``A`` are the lengths of ``prefix`` and ``account`` in characters, so that no
+two (prefix, account) pairs share a key even when they contain ``:``:
 ``T:r:<campaign>`` the reservation (``state|month|reserved_at|content_key``, state ``p``
 pending or ``c`` committed); ``T:m:<month>`` committed + pending; ``T:p:<month>`` pending;
 ``T:k:<content_key>`` live reservations carrying the key; ``T:c`` (field = campaign) pending
 reservations per campaign, for listing. No key expires: a pending reservation must keep
-counting until it is settled. The bucket count is recorded under ``{prefix:account}:buckets``
+counting until it is settled. The bucket count is recorded under ``{P:prefix:A:account}:buckets``
 at first use and every later ledger must agree with it.
 """
 
@@ -187,7 +189,8 @@ class RedisLedger(LedgerBase):
     """A `QuotaLedger` in Redis (single node or Cluster): atomic Lua scripts per bucket.
 
     ``url`` is a Redis URL or a client (``redis.Redis`` or ``redis.cluster.RedisCluster``;
-    the ledger then uses, and never closes, it). All keys start with ``{prefix:account:``.
+    the ledger then uses, and never closes, it). All keys start with ``{P:prefix:A:account:``
+    where ``P`` and ``A`` are the lengths of ``prefix`` and ``account``.
     ``buckets`` must be the same for every ledger of one prefix and account.
     """
 
@@ -217,12 +220,15 @@ class RedisLedger(LedgerBase):
         self._owned = isinstance(url, str)
         self._client: Any = redis.Redis.from_url(url) if isinstance(url, str) else url
         self._lock = threading.Lock()
-        self._tags = [f"{{{prefix}:{self._account}:{b}}}" for b in range(buckets)]
+        # Each part is preceded by its length, so no (prefix, account) pair can spell the
+        # keys of another, whatever ':' they contain.
+        stem = f"{len(prefix)}:{prefix}:{len(self._account)}:{self._account}"
+        self._tags = [f"{{{stem}:{b}}}" for b in range(buckets)]
         self._reserve = self._client.register_script(_RESERVE)
         self._external = self._client.register_script(_EXTERNAL)
         self._settle_script = self._client.register_script(_SETTLE)
         self._usage = self._client.register_script(_USAGE)
-        meta = f"{{{prefix}:{self._account}}}:buckets"
+        meta = f"{{{stem}}}:buckets"
         self._client.set(meta, buckets, nx=True)
         recorded = int(self._client.get(meta))
         if recorded != buckets:
