@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests._services import PG_DSN, REDIS_URL, unreachable
-from tests.quota.servers import delete_prefix, drop_schema, fresh_name
+from tests.quota.servers import SHARED_REDIS, delete_prefix, drop_schema, fresh_name
 from wxsegment.quota import Transition
 
 AT = datetime(2026, 7, 15, 12, tzinfo=timezone.utc)
@@ -50,7 +50,7 @@ def test_redis_keys_share_one_hash_tag_per_bucket() -> None:
     from wxsegment.quota import RedisLedger
 
     prefix = fresh_name("rdk")
-    ledger = RedisLedger(REDIS_URL, account="wx1", prefix=prefix, buckets=8)
+    ledger = RedisLedger(REDIS_URL, account="wx1", prefix=prefix, buckets=8, **SHARED_REDIS)
     client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
     try:
         openids = [f"o{i}" for i in range(200)]
@@ -74,9 +74,9 @@ def test_redis_keys_share_one_hash_tag_per_bucket() -> None:
                     assert zlib.crc32(field.encode()) % 8 == bucket
         assert buckets == set(range(8))
         with pytest.raises(ValueError, match="buckets"):
-            RedisLedger(REDIS_URL, account="wx1", prefix=prefix, buckets=4)
+            RedisLedger(REDIS_URL, account="wx1", prefix=prefix, buckets=4, **SHARED_REDIS)
         with pytest.raises(ValueError, match="hash tags"):
-            RedisLedger(REDIS_URL, account="wx{1}", prefix=prefix)
+            RedisLedger(REDIS_URL, account="wx{1}", prefix=prefix, **SHARED_REDIS)
     finally:
         ledger.close()
         client.close()
@@ -265,8 +265,10 @@ def test_redis_keys_of_different_prefix_and_account_pairs_never_meet() -> None:
     from wxsegment.quota import RedisLedger
 
     prefix = fresh_name("rdamb")
-    first = RedisLedger(REDIS_URL, account="shop:eu", limit=1, prefix=prefix)
-    second = RedisLedger(REDIS_URL, account="eu", limit=1, prefix=f"{prefix}:shop")
+    first = RedisLedger(REDIS_URL, account="shop:eu", limit=1, prefix=prefix, **SHARED_REDIS)
+    second = RedisLedger(
+        REDIS_URL, account="eu", limit=1, prefix=f"{prefix}:shop", **SHARED_REDIS
+    )
     try:
         assert first.reserve("c1", ["a"], at=AT).granted == ("a",)
         assert second.reserve("c2", ["a"], at=AT).granted == ("a",)

@@ -21,6 +21,7 @@ __all__ = [
     "MAX_LIMIT",
     "MAX_OPENID_LENGTH",
     "MAX_PUSHES_PER_MONTH",
+    "NotDurableError",
     "PendingEntry",
     "QuotaLedger",
     "RefusalReason",
@@ -44,6 +45,14 @@ MAX_LIMIT: Final = 1000
 
 #: The account a ledger is bound to when none is given.
 DEFAULT_ACCOUNT: Final = "default"
+
+
+class NotDurableError(RuntimeError):
+    """The ledger's server could lose granted reservations (or may: its settings are hidden).
+
+    Raised when a ledger opens, before anything is written; the message names each unsafe
+    setting and how to opt out when the risk is accepted.
+    """
 
 
 class RefusalReason(enum.Enum):
