@@ -11,6 +11,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests._services import PG_DSN, REDIS_URL, unreachable
 from tests.quota.servers import SHARED_REDIS, delete_prefix, drop_schema, fresh_name
@@ -378,3 +380,20 @@ def test_postgres_ledgers_sharing_a_connection_across_threads_take_turns() -> No
     finally:
         connection.close()
         drop_schema(schema)
+
+
+_PARTS = st.text(alphabet=st.sampled_from(":a1{"), min_size=1, max_size=6)
+
+
+@given(first=st.tuples(_PARTS, _PARTS), second=st.tuples(_PARTS, _PARTS))
+def test_redis_key_stems_are_injective(
+    first: tuple[str, str], second: tuple[str, str]
+) -> None:
+    """Distinct (prefix, account) pairs never share a key stem, nor does one extend another."""
+    from wxsegment.quota._redis import _key_stem
+
+    if first != second:
+        one, other = _key_stem(*first), _key_stem(*second)
+        assert one != other
+        # Keys continue after the stem with ':<bucket>}' or '}': neither may be a prefix.
+        assert not (one + ":").startswith(other + ":")

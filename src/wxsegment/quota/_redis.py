@@ -175,6 +175,15 @@ return {redis.call('HGET', t .. ':m:' .. ARGV[1], ARGV[2]) or '0',
 """
 
 
+def _key_stem(prefix: str, account: str) -> str:
+    """The start of every key of (prefix, account) inside its hash tag.
+
+    Each part is preceded by its length, so no pair spells another's stem, whatever ``:``
+    they contain.
+    """
+    return f"{len(prefix)}:{prefix}:{len(account)}:{account}"
+
+
 def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -242,9 +251,7 @@ class RedisLedger(LedgerBase):
             except NotDurableError:
                 self.close()
                 raise
-        # Each part is preceded by its length, so no (prefix, account) pair can spell the
-        # keys of another, whatever ':' they contain.
-        stem = f"{len(prefix)}:{prefix}:{len(self._account)}:{self._account}"
+        stem = _key_stem(prefix, self._account)
         self._tags = [f"{{{stem}:{b}}}" for b in range(buckets)]
         self._reserve = self._client.register_script(_RESERVE)
         self._external = self._client.register_script(_EXTERNAL)
