@@ -59,10 +59,11 @@ def parse_multipart(
         if not isinstance(name, str):
             continue
         filename = headers.get_filename()
-        if filename is None:
+        # A part with a Content-Type is a file even without a filename (then refused, 44001).
+        if filename is None and "content-type" not in headers:
             fields[name] = data.decode("utf-8", errors="replace")
         else:
-            files[name] = UploadedFile(filename, headers.get_content_type(), data)
+            files[name] = UploadedFile(filename or "", headers.get_content_type(), data)
     return fields, files
 
 
