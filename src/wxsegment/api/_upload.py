@@ -79,6 +79,31 @@ MATERIAL_LIMITS: Final[Mapping[str, MediaLimit]] = MappingProxyType(
 ARTICLE_IMAGE_LIMIT: Final = MediaLimit(_MB, frozenset({"jpg", "jpeg", "png"}))
 
 
+#: Bytes read (and written to the socket) per chunk of an upload. httpx asks for 64 KiB; on
+#: asyncio each chunk is one write-and-drain, and 1 MiB chunks nearly doubled upload throughput
+#: on loopback while keeping memory bounded.
+UPLOAD_CHUNK: Final = 1024 * 1024
+
+
+class _Chunked:
+    """A read-only view of a binary stream that reads ``UPLOAD_CHUNK`` bytes at a time."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        return self._stream.read(max(size, UPLOAD_CHUNK) if size >= 0 else -1)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._stream.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._stream.tell()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+
 def _extension(filename: str) -> str:
     base = os.path.basename(filename)
     return base.rsplit(".", 1)[1].lower() if "." in base.strip(".") else ""
@@ -119,7 +144,7 @@ def _check(kind: str, limit: MediaLimit, filename: str, size: int) -> None:
 @contextlib.contextmanager
 def open_source(
     source: Any, filename: str | None, kind: str, limit: MediaLimit
-) -> Iterator[tuple[str, IO[bytes], str]]:
+) -> Iterator[tuple[str, Any, str]]:
     """Check ``source`` against ``limit`` and yield ``(filename, stream, content_type)``.
 
     A path is opened here and closed on exit; bytes are wrapped; a file object is used as it
@@ -131,14 +156,14 @@ def open_source(
         name = filename or os.path.basename(path)
         _check(kind, limit, name, os.stat(path).st_size)
         with open(path, "rb") as stream:
-            yield name, stream, _content_type(name)
+            yield name, _Chunked(stream), _content_type(name)
         return
     if isinstance(source, (bytes, bytearray, memoryview)):
         if filename is None:
             raise WeChatValidationError("uploading bytes needs a filename with an extension")
         data = bytes(source)
         _check(kind, limit, filename, len(data))
-        yield filename, io.BytesIO(data), _content_type(filename)
+        yield filename, _Chunked(io.BytesIO(data)), _content_type(filename)
         return
     if not hasattr(source, "read"):
         raise TypeError(
@@ -152,7 +177,7 @@ def open_source(
         raise TypeError("open the file in binary mode ('rb')")
     # httpx sends a file object from its start (it seeks to 0), so the whole file counts.
     _check(kind, limit, given, _stream_size(source))
-    yield given, source, _content_type(given)
+    yield given, _Chunked(source), _content_type(given)
 
 
 def _content_type(filename: str) -> str:
