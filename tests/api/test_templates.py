@@ -19,8 +19,7 @@ from wxsegment.api import (
     WeChatValidationError,
     check_keyword_values,
 )
-from wxsegment.testing import FakeConfig, FakeWeChat
-from wxsegment.testing._fake_templates import LibraryKeyword, LibraryTitle, SubscribeLibrary
+from wxsegment.testing import FakeConfig, FakeWeChat, LibraryKeyword, LibraryTitle, SubscribeLibrary
 
 
 @pytest.mark.parametrize(

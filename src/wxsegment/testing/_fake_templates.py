@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_SUBSCRIBE_LIBRARY",
     "DEFAULT_TEMPLATE_LIBRARY",
+    "FakePrivateTemplate",
     "FakeTemplates",
     "LibraryKeyword",
     "LibraryTemplate",
