@@ -232,3 +232,24 @@ def test_retired_article_material_endpoints(api: Harness, fake: FakeWeChat) -> N
         with pytest.raises(PermissionDeniedError) as caught:
             api.run(lambda c, p=path: c._request(Call("POST", p, body={"articles": []})))
         assert caught.value.errcode == 45106
+
+
+@pytest.mark.parametrize("reusable", [True, False])
+def test_mass_sent_draft_in_later_batches(kind: str, clock: FixedClock, reusable: bool) -> None:
+    """UNCONFIRMED: a mass-sent draft's id works for later batches unless configured not to."""
+    fake = FakeWeChat(clock=clock, config=FakeConfig(mpnews_reusable_after_send=reusable))
+    api = Harness(kind, fake, clock=clock)
+    openids = fake.add_followers(4)
+    media_id = fake.content.add_draft()
+    api.run(lambda c: c.mass.send_to_openids(openids[:2], MpNews(media_id), clientmsgid="b-0"))
+    assert media_id not in fake.content.drafts
+    if reusable:
+        later = api.run(
+            lambda c: c.mass.send_to_openids(openids[2:], MpNews(media_id), clientmsgid="b-1")
+        )
+        assert later[0].msg_id is not None
+    else:
+        with pytest.raises(MediaError):
+            api.run(
+                lambda c: c.mass.send_to_openids(openids[2:], MpNews(media_id), clientmsgid="b-1")
+            )

@@ -111,6 +111,7 @@ class FakeContent:
         self._media = media
         self._drafts: dict[str, FakeDraft] = {}
         self._gone: set[str] = set()
+        self._mass_sent: set[str] = set()
         self._jobs: dict[int, PublishJob] = {}
         self._published: dict[str, _Published] = {}
         self._next_publish_id = _FIRST_PUBLISH_ID
@@ -174,12 +175,15 @@ class FakeContent:
 
     def knows_mpnews(self, media_id: str) -> bool:
         """Whether an mpnews send may use ``media_id`` (a draft or a legacy news material)."""
+        if media_id in self._mass_sent and self._config.mpnews_reusable_after_send:
+            return True
         return media_id in self._drafts or self._media.is_news(media_id)
 
     def consume_draft(self, media_id: str) -> None:
         """A mass send used the draft: WeChat removes it from the box."""
         if self._drafts.pop(media_id, None) is not None:
             self._gone.add(media_id)
+            self._mass_sent.add(media_id)
 
     # -- drafts
 

@@ -222,6 +222,10 @@ class FakeConfig:
     #: An mpnews mass send or preview needs a media_id the fake knows (a draft or a news
     #: material); others answer 40007.
     require_known_mpnews: bool = True
+    #: UNCONFIRMED: whether a draft's media_id still works for further mass sends once the
+    #: first send took the draft out of the box (needed to send one article in several
+    #: batches); False answers 40007 to the later sends.
+    mpnews_reusable_after_send: bool = True
     #: Template messages: templates an account holds at most (45026 beyond).
     max_private_templates: int = attrs.field(default=25, validator=_at_least(0))
     #: Industry ids and their (first, second) class names; None: ids 1..41 with generic names.
