@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 
 import attrs
+
+from wxsegment.api._errors import WeChatError
 
 __all__ = [
     "TEMP_MEDIA_LIFETIME",
@@ -67,7 +69,8 @@ class TempMedia:
     def from_wechat(cls, data: Mapping[str, Any]) -> TempMedia:
         """Parse a ``media/upload`` answer."""
         created = _stamp(data.get("created_at"))
-        assert created is not None, "media/upload answered without created_at"
+        if created is None:
+            raise WeChatError(None, "answer without created_at", "/cgi-bin/media/upload", data)
         return cls(str(data.get("type", "")), str(data["media_id"]), created)
 
 
@@ -184,12 +187,15 @@ class MaterialItem:
         )
 
 
+_T = TypeVar("_T")
+
+
 @attrs.frozen
-class Page:
+class Page(Generic[_T]):
     """One page of a listing: the total, and this page's items."""
 
     total_count: int
-    items: tuple[Any, ...]
+    items: tuple[_T, ...]
 
 
 @attrs.frozen

@@ -7,8 +7,8 @@ removes a draft from the box once it is mass-sent or published.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, Literal
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 import attrs
 
@@ -43,6 +43,7 @@ ARTICLE_CONTENT_MAX_BYTES: Final = 1024 * 1024
 ARTICLE_SOURCE_URL_MAX_BYTES: Final = 1024
 #: ``draft/batchget`` and ``freepublish/batchget`` return at most 20 items per call.
 DRAFT_PAGE_MAX: Final = 20
+_T = TypeVar("_T")
 _CROP: Final = re.compile(r"(?:0|1|0\.\d{1,6}|1\.0{1,6})(?:_(?:0|1|0\.\d{1,6}|1\.0{1,6})){3}")
 
 
@@ -183,7 +184,7 @@ def batchget_call(path: str, offset: int, count: int, no_content: bool) -> Call:
     return Call("POST", path, body=body)
 
 
-def parse_page(data: Mapping[str, Any], parse: Any) -> Page:
+def parse_page(data: Mapping[str, Any], parse: Callable[[Mapping[str, Any]], _T]) -> Page[_T]:
     """One page of a batchget answer, each item parsed with ``parse``."""
     return Page(int(data.get("total_count", 0)), tuple(parse(i) for i in data.get("item", ())))
 
@@ -224,7 +225,7 @@ class Drafts:
 
     def batchget(
         self, *, offset: int = 0, count: int = DRAFT_PAGE_MAX, no_content: bool = False
-    ) -> Page:
+    ) -> Page[DraftItem]:
         """One page of drafts (``POST /cgi-bin/draft/batchget``)."""
         data = self._client._request(batchget_call(_BATCHGET, offset, count, no_content))
         return parse_page(data, DraftItem.from_wechat)
@@ -279,7 +280,7 @@ class AsyncDrafts:
 
     async def batchget(
         self, *, offset: int = 0, count: int = DRAFT_PAGE_MAX, no_content: bool = False
-    ) -> Page:
+    ) -> Page[DraftItem]:
         """One page of drafts (``POST /cgi-bin/draft/batchget``)."""
         data = await self._client._request(batchget_call(_BATCHGET, offset, count, no_content))
         return parse_page(data, DraftItem.from_wechat)

@@ -146,7 +146,7 @@ def batchget_call(kind: str, offset: int, count: int) -> Call:
     return Call("POST", "/cgi-bin/material/batchget_material", body=body)
 
 
-def parse_material_page(data: Mapping[str, Any]) -> Page:
+def parse_material_page(data: Mapping[str, Any]) -> Page[MaterialItem]:
     """One page of ``batchget_material``."""
     return Page(
         int(data.get("total_count", 0)),
@@ -255,7 +255,9 @@ class Materials:
             self._client._request(Call("GET", "/cgi-bin/material/get_materialcount"))
         )
 
-    def batchget(self, kind: str, *, offset: int = 0, count: int = MATERIAL_PAGE_MAX) -> Page:
+    def batchget(
+        self, kind: str, *, offset: int = 0, count: int = MATERIAL_PAGE_MAX
+    ) -> Page[MaterialItem]:
         """One page of materials of a type (``POST /cgi-bin/material/batchget_material``)."""
         return parse_material_page(self._client._request(batchget_call(kind, offset, count)))
 
@@ -327,7 +329,9 @@ class AsyncMaterials:
             await self._client._request(Call("GET", "/cgi-bin/material/get_materialcount"))
         )
 
-    async def batchget(self, kind: str, *, offset: int = 0, count: int = MATERIAL_PAGE_MAX) -> Page:
+    async def batchget(
+        self, kind: str, *, offset: int = 0, count: int = MATERIAL_PAGE_MAX
+    ) -> Page[MaterialItem]:
         """One page of materials of a type (``POST /cgi-bin/material/batchget_material``)."""
         return parse_material_page(await self._client._request(batchget_call(kind, offset, count)))
 

@@ -107,7 +107,7 @@ class Publish:
 
     def batchget(
         self, *, offset: int = 0, count: int = DRAFT_PAGE_MAX, no_content: bool = False
-    ) -> Page:
+    ) -> Page[PublishedItem]:
         """One page of published articles (``POST /cgi-bin/freepublish/batchget``)."""
         data = self._client._request(batchget_call(_BATCHGET, offset, count, no_content))
         return parse_page(data, PublishedItem.from_wechat)
@@ -156,7 +156,7 @@ class AsyncPublish:
 
     async def batchget(
         self, *, offset: int = 0, count: int = DRAFT_PAGE_MAX, no_content: bool = False
-    ) -> Page:
+    ) -> Page[PublishedItem]:
         """One page of published articles (``POST /cgi-bin/freepublish/batchget``)."""
         data = await self._client._request(batchget_call(_BATCHGET, offset, count, no_content))
         return parse_page(data, PublishedItem.from_wechat)
