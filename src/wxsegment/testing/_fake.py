@@ -232,9 +232,11 @@ class FakeWeChat:
         self._next_menuid = 208_379_533
         self._asgi = FakeASGIApp(self)
         self._parsed: Any = None
-        self._media = FakeMedia(self.config, self._lock, self.clock.now)
-        self._content = FakeContent(self.config, self._lock, self.clock.now, self._media)
-        self._templates = FakeTemplates(self.config, self._lock, self.clock.now)
+        self._media_store = FakeMedia(self.config, self._lock, self.clock.now)
+        self._content_store = FakeContent(
+            self.config, self._lock, self.clock.now, self._media_store
+        )
+        self._template_store = FakeTemplates(self.config, self._lock, self.clock.now)
 
     def __repr__(self) -> str:
         return f"FakeWeChat(appid={self.appid!r}, followers={len(self._followers)})"
@@ -450,17 +452,17 @@ class FakeWeChat:
     @property
     def media(self) -> FakeMedia:
         """Temporary media and permanent materials (views and set-up helpers)."""
-        return self._media
+        return self._media_store
 
     @property
     def content(self) -> FakeContent:
         """Drafts, publish tasks and published articles (views and test controls)."""
-        return self._content
+        return self._content_store
 
     @property
     def templates(self) -> FakeTemplates:
         """Template-message and subscribe templates, subscriptions (views and controls)."""
-        return self._templates
+        return self._template_store
 
     def menu_for(self, openid: str) -> list[dict[str, Any]] | None:
         """The buttons trymatch would answer for a follower, or None without a default menu."""
@@ -1062,7 +1064,7 @@ class FakeWeChat:
                     raise Reply(45065, msg_id=msg_id)
         job = self._deliver(req.now, endpoint, msgtype, clientmsgid, audience, monthly=True)
         if msgtype == "mpnews":
-            self._content.consume_draft(content["mpnews"]["media_id"])
+            self._content_store.consume_draft(content["mpnews"]["media_id"])
         if key is not None:
             self._clientmsgids[key] = (job.msg_id, req.now)
         answer: dict[str, Any] = {
@@ -1078,7 +1080,7 @@ class FakeWeChat:
         # Mass mpnews takes a draft's media_id (or a legacy news material's), nothing else.
         if msgtype != "mpnews" or not self.config.require_known_mpnews:
             return
-        if not self._content.knows_mpnews(content["mpnews"]["media_id"]):
+        if not self._content_store.knows_mpnews(content["mpnews"]["media_id"]):
             raise Reply(40007, "mpnews needs the media_id of a draft")
 
     def _deliver(
@@ -1306,14 +1308,14 @@ class FakeWeChat:
         if (
             self.config.templates is not None
             and template_id not in self.config.templates
-            and not self._templates.knows(template_id)
+            and not self._template_store.knows(template_id)
         ):
             raise Reply(40037)
         follower = self._follower(body.get("touser"), subscribed=True)
         data = body.get("data", {})
         if not isinstance(data, dict):
             raise Reply(47001)
-        self._templates.check_values(data, self._templates.template_keys(template_id))
+        self._template_store.check_values(data, self._template_store.template_keys(template_id))
         if "url" in body and not isinstance(body["url"], str):
             raise Reply(40035, "url")
         if "miniprogram" in body:
@@ -1347,7 +1349,7 @@ class FakeWeChat:
 
     def _h_bizsend(self, req: _Request) -> dict[str, Any]:
         follower = self._follower(req.body.get("touser"))
-        answer = self._templates.bizsend(req, follower.openid)
+        answer = self._template_store.bizsend(req, follower.openid)
         self._messages.append(
             FakeMessage(
                 kind="subscribe",
@@ -1552,56 +1554,58 @@ _ROUTES: Final[Mapping[str, _Route]] = {
     "/cgi-bin/menu/delconditional": _Route("POST", FakeWeChat._h_menu_delconditional),
     "/cgi-bin/menu/trymatch": _Route("POST", FakeWeChat._h_menu_trymatch),
     # Content APIs; their state lives in _fake_media, _fake_content and _fake_templates.
-    "/cgi-bin/media/upload": _Route("POST", lambda f, r: f._media.upload(r), multipart=True),
-    "/cgi-bin/media/get": _Route("GET", lambda f, r: f._media.get(r)),
+    "/cgi-bin/media/upload": _Route("POST", lambda f, r: f._media_store.upload(r), multipart=True),
+    "/cgi-bin/media/get": _Route("GET", lambda f, r: f._media_store.get(r)),
     "/cgi-bin/media/uploadimg": _Route(
-        "POST", lambda f, r: f._media.upload_image(r), multipart=True
+        "POST", lambda f, r: f._media_store.upload_image(r), multipart=True
     ),
     "/cgi-bin/material/add_material": _Route(
-        "POST", lambda f, r: f._media.add_material(r), multipart=True
+        "POST", lambda f, r: f._media_store.add_material(r), multipart=True
     ),
-    "/cgi-bin/material/get_material": _Route("POST", lambda f, r: f._media.get_material(r)),
-    "/cgi-bin/material/del_material": _Route("POST", lambda f, r: f._media.del_material(r)),
-    "/cgi-bin/material/get_materialcount": _Route("GET", lambda f, r: f._media.count(r)),
-    "/cgi-bin/material/batchget_material": _Route("POST", lambda f, r: f._media.batchget(r)),
+    "/cgi-bin/material/get_material": _Route("POST", lambda f, r: f._media_store.get_material(r)),
+    "/cgi-bin/material/del_material": _Route("POST", lambda f, r: f._media_store.del_material(r)),
+    "/cgi-bin/material/get_materialcount": _Route("GET", lambda f, r: f._media_store.count(r)),
+    "/cgi-bin/material/batchget_material": _Route("POST", lambda f, r: f._media_store.batchget(r)),
     "/cgi-bin/material/add_news": _Route("POST", lambda f, r: retired(r)),
     "/cgi-bin/material/update_news": _Route("POST", lambda f, r: retired(r)),
     "/cgi-bin/media/uploadnews": _Route("POST", lambda f, r: retired(r)),
-    "/cgi-bin/draft/add": _Route("POST", lambda f, r: f._content.add(r)),
-    "/cgi-bin/draft/get": _Route("POST", lambda f, r: f._content.get(r)),
-    "/cgi-bin/draft/update": _Route("POST", lambda f, r: f._content.update(r)),
-    "/cgi-bin/draft/delete": _Route("POST", lambda f, r: f._content.delete(r)),
-    "/cgi-bin/draft/count": _Route("GET", lambda f, r: f._content.count(r)),
-    "/cgi-bin/draft/batchget": _Route("POST", lambda f, r: f._content.batchget(r)),
-    "/cgi-bin/freepublish/submit": _Route("POST", lambda f, r: f._content.submit(r)),
-    "/cgi-bin/freepublish/get": _Route("POST", lambda f, r: f._content.status(r)),
-    "/cgi-bin/freepublish/delete": _Route("POST", lambda f, r: f._content.delete_published(r)),
-    "/cgi-bin/freepublish/getarticle": _Route("POST", lambda f, r: f._content.get_article(r)),
+    "/cgi-bin/draft/add": _Route("POST", lambda f, r: f._content_store.add(r)),
+    "/cgi-bin/draft/get": _Route("POST", lambda f, r: f._content_store.get(r)),
+    "/cgi-bin/draft/update": _Route("POST", lambda f, r: f._content_store.update(r)),
+    "/cgi-bin/draft/delete": _Route("POST", lambda f, r: f._content_store.delete(r)),
+    "/cgi-bin/draft/count": _Route("GET", lambda f, r: f._content_store.count(r)),
+    "/cgi-bin/draft/batchget": _Route("POST", lambda f, r: f._content_store.batchget(r)),
+    "/cgi-bin/freepublish/submit": _Route("POST", lambda f, r: f._content_store.submit(r)),
+    "/cgi-bin/freepublish/get": _Route("POST", lambda f, r: f._content_store.status(r)),
+    "/cgi-bin/freepublish/delete": _Route(
+        "POST", lambda f, r: f._content_store.delete_published(r)
+    ),
+    "/cgi-bin/freepublish/getarticle": _Route("POST", lambda f, r: f._content_store.get_article(r)),
     "/cgi-bin/freepublish/batchget": _Route(
-        "POST", lambda f, r: f._content.batchget_published(r)
+        "POST", lambda f, r: f._content_store.batchget_published(r)
     ),
     "/cgi-bin/template/api_set_industry": _Route(
-        "POST", lambda f, r: f._templates.set_industry(r)
+        "POST", lambda f, r: f._template_store.set_industry(r)
     ),
-    "/cgi-bin/template/get_industry": _Route("GET", lambda f, r: f._templates.get_industry(r)),
+    "/cgi-bin/template/get_industry": _Route("GET", lambda f, r: f._template_store.get_industry(r)),
     "/cgi-bin/template/api_add_template": _Route(
-        "POST", lambda f, r: f._templates.add_template(r)
+        "POST", lambda f, r: f._template_store.add_template(r)
     ),
     "/cgi-bin/template/get_all_private_template": _Route(
-        "GET", lambda f, r: f._templates.list_templates(r)
+        "GET", lambda f, r: f._template_store.list_templates(r)
     ),
     "/cgi-bin/template/del_private_template": _Route(
-        "POST", lambda f, r: f._templates.delete_template(r)
+        "POST", lambda f, r: f._template_store.delete_template(r)
     ),
-    "/wxaapi/newtmpl/getcategory": _Route("GET", lambda f, r: f._templates.categories(r)),
-    "/wxaapi/newtmpl/getpubtemplatetitles": _Route("GET", lambda f, r: f._templates.titles(r)),
+    "/wxaapi/newtmpl/getcategory": _Route("GET", lambda f, r: f._template_store.categories(r)),
+    "/wxaapi/newtmpl/getpubtemplatetitles": _Route("GET", lambda f, r: f._template_store.titles(r)),
     "/wxaapi/newtmpl/getpubtemplatekeywords": _Route(
-        "GET", lambda f, r: f._templates.keywords(r)
+        "GET", lambda f, r: f._template_store.keywords(r)
     ),
-    "/wxaapi/newtmpl/addtemplate": _Route("POST", lambda f, r: f._templates.add_subscribe(r)),
-    "/wxaapi/newtmpl/gettemplate": _Route("GET", lambda f, r: f._templates.list_subscribe(r)),
+    "/wxaapi/newtmpl/addtemplate": _Route("POST", lambda f, r: f._template_store.add_subscribe(r)),
+    "/wxaapi/newtmpl/gettemplate": _Route("GET", lambda f, r: f._template_store.list_subscribe(r)),
     "/wxaapi/newtmpl/deltemplate": _Route(
-        "POST", lambda f, r: f._templates.delete_subscribe(r)
+        "POST", lambda f, r: f._template_store.delete_subscribe(r)
     ),
     "/cgi-bin/message/subscribe/bizsend": _Route("POST", FakeWeChat._h_bizsend),
 }
