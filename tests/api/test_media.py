@@ -256,3 +256,19 @@ def test_unknown_media_id_is_40007(api: Harness) -> None:
     with pytest.raises(MediaError) as caught:
         api.run(lambda c: c.media.get("never-uploaded"))
     assert caught.value.errcode == 40007
+
+
+def test_file_answers_are_told_from_json_by_content_type() -> None:
+    """JSON (also sent as text/plain) is decoded and its errcode raised; other types are files."""
+    from wxsegment.api._core import FILE_CONTENT, decode_file_response
+
+    error = b'{"errcode":40007,"errmsg":"invalid media_id"}'
+    for content_type in ("application/json; encoding=utf-8", "text/plain"):
+        with pytest.raises(MediaError):
+            decode_file_response(200, error, content_type, "/cgi-bin/media/get")
+    assert decode_file_response(200, b'{"video_url":"u"}', "application/json", "/p") == {
+        "video_url": "u"
+    }
+    assert decode_file_response(200, JPEG, "image/jpeg", "/p")[FILE_CONTENT] == JPEG
+    with pytest.raises(WeChatTransportError):
+        decode_file_response(502, b"", "image/jpeg", "/p")
