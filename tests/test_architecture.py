@@ -19,6 +19,7 @@ ALLOWED: dict[str, set[str]] = {
     "testing": {"api", "segment"},
     "delivery": {"api", "segment", "quota"},
     "tagging": {"api", "segment"},
+    "events": {"api", "quota", "tagging", "followers"},
 }
 
 
@@ -64,7 +65,7 @@ def test_core_imports_need_no_optional_extra() -> None:
     code = (
         "import sys\n"
         "import wxsegment, wxsegment.api, wxsegment.segment, wxsegment.quota, wxsegment.testing\n"
-        "import wxsegment.api.callback, wxsegment.tagging, wxsegment.delivery\n"
+        "import wxsegment.api.callback, wxsegment.tagging, wxsegment.delivery, wxsegment.events\n"
         "heavy = {'pyroaring', 'numpy', 'psycopg', 'redis', 'defusedxml', 'cryptography',"
         " 'hypothesis', 'uvicorn'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
