@@ -1,13 +1,16 @@
 """Tools for testing code built on wxsegment, here and downstream.
 
 `FakeWeChat` emulates WeChat's service-account HTTP API in process (for
-``httpx.MockTransport``) or as an ASGI app; `FakeConfig` holds its knobs.
+``httpx.MockTransport``) or as an ASGI app; `FakeConfig` holds its knobs. With
+`FakeWeChat.set_callback` it pushes events to a callback endpoint; `FakeWeChat.follower`
+returns a `FollowerActor` whose actions push them.
 `wxsegment.testing.strategies` holds hypothesis strategies (install the ``testing`` extra).
 """
 
 from __future__ import annotations
 
 from wxsegment.testing._fake import FakeASGIApp, FakeWeChat
+from wxsegment.testing._fake_events import FollowerActor, PushAttempt, PushMode, PushResult
 from wxsegment.testing._fake_types import (
     DEFAULT_WINDOW_RULES,
     FAULT_KINDS,
@@ -34,6 +37,10 @@ __all__ = [
     "FakeTag",
     "FakeWeChat",
     "FaultKind",
+    "FollowerActor",
     "MassJob",
+    "PushAttempt",
+    "PushMode",
+    "PushResult",
     "WindowRule",
 ]

@@ -30,6 +30,7 @@ import attrs
 import httpx
 
 from wxsegment._clock import SHANGHAI, Clock, SystemClock, ensure_aware, month_key
+from wxsegment.testing._fake_events import EventPusher, FollowerActor, PushMode, PushResult
 from wxsegment.testing._fake_menu import check_buttons, check_matchrule, menu_domains
 from wxsegment.testing._fake_types import (
     FAULT_KINDS,
@@ -225,6 +226,7 @@ class FakeWeChat:
         self._next_menuid = 208_379_533
         self._asgi = FakeASGIApp(self)
         self._parsed: Any = None
+        self._events = EventPusher(self)
 
     def __repr__(self) -> str:
         return f"FakeWeChat(appid={self.appid!r}, followers={len(self._followers)})"
@@ -371,6 +373,35 @@ class FakeWeChat:
             self._known(openid)
             key = (openid, month_key(when))
             self._monthly[key] = self._monthly.get(key, 0) + 1
+
+    # ------------------------------------------------------------------ pushes (_fake_events)
+
+    def set_callback(
+        self,
+        target: Any,
+        *,
+        token: str,
+        encoding_aes_key: str | None = None,
+        mode: PushMode = "plain",
+    ) -> None:
+        """Push events to ``target`` (an ASGI app, a WSGI app or a URL), after the handshake.
+
+        ``mode`` seals pushes as WeChat does: ``plain``, ``compatible`` or ``safe``.
+        """
+        self._events.set_callback(target, token=token, encoding_aes_key=encoding_aes_key, mode=mode)
+
+    def follower(self, openid: str) -> FollowerActor:
+        """A user who follows, scans, clicks, writes... each action pushing its event."""
+        return FollowerActor(self, openid)
+
+    @property
+    def pushes(self) -> tuple[PushResult, ...]:
+        """Every push delivered so far, with its attempts and the checked reply."""
+        return self._events.results
+
+    def push_pending(self) -> list[PushResult]:
+        """Deliver the queued job-finish pushes now (else they go before the next API answer)."""
+        return self._events.flush()
 
     def _known(self, openid: str) -> _Follower:
         follower = self._followers.get(openid)
@@ -522,6 +553,8 @@ class FakeWeChat:
 
     def _answer(self, request: _Incoming) -> tuple[int, bytes, str]:
         """Status, body and content type for one request; raises `_Timeout` for that fault."""
+        # Job events queued by earlier requests arrive now, before this answer: "later".
+        self._events.deliver(self._events.take())
         with self._lock:
             now = self.clock.now()
             self._parsed = None
@@ -1082,6 +1115,7 @@ class FakeWeChat:
         )
         self._next_msg_id += 1
         self._jobs[job.msg_id] = job
+        self._events.job_finished(job)
         return job
 
     def _h_mass_sendall(self, req: _Request) -> dict[str, Any]:
@@ -1293,6 +1327,7 @@ class FakeWeChat:
                 body=MappingProxyType(dict(body)),
             )
         )
+        self._events.template_sent(follower.openid, msgid)
         return {"errcode": 0, "errmsg": "ok", "msgid": msgid}
 
     # ------------------------------------------------------------------ menus
