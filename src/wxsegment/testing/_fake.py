@@ -1126,7 +1126,10 @@ class FakeWeChat:
         if to_all:
             audience = [o for o in self._order if self._followers[o].subscribed]
             return self._mass_send(req, "sendall", audience, "all")
-        tag = self._tags.get(get_int(flt, "tag_id", 40050))
+        key = "tag_id"
+        if "tag_id" not in flt and "group_id" in flt and self.config.legacy_group_id == "tag":
+            key = "group_id"
+        tag = self._tags.get(get_int(flt, key, 40050))
         if tag is None:
             raise Reply(40050)
         members = sorted(tag.members, key=lambda o: self._followers[o].index)
@@ -1351,7 +1354,9 @@ class FakeWeChat:
         if self._conditional:
             menu["menuid"] = _DEFAULT_MENUID
             answer["conditionalmenu"] = [
-                {"button": self._shown(buttons), "matchrule": dict(rule), "menuid": menuid}
+                # addconditional answers the id as a string; menu/get lists it as a number,
+                # like the default menu's.
+                {"button": self._shown(buttons), "matchrule": dict(rule), "menuid": int(menuid)}
                 for menuid, (buttons, rule) in self._conditional.items()
             ]
         return answer

@@ -208,10 +208,12 @@ class FakeConfig:
     #: UNCONFIRMED: ``FromUserName`` of ``MASSSENDJOBFINISH`` (the mass-send assistant).
     mass_assistant_openid: str = "oMassSendAssistant00000000000"
     #: UNCONFIRMED: how ``sendall`` treats wechatpy 1.8.18's legacy ``filter.group_id``
-    #: (from the groups API that tags replaced): ``"tag"`` reads it as ``tag_id``,
-    #: ``"error"`` refuses it like any send without ``tag_id`` (40050).
+    #: (from the groups API that tags replaced). Today's documentation names only ``tag_id``
+    #: and SDKs fixed ``group_id`` as a parameter error when tags came (2016-2018), so the
+    #: default ``"error"`` refuses it like any send without ``tag_id`` (40050); ``"tag"``
+    #: reads it as ``tag_id``.
     legacy_group_id: Literal["tag", "error"] = attrs.field(
-        default="tag", validator=attrs.validators.in_(("tag", "error"))
+        default="error", validator=attrs.validators.in_(("tag", "error"))
     )
 
 
