@@ -117,6 +117,11 @@ class CallbackResponse:
         """The body decoded as UTF-8."""
         return self.body.decode("utf-8")
 
+    @property
+    def content_type(self) -> str:
+        """The ``Content-Type`` header's value, for frameworks that take it separately."""
+        return next((v for k, v in self.headers if k.lower() == "content-type"), "text/plain")
+
 
 def _response(status: int, body: str = "", content_type: str = "text/plain") -> CallbackResponse:
     data = body.encode("utf-8")
