@@ -302,3 +302,44 @@ def test_a_handler_returning_junk_fails_the_request(handler: CallbackHandler) ->
     junk: Any = 42
     handler.add("text", lambda push: junk)
     assert handler.handle("POST", *request(text_xml(12))).status == 500
+
+
+def test_background_failure_releases_the_claim_and_reports(clock: FixedClock) -> None:
+    """A background handler that fails calls on_error and lets the next delivery run again."""
+    errors: list[str] = []
+    attempts: list[int] = []
+
+    def fragile(push: Message | Event) -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise OSError("queue down")
+
+    with CallbackHandler(
+        token=TOKEN,
+        appid=APPID,
+        clock=clock,
+        on_error=lambda push, error: errors.append(type(error).__name__),
+    ) as endpoint:
+        endpoint.add("text", fragile, background=True)
+        query, body = request(text_xml(13))
+        assert endpoint.handle("POST", query, body).text == "success"
+        endpoint.close()
+        assert errors == ["OSError"]
+        assert endpoint.handle("POST", query, body).text == "success"
+    assert len(attempts) == 2
+
+
+def test_an_injected_executor_runs_the_handlers(clock: FixedClock) -> None:
+    """Handlers run on the executor given, not on threads of the endpoint's own."""
+    import concurrent.futures
+
+    names: list[str] = []
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="app-queue")
+    endpoint = CallbackHandler(token=TOKEN, appid=APPID, clock=clock, executor=pool)
+    endpoint.add("text", lambda push: names.append(threading.current_thread().name))
+    assert endpoint.handle("POST", *request(text_xml(14))).status == 200
+    pool.shutdown(wait=True)
+    assert endpoint.handle("POST", *request(text_xml(15), nonce="n2")).status == 500
+    endpoint.close()
+    assert len(names) == 1
+    assert names[0].startswith("app-queue")
