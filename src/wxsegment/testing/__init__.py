@@ -4,7 +4,8 @@
 ``httpx.MockTransport``) or as an ASGI app; `FakeConfig` holds its knobs. With
 `FakeWeChat.set_callback` it pushes events to a callback endpoint; `FakeWeChat.follower`
 returns a `FollowerActor` whose actions push them.
-`wxsegment.testing.strategies` holds hypothesis strategies (install the ``testing`` extra).
+`wxsegment.testing.strategies` holds hypothesis strategies (install the ``testing`` extra);
+`wxsegment.testing.event_strategies` holds strategies for streams of pushes and ``play``.
 """
 
 from __future__ import annotations
