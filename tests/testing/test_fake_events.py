@@ -240,3 +240,24 @@ def _token(fake: FakeWeChat) -> str:
         params={"grant_type": "client_credential", "appid": fake.appid, "secret": fake.secret},
     )
     return str(answer.json()["access_token"])
+
+
+def test_in_process_asgi_target_and_success_only_events() -> None:
+    """An ASGI app works in process; a reply to LOCATION is flagged, as WeChat wants success."""
+    from wxsegment.api.callback import asgi_app
+
+    fake, _ = make()
+    endpoint = CallbackHandler(token=TOKEN, appid=fake.appid, clock=fake.clock)
+    endpoint.add("*", lambda push: TextReply.to(push, "hi", now=START))
+    fake.set_callback(asgi_app(endpoint), token=TOKEN)
+    user = fake.follower("o_loc")
+    followed = user.subscribe()
+    assert followed is not None
+    assert followed.reply_error is None
+    assert followed.reply is not None
+    assert followed.reply["Content"] == "hi"
+    fake.clock.advance(timedelta(seconds=1))  # type: ignore[attr-defined]
+    located = user.location(30.27, 120.15)
+    assert located is not None
+    assert located.reply_error == "WeChat expects 'success' to a location push, not a reply"
+    endpoint.close()

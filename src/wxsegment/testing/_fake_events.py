@@ -45,6 +45,10 @@ _REPLY_TYPES: Final = frozenset(
 )
 
 
+# Pushes that WeChat wants answered with 'success' only: no message may go back to them.
+_SUCCESS_ONLY: Final = frozenset({"location", "masssendjobfinish", "templatesendjobfinish"})
+
+
 def _cdata(text: str) -> str:
     return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
@@ -411,6 +415,9 @@ class EventPusher:
         text = attempt.body.decode("utf-8", "replace").strip()
         if text in ("", "success"):
             return None, None
+        event = (ET.fromstring(xml).findtext("Event") or "").lower()
+        if event in _SUCCESS_ONLY:
+            return None, f"WeChat expects 'success' to a {event} push, not a reply"
         try:
             root = ET.fromstring(text)
         except ET.ParseError:
