@@ -131,3 +131,21 @@ def test_all_is_exactly_the_public_names() -> None:
     assert list(events.__all__) == sorted(events.__all__)
     for name in events.__all__:
         assert getattr(events, name).__doc__, name
+
+
+def test_unknown_events_change_nothing() -> None:
+    """An event type the library does not model touches neither the store nor the window."""
+    from wxsegment.events import EventHandlers
+    from wxsegment.quota import ServiceWindow
+
+    updates, window = MemoryFollowerUpdates(), ServiceWindow()
+    chain = EventHandlers(window=window, updates=updates)
+    chain(
+        parse(
+            "<xml><ToUserName>gh_a</ToUserName><FromUserName>o1</FromUserName>"
+            f"<CreateTime>{int(T0.timestamp())}</CreateTime><MsgType>event</MsgType>"
+            "<Event>PUBLISHJOBFINISH</Event></xml>"
+        )
+    )
+    assert updates.records == {}
+    assert window.store.history(window.account, "o1").interactions == ()

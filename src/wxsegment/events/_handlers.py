@@ -20,6 +20,7 @@ from wxsegment.api.callback import (
     ScanEvent,
     SubscribeEvent,
     TemplateSendJobFinishEvent,
+    UnknownEvent,
     UnsubscribeEvent,
 )
 from wxsegment.events._reconcile import MassSendReconciler
@@ -79,6 +80,9 @@ class EventHandlers:
         if isinstance(push, TemplateSendJobFinishEvent):
             if self.reconciler is not None:
                 self.reconciler.record_template(push)
+            return
+        if isinstance(push, UnknownEvent):
+            # Not known to come from a follower (PUBLISHJOBFINISH comes from the platform).
             return
         openid, at = push.from_user_name, push.create_time
         kind = Interaction.from_callback(
