@@ -343,3 +343,26 @@ def test_an_injected_executor_runs_the_handlers(clock: FixedClock) -> None:
     endpoint.close()
     assert len(names) == 1
     assert names[0].startswith("app-queue")
+
+
+def test_concurrent_deliveries_run_the_handlers_once(clock: FixedClock) -> None:
+    """Deliveries of one push racing on eight threads: one runs the chain, the rest get success."""
+    started = threading.Barrier(8)
+    runs: list[int] = []
+    endpoint = CallbackHandler(token=TOKEN, appid=APPID, clock=clock)
+    endpoint.add("text", lambda push: runs.append(1))
+    query, body = request(text_xml(16))
+    answers: list[int] = []
+
+    def deliver() -> None:
+        started.wait(5)
+        answers.append(endpoint.handle("POST", query, body).status)
+
+    threads = [threading.Thread(target=deliver) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    endpoint.close()
+    assert answers == [200] * 8
+    assert runs == [1]
