@@ -5,12 +5,18 @@
 (media, drafts and publishing, templates) is reached through ``fake.media``, ``fake.content``
 and ``fake.templates``.
 `wxsegment.testing.strategies` holds hypothesis strategies (install the ``testing`` extra).
+``httpx.MockTransport``) or as an ASGI app; `FakeConfig` holds its knobs. With
+`FakeWeChat.set_callback` it pushes events to a callback endpoint; `FakeWeChat.follower`
+returns a `FollowerActor` whose actions push them.
+`wxsegment.testing.strategies` holds hypothesis strategies (install the ``testing`` extra);
+`wxsegment.testing.event_strategies` holds strategies for streams of pushes and ``play``.
 """
 
 from __future__ import annotations
 
 from wxsegment.testing._fake import FakeASGIApp, FakeWeChat
 from wxsegment.testing._fake_content import FakeContent, FakeDraft, PublishJob
+from wxsegment.testing._fake_events import FollowerActor, PushAttempt, PushMode, PushResult
 from wxsegment.testing._fake_media import FakeFile, FakeMaterial, FakeMedia
 from wxsegment.testing._fake_multipart import UploadedFile
 from wxsegment.testing._fake_templates import (
@@ -58,11 +64,15 @@ __all__ = [
     "FakeTemplates",
     "FakeWeChat",
     "FaultKind",
+    "FollowerActor",
     "LibraryKeyword",
     "LibraryTemplate",
     "LibraryTitle",
     "MassJob",
     "PublishJob",
+    "PushAttempt",
+    "PushMode",
+    "PushResult",
     "SubscribeLibrary",
     "UploadedFile",
     "WindowRule",

@@ -31,6 +31,7 @@ import httpx
 
 from wxsegment._clock import SHANGHAI, Clock, SystemClock, ensure_aware, month_key
 from wxsegment.testing._fake_content import FakeContent
+from wxsegment.testing._fake_events import EventPusher, FollowerActor, PushMode, PushResult
 from wxsegment.testing._fake_media import FakeFile, FakeMedia, retired
 from wxsegment.testing._fake_menu import check_buttons, check_matchrule, menu_domains
 from wxsegment.testing._fake_multipart import UploadedFile, parse_multipart
@@ -237,6 +238,7 @@ class FakeWeChat:
             self.config, self._lock, self.clock.now, self._media_store
         )
         self._template_store = FakeTemplates(self.config, self._lock, self.clock.now)
+        self._events = EventPusher(self)
 
     def __repr__(self) -> str:
         return f"FakeWeChat(appid={self.appid!r}, followers={len(self._followers)})"
@@ -383,6 +385,35 @@ class FakeWeChat:
             self._known(openid)
             key = (openid, month_key(when))
             self._monthly[key] = self._monthly.get(key, 0) + 1
+
+    # ------------------------------------------------------------------ pushes (_fake_events)
+
+    def set_callback(
+        self,
+        target: Any,
+        *,
+        token: str,
+        encoding_aes_key: str | None = None,
+        mode: PushMode = "plain",
+    ) -> None:
+        """Push events to ``target`` (an ASGI app, a WSGI app or a URL), after the handshake.
+
+        ``mode`` seals pushes as WeChat does: ``plain``, ``compatible`` or ``safe``.
+        """
+        self._events.set_callback(target, token=token, encoding_aes_key=encoding_aes_key, mode=mode)
+
+    def follower(self, openid: str) -> FollowerActor:
+        """A user who follows, scans, clicks, writes... each action pushing its event."""
+        return FollowerActor(self, openid)
+
+    @property
+    def pushes(self) -> tuple[PushResult, ...]:
+        """Every push delivered so far, with its attempts and the checked reply."""
+        return self._events.results
+
+    def push_pending(self) -> list[PushResult]:
+        """Deliver the queued job-finish pushes now (else they go before the next API answer)."""
+        return self._events.flush()
 
     def _known(self, openid: str) -> _Follower:
         follower = self._followers.get(openid)
@@ -553,6 +584,8 @@ class FakeWeChat:
 
     def _answer(self, request: _Incoming) -> tuple[int, bytes, str]:
         """Status, body and content type for one request; raises `_Timeout` for that fault."""
+        # Job events queued by earlier requests arrive now, before this answer: "later".
+        self._events.deliver(self._events.take())
         with self._lock:
             now = self.clock.now()
             self._parsed = None
@@ -1129,6 +1162,7 @@ class FakeWeChat:
         )
         self._next_msg_id += 1
         self._jobs[job.msg_id] = job
+        self._events.job_finished(job)
         return job
 
     def _h_mass_sendall(self, req: _Request) -> dict[str, Any]:
@@ -1139,7 +1173,10 @@ class FakeWeChat:
         if to_all:
             audience = [o for o in self._order if self._followers[o].subscribed]
             return self._mass_send(req, "sendall", audience, "all")
-        tag = self._tags.get(get_int(flt, "tag_id", 40050))
+        key = "tag_id"
+        if "tag_id" not in flt and "group_id" in flt and self.config.legacy_group_id == "tag":
+            key = "group_id"
+        tag = self._tags.get(get_int(flt, key, 40050))
         if tag is None:
             raise Reply(40050)
         members = sorted(tag.members, key=lambda o: self._followers[o].index)
@@ -1343,6 +1380,7 @@ class FakeWeChat:
                 body=MappingProxyType(dict(body)),
             )
         )
+        self._events.template_sent(follower.openid, msgid)
         return {"errcode": 0, "errmsg": "ok", "msgid": msgid}
 
     # ------------------------------------------------------------------ subscribe notifications
@@ -1383,7 +1421,9 @@ class FakeWeChat:
         if self._conditional:
             menu["menuid"] = _DEFAULT_MENUID
             answer["conditionalmenu"] = [
-                {"button": self._shown(buttons), "matchrule": dict(rule), "menuid": menuid}
+                # addconditional answers the id as a string; menu/get lists it as a number,
+                # like the default menu's.
+                {"button": self._shown(buttons), "matchrule": dict(rule), "menuid": int(menuid)}
                 for menuid, (buttons, rule) in self._conditional.items()
             ]
         return answer

@@ -242,6 +242,26 @@ class FakeConfig:
     max_subscribe_templates: int = attrs.field(default=25, validator=_at_least(0))
     #: bizsend needs a one-time subscription the user accepted (43101 otherwise).
     bizsend_requires_subscription: bool = True
+    #: The account's original id (``gh_...``): ``ToUserName`` of every push.
+    original_id: str = "gh_fa4e00000001"
+    #: WeChat waits this long for the callback's answer, then drops the connection.
+    callback_timeout: float = attrs.field(default=5.0, converter=_seconds)
+    #: Deliveries of one push in all when no valid answer comes (WeChat: 3).
+    callback_tries: int = attrs.field(default=3, validator=_at_least(1))
+    #: Extra deliveries of every push after a good answer, as when WeChat lost the answer.
+    callback_redeliver: int = attrs.field(default=0, validator=_at_least(0))
+    #: UNCONFIRMED: an HTTP error answer (not 200) is retried like no answer.
+    callback_retry_on_error: bool = True
+    #: UNCONFIRMED: ``FromUserName`` of ``MASSSENDJOBFINISH`` (the mass-send assistant).
+    mass_assistant_openid: str = "oMassSendAssistant00000000000"
+    #: UNCONFIRMED: how ``sendall`` treats wechatpy 1.8.18's legacy ``filter.group_id``
+    #: (from the groups API that tags replaced). Today's documentation names only ``tag_id``
+    #: and SDKs fixed ``group_id`` as a parameter error when tags came (2016-2018), so the
+    #: default ``"error"`` refuses it like any send without ``tag_id`` (40050); ``"tag"``
+    #: reads it as ``tag_id``.
+    legacy_group_id: Literal["tag", "error"] = attrs.field(
+        default="error", validator=attrs.validators.in_(("tag", "error"))
+    )
 
 
 @attrs.frozen(kw_only=True)
