@@ -1,14 +1,51 @@
 """A typed WeChat service-account API client (sync and async).
 
 `Client` and `AsyncClient` share one I/O-free core; resource groups (`users`, `tags`,
-`qrcode`, `mass`, `messages`, `menus`) return typed results, and every WeChat errcode maps to a
-`WeChatError` subclass (the tree is drawn in ``wxsegment.api._errors``).
+`qrcode`, `mass`, `messages`, `menus`, and for content `media`, `materials`, `drafts`,
+`publish`, `templates`, `subscribe_messages`) return typed results, and every WeChat errcode
+maps to a `WeChatError` subclass (the tree is drawn in ``wxsegment.api._errors``).
 """
 
 from __future__ import annotations
 
 from wxsegment.api._client import AsyncClient, Client, TokenEndpoint
+from wxsegment.api._content_models import (
+    TEMP_MEDIA_LIFETIME,
+    Draft,
+    DraftItem,
+    Industry,
+    MaterialCount,
+    MaterialFile,
+    MaterialItem,
+    MaterialNews,
+    MaterialVideo,
+    MediaFile,
+    NewsItem,
+    Page,
+    PrivateTemplate,
+    PubKeyword,
+    PublishedItem,
+    PublishStatus,
+    PublishSubmission,
+    PubTemplateTitle,
+    StoredMaterial,
+    SubscribeCategory,
+    SubscribeTemplate,
+    TempMedia,
+)
 from wxsegment.api._core import DEFAULT_BASE_URL, RetryPolicy, Token, should_retry
+from wxsegment.api._drafts import (
+    ARTICLE_AUTHOR_MAX,
+    ARTICLE_CONTENT_MAX_BYTES,
+    ARTICLE_CONTENT_MAX_CHARS,
+    ARTICLE_DIGEST_MAX,
+    ARTICLE_SOURCE_URL_MAX_BYTES,
+    ARTICLE_TITLE_MAX,
+    DRAFT_PAGE_MAX,
+    AsyncDrafts,
+    DraftArticle,
+    Drafts,
+)
 from wxsegment.api._errors import (
     ERRCODE_FAMILIES,
     BusyError,
@@ -43,7 +80,19 @@ from wxsegment.api._errors import (
     WeChatValidationError,
     error_for,
 )
+from wxsegment.api._keywords import (
+    KEYWORD_RULES,
+    KeywordRule,
+    check_keyword_values,
+)
 from wxsegment.api._mass import MASS_BATCH_MAX, MASS_BATCH_MIN, AsyncMass, Mass
+from wxsegment.api._media import (
+    MATERIAL_PAGE_MAX,
+    AsyncMaterials,
+    AsyncMedia,
+    Materials,
+    Media,
+)
 from wxsegment.api._menus import (
     PRIVACY_MATCH_FIELDS,
     AsyncMenus,
@@ -81,7 +130,19 @@ from wxsegment.api._models import (
     TemplateSendResult,
     User,
 )
+from wxsegment.api._publish import (
+    AsyncPublish,
+    Publish,
+)
 from wxsegment.api._qrcode import AsyncQRCodes, QRCodes
+from wxsegment.api._subscribe import (
+    SCENE_DESC_MAX,
+    SUBSCRIBE_KEYWORDS_MAX,
+    SUBSCRIBE_KEYWORDS_MIN,
+    SUBSCRIBE_TITLES_PAGE_MAX,
+    AsyncSubscribeMessages,
+    SubscribeMessages,
+)
 from wxsegment.api._tags import (
     MAX_TAGS_PER_ACCOUNT,
     MAX_TAGS_PER_FOLLOWER,
@@ -90,6 +151,11 @@ from wxsegment.api._tags import (
     AsyncTags,
     Tags,
 )
+from wxsegment.api._templates import (
+    MAX_PRIVATE_TEMPLATES,
+    AsyncTemplates,
+    Templates,
+)
 from wxsegment.api._tokens import (
     FileTokenStore,
     MemoryTokenStore,
@@ -97,25 +163,56 @@ from wxsegment.api._tokens import (
     SharedTokenStore,
     TokenStore,
 )
+from wxsegment.api._upload import (
+    ARTICLE_IMAGE_LIMIT,
+    MATERIAL_LIMITS,
+    TEMP_MEDIA_LIMITS,
+    MediaLimit,
+    MediaSource,
+)
 from wxsegment.api._users import AsyncUsers, FollowerPage, PageLimitError, Users
 
 __all__ = [
+    "ARTICLE_AUTHOR_MAX",
+    "ARTICLE_CONTENT_MAX_BYTES",
+    "ARTICLE_CONTENT_MAX_CHARS",
+    "ARTICLE_DIGEST_MAX",
+    "ARTICLE_IMAGE_LIMIT",
+    "ARTICLE_SOURCE_URL_MAX_BYTES",
+    "ARTICLE_TITLE_MAX",
     "DEFAULT_BASE_URL",
+    "DRAFT_PAGE_MAX",
     "ERRCODE_FAMILIES",
+    "KEYWORD_RULES",
     "MASS_BATCH_MAX",
     "MASS_BATCH_MIN",
+    "MATERIAL_LIMITS",
+    "MATERIAL_PAGE_MAX",
+    "MAX_PRIVATE_TEMPLATES",
     "MAX_TAGS_PER_ACCOUNT",
     "MAX_TAGS_PER_FOLLOWER",
     "PRIVACY_MATCH_FIELDS",
+    "SCENE_DESC_MAX",
+    "SUBSCRIBE_KEYWORDS_MAX",
+    "SUBSCRIBE_KEYWORDS_MIN",
+    "SUBSCRIBE_TITLES_PAGE_MAX",
     "TAGGING_BATCH_MAX",
     "TAG_NAME_MAX_BYTES",
+    "TEMP_MEDIA_LIFETIME",
+    "TEMP_MEDIA_LIMITS",
     "Article",
     "AsyncClient",
+    "AsyncDrafts",
     "AsyncMass",
+    "AsyncMaterials",
+    "AsyncMedia",
     "AsyncMenus",
     "AsyncMessages",
+    "AsyncPublish",
     "AsyncQRCodes",
+    "AsyncSubscribeMessages",
     "AsyncTags",
+    "AsyncTemplates",
     "AsyncUsers",
     "BusyError",
     "Button",
@@ -127,21 +224,37 @@ __all__ = [
     "CredentialError",
     "CustomMessage",
     "DailyQuotaError",
+    "Draft",
+    "DraftArticle",
+    "DraftItem",
+    "Drafts",
     "DuplicateClientMsgIdError",
     "FileTokenStore",
     "FollowerPage",
     "FollowerTagLimitError",
     "Image",
+    "Industry",
     "InvalidOpenIDError",
     "InvalidRequestError",
     "InvalidTokenError",
+    "KeywordRule",
     "Mass",
     "MassMessage",
     "MassQuotaError",
     "MassSpeed",
     "MassStatus",
     "MatchRule",
+    "MaterialCount",
+    "MaterialFile",
+    "MaterialItem",
+    "MaterialNews",
+    "MaterialVideo",
+    "Materials",
+    "Media",
     "MediaError",
+    "MediaFile",
+    "MediaLimit",
+    "MediaSource",
     "MemoryTokenStore",
     "MenuChoice",
     "MenuError",
@@ -156,8 +269,17 @@ __all__ = [
     "MsgMenu",
     "Music",
     "News",
+    "NewsItem",
+    "Page",
     "PageLimitError",
     "PermissionDeniedError",
+    "PrivateTemplate",
+    "PubKeyword",
+    "PubTemplateTitle",
+    "Publish",
+    "PublishStatus",
+    "PublishSubmission",
+    "PublishedItem",
     "QRCode",
     "QRCodes",
     "RateLimitError",
@@ -169,14 +291,20 @@ __all__ = [
     "ServiceWindowError",
     "ServiceWindowExhaustedError",
     "SharedTokenStore",
+    "StoredMaterial",
+    "SubscribeCategory",
+    "SubscribeMessages",
+    "SubscribeTemplate",
     "Tag",
     "TagError",
     "TagLimitError",
     "TagTooLargeError",
     "Tags",
+    "TempMedia",
     "TemplateError",
     "TemplateSendResult",
     "TemplateValue",
+    "Templates",
     "Text",
     "Token",
     "TokenEndpoint",
@@ -191,6 +319,7 @@ __all__ = [
     "WeChatTransportError",
     "WeChatValidationError",
     "WxCard",
+    "check_keyword_values",
     "error_for",
     "should_retry",
 ]

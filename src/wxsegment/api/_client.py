@@ -24,12 +24,14 @@ from wxsegment.api._core import (
     RetryPolicy,
     Token,
     chain_retry,
+    decode_file_response,
     decode_response,
     dumps,
     should_retry,
     token_from_response,
     transport_error,
 )
+from wxsegment.api._drafts import AsyncDrafts, Drafts
 from wxsegment.api._errors import (
     CredentialError,
     InvalidTokenError,
@@ -37,10 +39,14 @@ from wxsegment.api._errors import (
     WeChatValidationError,
 )
 from wxsegment.api._mass import AsyncMass, Mass
+from wxsegment.api._media import AsyncMaterials, AsyncMedia, Materials, Media
 from wxsegment.api._menus import AsyncMenus, Menus
 from wxsegment.api._messaging import AsyncMessages, Messages
+from wxsegment.api._publish import AsyncPublish, Publish
 from wxsegment.api._qrcode import AsyncQRCodes, QRCodes
+from wxsegment.api._subscribe import AsyncSubscribeMessages, SubscribeMessages
 from wxsegment.api._tags import AsyncTags, Tags
+from wxsegment.api._templates import AsyncTemplates, Templates
 from wxsegment.api._tokens import MemoryTokenStore, SharedTokenStore, TokenStore
 from wxsegment.api._users import AsyncUsers, Users
 
@@ -163,12 +169,22 @@ class _BaseClient:
         if token is not None:
             params["access_token"] = token
         args: dict[str, Any] = {"params": params}
-        if call.body is not None:
+        if call.files is not None:
+            args["files"] = dict(call.files)
+            args["data"] = dict(call.form)
+        elif call.body is not None:
             args["content"] = dumps(call.body)
             args["headers"] = _JSON_HEADERS
         return args
 
     def _decode(self, call: Call, response: httpx.Response) -> dict[str, Any]:
+        if call.binary:
+            return decode_file_response(
+                response.status_code,
+                response.content,
+                response.headers.get("content-type", ""),
+                call.path,
+            )
         return decode_response(response.status_code, response.content, call.path)
 
     def __repr__(self) -> str:
@@ -186,7 +202,8 @@ def _token_error(error: InvalidTokenError) -> CredentialError:
 class Client(_BaseClient):
     """A blocking WeChat client over `httpx.Client`.
 
-    Resource groups: `users`, `tags`, `qrcode`, `mass`, `messages`, `menus`. Tokens come from
+    Resource groups: `users`, `tags`, `qrcode`, `mass`, `messages`, `menus`, and for content
+    `media`, `materials`, `drafts`, `publish`, `templates`, `subscribe_messages`. Tokens come from
     ``stable_token`` unless ``token_endpoint="classic"``; ``token_store`` shares them between
     processes; ``sleep`` is used for retries and pacing (tests pass a fake one).
     """
@@ -229,6 +246,12 @@ class Client(_BaseClient):
         self.mass = Mass(self)
         self.messages = Messages(self)
         self.menus = Menus(self)
+        self.media = Media(self)
+        self.materials = Materials(self)
+        self.drafts = Drafts(self)
+        self.publish = Publish(self)
+        self.templates = Templates(self)
+        self.subscribe_messages = SubscribeMessages(self)
 
     def close(self) -> None:
         """Close the HTTP client if this client created it."""
@@ -388,6 +411,12 @@ class AsyncClient(_BaseClient):
         self.mass = AsyncMass(self)
         self.messages = AsyncMessages(self)
         self.menus = AsyncMenus(self)
+        self.media = AsyncMedia(self)
+        self.materials = AsyncMaterials(self)
+        self.drafts = AsyncDrafts(self)
+        self.publish = AsyncPublish(self)
+        self.templates = AsyncTemplates(self)
+        self.subscribe_messages = AsyncSubscribeMessages(self)
 
     async def aclose(self) -> None:
         """Close the HTTP client if this client created it."""

@@ -30,6 +30,8 @@ from wxsegment.api._errors import (
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "FILE_CONTENT",
+    "FILE_CONTENT_TYPE",
     "QRCODE_IMAGE_URL",
     "TOKEN_RECHECK_INTERVAL",
     "Call",
@@ -38,6 +40,7 @@ __all__ = [
     "Token",
     "chain_retry",
     "chunked",
+    "decode_file_response",
     "decode_response",
     "derive_clientmsgid",
     "dumps",
@@ -74,6 +77,12 @@ class Call:
     replayable: bool = True
     paced: bool = False
     token: bool = True
+    #: A multipart upload: form files (``{"media": (filename, stream, content_type)}``) and
+    #: plain form fields; ``body`` is then None. httpx rewinds each stream on every attempt.
+    files: Mapping[str, tuple[str, Any, str]] | None = None
+    form: Mapping[str, str] = attrs.field(factory=dict)
+    #: The answer may be a file instead of JSON (see `decode_file_response`).
+    binary: bool = False
 
 
 def dumps(body: Mapping[str, Any]) -> bytes:
@@ -107,6 +116,26 @@ def decode_response(status_code: int, content: bytes, endpoint: str) -> dict[str
     if errcode != 0:
         raise error_for(errcode, str(data.get("errmsg", "")), endpoint, data)
     return data
+
+
+#: The key under which `decode_file_response` returns a file answer's bytes.
+FILE_CONTENT: Final = "__file_content__"
+FILE_CONTENT_TYPE: Final = "__file_content_type__"
+
+
+def decode_file_response(
+    status_code: int, content: bytes, content_type: str, endpoint: str
+) -> dict[str, Any]:
+    """Like `decode_response`, but a non-JSON answer is a file.
+
+    Media downloads answer the file itself, or JSON (an error, or a video's ``video_url``): only
+    the Content-Type tells them apart. A file comes back as ``{FILE_CONTENT: bytes,
+    FILE_CONTENT_TYPE: str}``.
+    """
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if not 200 <= status_code < 300 or kind in ("application/json", "text/plain", "text/json"):
+        return decode_response(status_code, content, endpoint)
+    return {FILE_CONTENT: content, FILE_CONTENT_TYPE: kind}
 
 
 def transport_error(error: httpx.HTTPError, endpoint: str, *secrets: str) -> WeChatTransportError:

@@ -307,6 +307,11 @@ _FAMILIES: Final[tuple[tuple[type[WeChatError], Iterable[int]], ...]] = (
                range(45016, 45019), 45072, 45081, 45083, 45084, 45166, 47001,
                range(61450, 61458), 61500, 76021),
     ),
+    # Content APIs: industries, category and subscribe templates, subscribe page paths, and
+    # the retired article-material endpoints ("This API has been unsupported").
+    (TemplateError, _codes(40103, 40246, range(200011, 200015), range(200016, 200022))),
+    (InvalidRequestError, _codes(41030)),
+    (PermissionDeniedError, _codes(45103, 45106)),
 )
 
 

@@ -30,7 +30,12 @@ import attrs
 import httpx
 
 from wxsegment._clock import SHANGHAI, Clock, SystemClock, ensure_aware, month_key
+from wxsegment.testing._fake_content import FakeContent
+from wxsegment.testing._fake_events import EventPusher, FollowerActor, PushMode, PushResult
+from wxsegment.testing._fake_media import FakeFile, FakeMedia, retired
 from wxsegment.testing._fake_menu import check_buttons, check_matchrule, menu_domains
+from wxsegment.testing._fake_multipart import UploadedFile, parse_multipart
+from wxsegment.testing._fake_templates import FakeTemplates
 from wxsegment.testing._fake_types import (
     FAULT_KINDS,
     FakeCall,
@@ -129,10 +134,11 @@ class _Fault:
 @attrs.frozen
 class _Route:
     method: Literal["GET", "POST"]
-    handler: Callable[[FakeWeChat, _Request], dict[str, Any]]
+    handler: Callable[[FakeWeChat, _Request], dict[str, Any] | FakeFile]
     token: bool = True
     paced: bool = False
     empty_body: bool = False
+    multipart: bool = False
 
 
 @attrs.frozen
@@ -143,6 +149,7 @@ class _Incoming:
     path: str
     query: Mapping[str, str]
     content: bytes
+    content_type: str = ""
 
 
 @attrs.frozen
@@ -150,6 +157,7 @@ class _Request:
     query: Mapping[str, str]
     body: Mapping[str, Any]
     now: datetime
+    files: Mapping[str, UploadedFile] = attrs.field(factory=dict)
 
 
 class _Timeout(Exception):
@@ -225,6 +233,12 @@ class FakeWeChat:
         self._next_menuid = 208_379_533
         self._asgi = FakeASGIApp(self)
         self._parsed: Any = None
+        self._media_store = FakeMedia(self.config, self._lock, self.clock.now)
+        self._content_store = FakeContent(
+            self.config, self._lock, self.clock.now, self._media_store
+        )
+        self._template_store = FakeTemplates(self.config, self._lock, self.clock.now)
+        self._events = EventPusher(self)
 
     def __repr__(self) -> str:
         return f"FakeWeChat(appid={self.appid!r}, followers={len(self._followers)})"
@@ -372,6 +386,35 @@ class FakeWeChat:
             key = (openid, month_key(when))
             self._monthly[key] = self._monthly.get(key, 0) + 1
 
+    # ------------------------------------------------------------------ pushes (_fake_events)
+
+    def set_callback(
+        self,
+        target: Any,
+        *,
+        token: str,
+        encoding_aes_key: str | None = None,
+        mode: PushMode = "plain",
+    ) -> None:
+        """Push events to ``target`` (an ASGI app, a WSGI app or a URL), after the handshake.
+
+        ``mode`` seals pushes as WeChat does: ``plain``, ``compatible`` or ``safe``.
+        """
+        self._events.set_callback(target, token=token, encoding_aes_key=encoding_aes_key, mode=mode)
+
+    def follower(self, openid: str) -> FollowerActor:
+        """A user who follows, scans, clicks, writes... each action pushing its event."""
+        return FollowerActor(self, openid)
+
+    @property
+    def pushes(self) -> tuple[PushResult, ...]:
+        """Every push delivered so far, with its attempts and the checked reply."""
+        return self._events.results
+
+    def push_pending(self) -> list[PushResult]:
+        """Deliver the queued job-finish pushes now (else they go before the next API answer)."""
+        return self._events.flush()
+
     def _known(self, openid: str) -> _Follower:
         follower = self._followers.get(openid)
         if follower is None:
@@ -436,6 +479,21 @@ class FakeWeChat:
             key = month
         with self._lock:
             return self._monthly.get((openid, key), 0)
+
+    @property
+    def media(self) -> FakeMedia:
+        """Temporary media and permanent materials (views and set-up helpers)."""
+        return self._media_store
+
+    @property
+    def content(self) -> FakeContent:
+        """Drafts, publish tasks and published articles (views and test controls)."""
+        return self._content_store
+
+    @property
+    def templates(self) -> FakeTemplates:
+        """Template-message and subscribe templates, subscriptions (views and controls)."""
+        return self._template_store
 
     def menu_for(self, openid: str) -> list[dict[str, Any]] | None:
         """The buttons trymatch would answer for a follower, or None without a default menu."""
@@ -505,7 +563,11 @@ class FakeWeChat:
     def handler(self, request: httpx.Request) -> httpx.Response:
         """Answer one request; for ``httpx.MockTransport`` (sync and async clients alike)."""
         incoming = _Incoming(
-            request.method, request.url.path, dict(request.url.params), request.content
+            request.method,
+            request.url.path,
+            dict(request.url.params),
+            request.content,
+            request.headers.get("content-type", ""),
         )
         try:
             status, content, content_type = self._answer(incoming)
@@ -522,6 +584,8 @@ class FakeWeChat:
 
     def _answer(self, request: _Incoming) -> tuple[int, bytes, str]:
         """Status, body and content type for one request; raises `_Timeout` for that fault."""
+        # Job events queued by earlier requests arrive now, before this answer: "later".
+        self._events.deliver(self._events.take())
         with self._lock:
             now = self.clock.now()
             self._parsed = None
@@ -532,13 +596,15 @@ class FakeWeChat:
             raise _Timeout
         if isinstance(payload, bytes):
             return status, payload, "image/jpg"
+        if isinstance(payload, FakeFile):
+            return status, payload.content, payload.content_type
         if payload is None:
             return status, b"", "text/plain"
         return status, dumps(payload), "application/json; encoding=utf-8"
 
     def _dispatch(
         self, request: _Incoming, path: str, query: Mapping[str, str], now: datetime
-    ) -> tuple[int, dict[str, Any] | bytes | None, str | None]:
+    ) -> tuple[int, dict[str, Any] | bytes | FakeFile | None, str | None]:
         if path == _SHOWQRCODE:
             fault = self._take_fault(path)
             if fault is not None:
@@ -557,10 +623,14 @@ class FakeWeChat:
             if route.paced:
                 self._pace(now)
             body: Mapping[str, Any] = {}
-            if route.method == "POST" and (request.content or not route.empty_body):
+            files: Mapping[str, UploadedFile] = {}
+            if route.multipart:
+                body, files = parse_multipart(request.content_type, request.content)
+                self._parsed = {**body, **{name: f.filename for name, f in files.items()}}
+            elif route.method == "POST" and (request.content or not route.empty_body):
                 body = self._body(request)
                 self._parsed = body
-            payload = route.handler(self, _Request(query, body, now))
+            payload = route.handler(self, _Request(query, body, now, files))
         except Reply as reply:
             payload = reply.body(self._next_rid())
         if fault is not None:
@@ -1000,6 +1070,7 @@ class FakeWeChat:
     ) -> dict[str, Any]:
         body = req.body
         msgtype, content = self._mass_content(body, endpoint)
+        self._check_mpnews(msgtype, content)
         reprint = body.get("send_ignore_reprint", 0)
         if reprint not in (0, 1) or isinstance(reprint, bool):
             raise Reply(40035, "send_ignore_reprint must be 0 or 1")
@@ -1025,6 +1096,8 @@ class FakeWeChat:
                 if age < self.config.clientmsgid_window:
                     raise Reply(45065, msg_id=msg_id)
         job = self._deliver(req.now, endpoint, msgtype, clientmsgid, audience, monthly=True)
+        if msgtype == "mpnews":
+            self._content_store.consume_draft(content["mpnews"]["media_id"])
         if key is not None:
             self._clientmsgids[key] = (job.msg_id, req.now)
         answer: dict[str, Any] = {
@@ -1035,6 +1108,13 @@ class FakeWeChat:
         if job.msg_data_id is not None:
             answer["msg_data_id"] = job.msg_data_id
         return answer
+
+    def _check_mpnews(self, msgtype: str, content: Mapping[str, Any]) -> None:
+        # Mass mpnews takes a draft's media_id (or a legacy news material's), nothing else.
+        if msgtype != "mpnews" or not self.config.require_known_mpnews:
+            return
+        if not self._content_store.knows_mpnews(content["mpnews"]["media_id"]):
+            raise Reply(40007, "mpnews needs the media_id of a draft")
 
     def _deliver(
         self,
@@ -1082,6 +1162,7 @@ class FakeWeChat:
         )
         self._next_msg_id += 1
         self._jobs[job.msg_id] = job
+        self._events.job_finished(job)
         return job
 
     def _h_mass_sendall(self, req: _Request) -> dict[str, Any]:
@@ -1092,7 +1173,10 @@ class FakeWeChat:
         if to_all:
             audience = [o for o in self._order if self._followers[o].subscribed]
             return self._mass_send(req, "sendall", audience, "all")
-        tag = self._tags.get(get_int(flt, "tag_id", 40050))
+        key = "tag_id"
+        if "tag_id" not in flt and "group_id" in flt and self.config.legacy_group_id == "tag":
+            key = "group_id"
+        tag = self._tags.get(get_int(flt, key, 40050))
         if tag is None:
             raise Reply(40050)
         members = sorted(tag.members, key=lambda o: self._followers[o].index)
@@ -1112,7 +1196,8 @@ class FakeWeChat:
         return self._mass_send(req, "send", audience, "openids:" + ",".join(sorted(audience)))
 
     def _h_mass_preview(self, req: _Request) -> dict[str, Any]:
-        msgtype, _content = self._mass_content(req.body, "preview")
+        msgtype, content = self._mass_content(req.body, "preview")
+        self._check_mpnews(msgtype, content)
         towxname = req.body.get("towxname")
         if towxname is not None:
             if not isinstance(towxname, str) or not towxname:
@@ -1257,15 +1342,17 @@ class FakeWeChat:
     def _h_template_send(self, req: _Request) -> dict[str, Any]:
         body = req.body
         template_id = get_str(body, "template_id", 40037)
-        if self.config.templates is not None and template_id not in self.config.templates:
+        if (
+            self.config.templates is not None
+            and template_id not in self.config.templates
+            and not self._template_store.knows(template_id)
+        ):
             raise Reply(40037)
         follower = self._follower(body.get("touser"), subscribed=True)
         data = body.get("data", {})
         if not isinstance(data, dict):
             raise Reply(47001)
-        for key, item in data.items():
-            if not isinstance(item, dict) or not isinstance(item.get("value"), str):
-                raise Reply(47003, f"data.{key}.value invalid")
+        self._template_store.check_values(data, self._template_store.template_keys(template_id))
         if "url" in body and not isinstance(body["url"], str):
             raise Reply(40035, "url")
         if "miniprogram" in body:
@@ -1293,7 +1380,25 @@ class FakeWeChat:
                 body=MappingProxyType(dict(body)),
             )
         )
+        self._events.template_sent(follower.openid, msgid)
         return {"errcode": 0, "errmsg": "ok", "msgid": msgid}
+
+    # ------------------------------------------------------------------ subscribe notifications
+
+    def _h_bizsend(self, req: _Request) -> dict[str, Any]:
+        follower = self._follower(req.body.get("touser"))
+        answer = self._template_store.bizsend(req, follower.openid)
+        self._messages.append(
+            FakeMessage(
+                kind="subscribe",
+                openid=follower.openid,
+                msgtype="subscribe",
+                msgid=None,
+                at=req.now,
+                body=MappingProxyType(dict(req.body)),
+            )
+        )
+        return answer
 
     # ------------------------------------------------------------------ menus
 
@@ -1316,7 +1421,9 @@ class FakeWeChat:
         if self._conditional:
             menu["menuid"] = _DEFAULT_MENUID
             answer["conditionalmenu"] = [
-                {"button": self._shown(buttons), "matchrule": dict(rule), "menuid": menuid}
+                # addconditional answers the id as a string; menu/get lists it as a number,
+                # like the default menu's.
+                {"button": self._shown(buttons), "matchrule": dict(rule), "menuid": int(menuid)}
                 for menuid, (buttons, rule) in self._conditional.items()
             ]
         return answer
@@ -1420,7 +1527,17 @@ class FakeASGIApp:
         query = dict(
             parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         )
-        request = _Incoming(scope["method"], scope["path"], query, b"".join(chunks))
+        content_type = next(
+            (
+                value.decode("latin-1")
+                for name, value in scope.get("headers", ())
+                if name.lower() == b"content-type"
+            ),
+            "",
+        )
+        request = _Incoming(
+            scope["method"], scope["path"], query, b"".join(chunks), content_type
+        )
         if self._fake.config.latency:
             await asyncio.sleep(self._fake.config.latency)
         try:
@@ -1476,4 +1593,59 @@ _ROUTES: Final[Mapping[str, _Route]] = {
     "/cgi-bin/menu/addconditional": _Route("POST", FakeWeChat._h_menu_addconditional),
     "/cgi-bin/menu/delconditional": _Route("POST", FakeWeChat._h_menu_delconditional),
     "/cgi-bin/menu/trymatch": _Route("POST", FakeWeChat._h_menu_trymatch),
+    # Content APIs; their state lives in _fake_media, _fake_content and _fake_templates.
+    "/cgi-bin/media/upload": _Route("POST", lambda f, r: f._media_store.upload(r), multipart=True),
+    "/cgi-bin/media/get": _Route("GET", lambda f, r: f._media_store.get(r)),
+    "/cgi-bin/media/uploadimg": _Route(
+        "POST", lambda f, r: f._media_store.upload_image(r), multipart=True
+    ),
+    "/cgi-bin/material/add_material": _Route(
+        "POST", lambda f, r: f._media_store.add_material(r), multipart=True
+    ),
+    "/cgi-bin/material/get_material": _Route("POST", lambda f, r: f._media_store.get_material(r)),
+    "/cgi-bin/material/del_material": _Route("POST", lambda f, r: f._media_store.del_material(r)),
+    "/cgi-bin/material/get_materialcount": _Route("GET", lambda f, r: f._media_store.count(r)),
+    "/cgi-bin/material/batchget_material": _Route("POST", lambda f, r: f._media_store.batchget(r)),
+    "/cgi-bin/material/add_news": _Route("POST", lambda f, r: retired(r)),
+    "/cgi-bin/material/update_news": _Route("POST", lambda f, r: retired(r)),
+    "/cgi-bin/media/uploadnews": _Route("POST", lambda f, r: retired(r)),
+    "/cgi-bin/draft/add": _Route("POST", lambda f, r: f._content_store.add(r)),
+    "/cgi-bin/draft/get": _Route("POST", lambda f, r: f._content_store.get(r)),
+    "/cgi-bin/draft/update": _Route("POST", lambda f, r: f._content_store.update(r)),
+    "/cgi-bin/draft/delete": _Route("POST", lambda f, r: f._content_store.delete(r)),
+    "/cgi-bin/draft/count": _Route("GET", lambda f, r: f._content_store.count(r)),
+    "/cgi-bin/draft/batchget": _Route("POST", lambda f, r: f._content_store.batchget(r)),
+    "/cgi-bin/freepublish/submit": _Route("POST", lambda f, r: f._content_store.submit(r)),
+    "/cgi-bin/freepublish/get": _Route("POST", lambda f, r: f._content_store.status(r)),
+    "/cgi-bin/freepublish/delete": _Route(
+        "POST", lambda f, r: f._content_store.delete_published(r)
+    ),
+    "/cgi-bin/freepublish/getarticle": _Route("POST", lambda f, r: f._content_store.get_article(r)),
+    "/cgi-bin/freepublish/batchget": _Route(
+        "POST", lambda f, r: f._content_store.batchget_published(r)
+    ),
+    "/cgi-bin/template/api_set_industry": _Route(
+        "POST", lambda f, r: f._template_store.set_industry(r)
+    ),
+    "/cgi-bin/template/get_industry": _Route("GET", lambda f, r: f._template_store.get_industry(r)),
+    "/cgi-bin/template/api_add_template": _Route(
+        "POST", lambda f, r: f._template_store.add_template(r)
+    ),
+    "/cgi-bin/template/get_all_private_template": _Route(
+        "GET", lambda f, r: f._template_store.list_templates(r)
+    ),
+    "/cgi-bin/template/del_private_template": _Route(
+        "POST", lambda f, r: f._template_store.delete_template(r)
+    ),
+    "/wxaapi/newtmpl/getcategory": _Route("GET", lambda f, r: f._template_store.categories(r)),
+    "/wxaapi/newtmpl/getpubtemplatetitles": _Route("GET", lambda f, r: f._template_store.titles(r)),
+    "/wxaapi/newtmpl/getpubtemplatekeywords": _Route(
+        "GET", lambda f, r: f._template_store.keywords(r)
+    ),
+    "/wxaapi/newtmpl/addtemplate": _Route("POST", lambda f, r: f._template_store.add_subscribe(r)),
+    "/wxaapi/newtmpl/gettemplate": _Route("GET", lambda f, r: f._template_store.list_subscribe(r)),
+    "/wxaapi/newtmpl/deltemplate": _Route(
+        "POST", lambda f, r: f._template_store.delete_subscribe(r)
+    ),
+    "/cgi-bin/message/subscribe/bizsend": _Route("POST", FakeWeChat._h_bizsend),
 }

@@ -13,6 +13,8 @@ from typing import Any, Final, Literal
 
 import attrs
 
+from wxsegment._keywords import KEYWORD_RULES
+
 __all__ = [
     "DEFAULT_WINDOW_RULES",
     "FAULT_KINDS",
@@ -195,6 +197,71 @@ class FakeConfig:
     record_calls: bool = True
     #: Seed for tokens, tickets and sampled faults, so runs are reproducible.
     seed: int = 0
+    # -- content APIs (media, materials, drafts, publishing, templates, subscribe notifications)
+    #: CONFLICT: the temporary image cap (documented as both 2 MB and 10 MB); the stricter one.
+    temp_image_max_bytes: int = attrs.field(default=2 * 1024 * 1024, validator=_at_least(1))
+    #: How long a temporary media_id works after its upload (3 days).
+    temp_media_ttl: float = attrs.field(default=3 * 86400.0, converter=_seconds)
+    #: Permanent materials: images and news together, and every other type, at most this many.
+    max_image_materials: int = attrs.field(default=100_000, validator=_at_least(0))
+    max_other_materials: int = attrs.field(default=1_000, validator=_at_least(0))
+    #: UNCONFIRMED: the errcode for a full material library.
+    material_limit_errcode: int = 45001
+    #: UNCONFIRMED: the most articles in one draft (the retired news materials allowed 8).
+    max_draft_articles: int = attrs.field(default=8, validator=_at_least(1))
+    #: UNCONFIRMED: whether batchget accepts ``no_content`` as a JSON boolean (doc: a number).
+    accept_bool_no_content: bool = False
+    #: A publish task stays "publishing" this long on the fake clock, then finishes.
+    publish_seconds: float = attrs.field(default=60.0, converter=_seconds)
+    #: False: freepublish answers 48001, as for unverified or personal accounts.
+    can_publish: bool = True
+    #: CONFLICT: ``publish_id`` answered as a JSON number (real answers) or a string (doc).
+    publish_id_type: Literal["number", "string"] = attrs.field(
+        default="number", validator=attrs.validators.in_(("number", "string"))
+    )
+    #: An mpnews mass send or preview needs a media_id the fake knows (a draft or a news
+    #: material); others answer 40007.
+    require_known_mpnews: bool = True
+    #: UNCONFIRMED: whether a draft's media_id still works for further mass sends once the
+    #: first send took the draft out of the box (needed to send one article in several
+    #: batches); False answers 40007 to the later sends.
+    mpnews_reusable_after_send: bool = True
+    #: Template messages: templates an account holds at most (45026 beyond).
+    max_private_templates: int = attrs.field(default=25, validator=_at_least(0))
+    #: Industry ids and their (first, second) class names; None: ids 1..41 with generic names.
+    industries: Mapping[int, tuple[str, str]] | None = None
+    #: UNCONFIRMED (legacy rule): the industry may change once per natural month (43100).
+    industry_change_once_a_month: bool = True
+    #: The template-message library (short id -> template); None: a small built-in one.
+    template_library: Mapping[str, Any] | None = None
+    #: Keyword value rules checked by template/send and bizsend (47003).
+    keyword_rules: Mapping[str, Any] = KEYWORD_RULES
+    #: The subscribe-notification library (`SubscribeLibrary`); None: a small built-in one.
+    subscribe_library: Any = None
+    #: Subscribe-notification templates an account holds at most (200012 beyond).
+    max_subscribe_templates: int = attrs.field(default=25, validator=_at_least(0))
+    #: bizsend needs a one-time subscription the user accepted (43101 otherwise).
+    bizsend_requires_subscription: bool = True
+    #: The account's original id (``gh_...``): ``ToUserName`` of every push.
+    original_id: str = "gh_fa4e00000001"
+    #: WeChat waits this long for the callback's answer, then drops the connection.
+    callback_timeout: float = attrs.field(default=5.0, converter=_seconds)
+    #: Deliveries of one push in all when no valid answer comes (WeChat: 3).
+    callback_tries: int = attrs.field(default=3, validator=_at_least(1))
+    #: Extra deliveries of every push after a good answer, as when WeChat lost the answer.
+    callback_redeliver: int = attrs.field(default=0, validator=_at_least(0))
+    #: UNCONFIRMED: an HTTP error answer (not 200) is retried like no answer.
+    callback_retry_on_error: bool = True
+    #: UNCONFIRMED: ``FromUserName`` of ``MASSSENDJOBFINISH`` (the mass-send assistant).
+    mass_assistant_openid: str = "oMassSendAssistant00000000000"
+    #: UNCONFIRMED: how ``sendall`` treats wechatpy 1.8.18's legacy ``filter.group_id``
+    #: (from the groups API that tags replaced). Today's documentation names only ``tag_id``
+    #: and SDKs fixed ``group_id`` as a parameter error when tags came (2016-2018), so the
+    #: default ``"error"`` refuses it like any send without ``tag_id`` (40050); ``"tag"``
+    #: reads it as ``tag_id``.
+    legacy_group_id: Literal["tag", "error"] = attrs.field(
+        default="error", validator=attrs.validators.in_(("tag", "error"))
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -266,9 +333,9 @@ class MassJob:
 
 @attrs.frozen(kw_only=True)
 class FakeMessage:
-    """One customer-service or template message the fake delivered."""
+    """One customer-service, template or subscribe message the fake delivered."""
 
-    kind: Literal["custom", "template"]
+    kind: Literal["custom", "template", "subscribe"]
     openid: str
     msgtype: str
     msgid: int | None
