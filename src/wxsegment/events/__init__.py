@@ -24,6 +24,7 @@ from wxsegment.events._reconcile import (
     Reconciliation,
     TemplateOutcome,
 )
+from wxsegment.events._store_updates import ATTRIBUTION_KINDS, StoreUpdates
 from wxsegment.events._updates import (
     Attribution,
     FollowerRecord,
@@ -32,6 +33,7 @@ from wxsegment.events._updates import (
 )
 
 __all__ = [
+    "ATTRIBUTION_KINDS",
     "Attribution",
     "EventHandlers",
     "ExpectedSend",
@@ -43,5 +45,6 @@ __all__ = [
     "MassSendReconciler",
     "MemoryFollowerUpdates",
     "Reconciliation",
+    "StoreUpdates",
     "TemplateOutcome",
 ]
