@@ -144,7 +144,7 @@ def test_unknown_events_change_nothing() -> None:
         parse(
             "<xml><ToUserName>gh_a</ToUserName><FromUserName>o1</FromUserName>"
             f"<CreateTime>{int(T0.timestamp())}</CreateTime><MsgType>event</MsgType>"
-            "<Event>PUBLISHJOBFINISH</Event></xml>"
+            "<Event>SOME_FUTURE_EVENT</Event></xml>"
         )
     )
     assert updates.records == {}
