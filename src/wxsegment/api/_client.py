@@ -9,7 +9,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Literal
 
@@ -24,6 +24,7 @@ from wxsegment.api._core import (
     RetryPolicy,
     Token,
     chain_retry,
+    custom_call,
     decode_response,
     dumps,
     should_retry,
@@ -304,6 +305,23 @@ class Client(_BaseClient):
             logger.debug("token refused at %s; refreshing once", call.path)
             return self._send(call, self._refresh(token))
 
+    def call(
+        self,
+        method: Literal["GET", "POST"],
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Mapping[str, Any] | None = None,
+        replayable: bool | None = None,
+    ) -> dict[str, Any]:
+        """Call an endpoint the library does not wrap; returns the decoded JSON answer.
+
+        Tokens, retries, pacing and the errcode mapping apply as for the wrapped groups.
+        ``replayable`` (default: GET yes, POST no) says whether a retry after an ambiguous
+        failure is harmless.
+        """
+        return self._request(custom_call(method, path, params, json, replayable))
+
     def _request(self, call: Call) -> dict[str, Any]:
         # The first attempt runs outside tenacity: most calls succeed at once, and building
         # the retry machinery for each of them costs more than the call's own decoding.
@@ -473,6 +491,23 @@ class AsyncClient(_BaseClient):
         except InvalidTokenError:
             logger.debug("token refused at %s; refreshing once", call.path)
             return await self._send(call, await self._refresh(token))
+
+    async def call(
+        self,
+        method: Literal["GET", "POST"],
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Mapping[str, Any] | None = None,
+        replayable: bool | None = None,
+    ) -> dict[str, Any]:
+        """Call an endpoint the library does not wrap; returns the decoded JSON answer.
+
+        Tokens, retries, pacing and the errcode mapping apply as for the wrapped groups.
+        ``replayable`` (default: GET yes, POST no) says whether a retry after an ambiguous
+        failure is harmless.
+        """
+        return await self._request(custom_call(method, path, params, json, replayable))
 
     async def _request(self, call: Call) -> dict[str, Any]:
         try:

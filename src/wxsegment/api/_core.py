@@ -38,6 +38,7 @@ __all__ = [
     "Token",
     "chain_retry",
     "chunked",
+    "custom_call",
     "decode_response",
     "derive_clientmsgid",
     "dumps",
@@ -74,6 +75,60 @@ class Call:
     replayable: bool = True
     paced: bool = False
     token: bool = True
+
+
+#: Paths the mass-send pacer governs, also when reached through `custom_call`.
+PACED_PATHS: Final = frozenset(
+    {
+        "/cgi-bin/message/mass/sendall",
+        "/cgi-bin/message/mass/send",
+        "/cgi-bin/message/mass/preview",
+        "/cgi-bin/message/mass/delete",
+    }
+)
+_TOKEN_PATHS: Final = frozenset({"/cgi-bin/token", "/cgi-bin/stable_token"})
+
+
+def custom_call(
+    method: str,
+    path: str,
+    params: Mapping[str, str] | None,
+    body: Mapping[str, Any] | None,
+    replayable: bool | None,
+) -> Call:
+    """A `Call` for an endpoint the library does not wrap, checked before any I/O.
+
+    Reads (GET) are replayable unless said otherwise; POSTs are not, because the library
+    cannot know whether sending one twice is harmless.
+    """
+    if method not in ("GET", "POST"):
+        raise WeChatValidationError(f"method must be 'GET' or 'POST', got {method!r}")
+    if not isinstance(path, str) or not path.startswith("/") or "?" in path or "#" in path:
+        raise WeChatValidationError(
+            f"path must start with '/' and carry no query string, got {path!r}"
+        )
+    if path in _TOKEN_PATHS:
+        raise WeChatValidationError(f"{path} is the token endpoint; the client calls it itself")
+    query: dict[str, str] = {}
+    for key, value in (params or {}).items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError("params must map str to str")
+        if key == "access_token":
+            raise WeChatValidationError("params must not carry access_token; the client adds it")
+        query[key] = value
+    if body is not None and not isinstance(body, Mapping):
+        raise TypeError(f"json must be a mapping, not {type(body).__name__}")
+    if method == "GET" and body is not None:
+        raise WeChatValidationError("a GET call takes no json body")
+    verb: Literal["GET", "POST"] = "GET" if method == "GET" else "POST"
+    return Call(
+        verb,
+        path,
+        params=query,
+        body=dict(body) if body is not None else ({} if method == "POST" else None),
+        replayable=method == "GET" if replayable is None else bool(replayable),
+        paced=path in PACED_PATHS,
+    )
 
 
 def dumps(body: Mapping[str, Any]) -> bytes:
