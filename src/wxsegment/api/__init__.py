@@ -1,14 +1,32 @@
 """A typed WeChat service-account API client (sync and async).
 
 `Client` and `AsyncClient` share one I/O-free core; resource groups (`users`, `tags`,
-`qrcode`, `mass`, `messages`, `menus`) return typed results, and every WeChat errcode maps to a
-`WeChatError` subclass (the tree is drawn in ``wxsegment.api._errors``).
+`qrcode`, `mass`, `messages`, `menus`, `datacube`, ...) return typed results, and every WeChat
+errcode maps to a `WeChatError` subclass (the tree is drawn in ``wxsegment.api._errors``).
+`Client.call` reaches endpoints no group wraps.
 """
 
 from __future__ import annotations
 
 from wxsegment.api._client import AsyncClient, Client, TokenEndpoint
 from wxsegment.api._core import DEFAULT_BASE_URL, RetryPolicy, Token, should_retry
+from wxsegment.api._datacube import (
+    DATACUBE_FIRST_DAY,
+    ArticleDaily,
+    ArticleTotal,
+    ArticleTotalDetail,
+    AsyncDatacube,
+    Datacube,
+    DatacubeRangeError,
+    InterfaceSummary,
+    Metric,
+    Metrics,
+    ShareStats,
+    UpstreamMsg,
+    UpstreamMsgDist,
+    UserCumulate,
+    UserSummary,
+)
 from wxsegment.api._errors import (
     ERRCODE_FAMILIES,
     BusyError,
@@ -100,6 +118,7 @@ from wxsegment.api._tokens import (
 from wxsegment.api._users import AsyncUsers, PageLimitError, Users
 
 __all__ = [
+    "DATACUBE_FIRST_DAY",
     "DEFAULT_BASE_URL",
     "ERRCODE_FAMILIES",
     "MASS_BATCH_MAX",
@@ -110,7 +129,11 @@ __all__ = [
     "TAGGING_BATCH_MAX",
     "TAG_NAME_MAX_BYTES",
     "Article",
+    "ArticleDaily",
+    "ArticleTotal",
+    "ArticleTotalDetail",
     "AsyncClient",
+    "AsyncDatacube",
     "AsyncMass",
     "AsyncMenus",
     "AsyncMessages",
@@ -127,10 +150,13 @@ __all__ = [
     "CredentialError",
     "CustomMessage",
     "DailyQuotaError",
+    "Datacube",
+    "DatacubeRangeError",
     "DuplicateClientMsgIdError",
     "FileTokenStore",
     "FollowerTagLimitError",
     "Image",
+    "InterfaceSummary",
     "InvalidOpenIDError",
     "InvalidRequestError",
     "InvalidTokenError",
@@ -147,6 +173,8 @@ __all__ = [
     "MenuInfo",
     "Menus",
     "Messages",
+    "Metric",
+    "Metrics",
     "MiniProgramPage",
     "MinuteQuotaError",
     "MpNews",
@@ -167,6 +195,7 @@ __all__ = [
     "ServiceWindowClosedError",
     "ServiceWindowError",
     "ServiceWindowExhaustedError",
+    "ShareStats",
     "SharedTokenStore",
     "Tag",
     "TagError",
@@ -181,7 +210,11 @@ __all__ = [
     "TokenEndpoint",
     "TokenStore",
     "TooManyTagsError",
+    "UpstreamMsg",
+    "UpstreamMsgDist",
     "User",
+    "UserCumulate",
+    "UserSummary",
     "Users",
     "Video",
     "Voice",

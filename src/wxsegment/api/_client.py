@@ -31,6 +31,7 @@ from wxsegment.api._core import (
     token_from_response,
     transport_error,
 )
+from wxsegment.api._datacube import AsyncDatacube, Datacube
 from wxsegment.api._errors import (
     CredentialError,
     InvalidTokenError,
@@ -230,6 +231,7 @@ class Client(_BaseClient):
         self.mass = Mass(self)
         self.messages = Messages(self)
         self.menus = Menus(self)
+        self.datacube = Datacube(self)
 
     def close(self) -> None:
         """Close the HTTP client if this client created it."""
@@ -406,6 +408,7 @@ class AsyncClient(_BaseClient):
         self.mass = AsyncMass(self)
         self.messages = AsyncMessages(self)
         self.menus = AsyncMenus(self)
+        self.datacube = AsyncDatacube(self)
 
     async def aclose(self) -> None:
         """Close the HTTP client if this client created it."""

@@ -30,6 +30,7 @@ import attrs
 import httpx
 
 from wxsegment._clock import SHANGHAI, Clock, SystemClock, ensure_aware, month_key
+from wxsegment.testing._fake_datacube import DATACUBE_SPANS, FakeDatacube
 from wxsegment.testing._fake_menu import check_buttons, check_matchrule, menu_domains
 from wxsegment.testing._fake_types import (
     FAULT_KINDS,
@@ -64,6 +65,8 @@ _JPEG: Final = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9")
 _DEFAULT_MENUID: Final = 208_379_532
 _FIRST_MSG_ID: Final = 3_147_494_441
 _FIRST_MSG_DATA_ID: Final = 2_247_483_647
+# Endpoint families WeChat serves outside /cgi-bin.
+_OUTSIDE_CGI_BIN: Final = ("/datacube/", "/customservice/")
 
 
 @attrs.define
@@ -163,6 +166,8 @@ def _copy_buttons(buttons: list[Any]) -> list[dict[str, Any]]:
 
 def _norm_path(path: str) -> str:
     path = "/" + path.strip("/")
+    if path.startswith(_OUTSIDE_CGI_BIN):
+        return path
     return path if path.startswith("/cgi-bin/") else "/cgi-bin" + path
 
 
@@ -225,6 +230,7 @@ class FakeWeChat:
         self._next_menuid = 208_379_533
         self._asgi = FakeASGIApp(self)
         self._parsed: Any = None
+        self._datacube = FakeDatacube(self)
 
     def __repr__(self) -> str:
         return f"FakeWeChat(appid={self.appid!r}, followers={len(self._followers)})"
@@ -275,6 +281,7 @@ class FakeWeChat:
                 platform=platform,
             )
             self._order.append(openid)
+            self._datacube.follow(openid, when, subscribe_scene)
 
     def add_followers(self, n_or_openids: int | Iterable[str]) -> list[str]:
         """Add many followers at once: ``n`` generated openids or the given ones; returns them."""
@@ -306,6 +313,8 @@ class FakeWeChat:
         """The follower unfollows: user/info then answers ``subscribe: 0``; tags are dropped."""
         with self._lock:
             follower = self._known(openid)
+            if follower.subscribed:
+                self._datacube.unfollow(openid, self.clock.now(), follower.subscribe_scene)
             follower.subscribed = False
             for tag_id in follower.tags:
                 self._tags[tag_id].members.pop(openid, None)
@@ -329,14 +338,17 @@ class FakeWeChat:
             if follower is not None and follower.subscribed:
                 self.open_window(openid, "scan", at=when)
                 return "SCAN", scene
+            just_added = follower is None
             if follower is None:
-                self.add_follower(openid, subscribe_time=when)
+                self.add_follower(openid, subscribe_time=when, subscribe_scene="ADD_SCENE_QR_CODE")
                 follower = self._followers[openid]
             follower.subscribed = True
             follower.subscribe_time = when
             follower.subscribe_scene = "ADD_SCENE_QR_CODE"
             follower.qr_scene = code.scene_id or 0
             follower.qr_scene_str = code.scene_str or ""
+            if not just_added:
+                self._datacube.follow(openid, when, "ADD_SCENE_QR_CODE")
             self.open_window(openid, "follow", at=when)
             return "subscribe", "qrscene_" + scene
 
@@ -363,6 +375,8 @@ class FakeWeChat:
             last = self._last_interaction.get(openid)
             if last is None or when > last:
                 self._last_interaction[openid] = when
+            if kind == "message":
+                self._datacube.message(openid, when)
 
     def record_mass_push(self, openid: str, at: datetime | None = None) -> None:
         """Count a push sent outside the API (e.g. from the web console) for that month."""
@@ -371,6 +385,53 @@ class FakeWeChat:
             self._known(openid)
             key = (openid, month_key(when))
             self._monthly[key] = self._monthly.get(key, 0) + 1
+
+    def read_article(
+        self,
+        openid: str,
+        msg_id: int,
+        *,
+        index: int = 1,
+        source: int = 0,
+        at: datetime | None = None,
+    ) -> str:
+        """A user reads article ``index`` (1-based) of mass job ``msg_id``; returns its msgid.
+
+        ``source`` is the datacube ``user_source`` (0 session, 1 friends, 2 moments, 4 history
+        page, 5 other, 6 look, 7 search). The read shows up in the article statistics.
+        """
+        when = ensure_aware(at, "at") if at is not None else self.clock.now()
+        with self._lock:
+            self._known(openid)
+            msgid = self._datacube.article_msgid(msg_id, index)
+            self._datacube.read(openid, msgid, when, source)
+            return msgid
+
+    def share_article(
+        self,
+        openid: str,
+        msg_id: int,
+        *,
+        index: int = 1,
+        scene: int = 1,
+        at: datetime | None = None,
+    ) -> str:
+        """A user shares article ``index`` of mass job ``msg_id`` (``scene``: 1 friend,
+        2 moments, 255 other); returns its msgid."""
+        when = ensure_aware(at, "at") if at is not None else self.clock.now()
+        with self._lock:
+            self._known(openid)
+            msgid = self._datacube.article_msgid(msg_id, index)
+            self._datacube.share(openid, msgid, when, scene)
+            return msgid
+
+    def record_callback(
+        self, *, ok: bool = True, cost_ms: int = 20, at: datetime | None = None
+    ) -> None:
+        """Count one passive reply to a push in the interface statistics."""
+        when = ensure_aware(at, "at") if at is not None else self.clock.now()
+        with self._lock:
+            self._datacube.callback(when, ok, cost_ms)
 
     def _known(self, openid: str) -> _Follower:
         follower = self._followers.get(openid)
@@ -1444,6 +1505,13 @@ class FakeASGIApp:
         await send({"type": "http.response.body", "body": content})
 
 
+def _datacube_handler(name: str) -> Callable[[FakeWeChat, _Request], dict[str, Any]]:
+    def handle(fake: FakeWeChat, req: _Request) -> dict[str, Any]:
+        return fake._datacube.answer(name, req.body, req.now)
+
+    return handle
+
+
 _ROUTES: Final[Mapping[str, _Route]] = {
     "/cgi-bin/token": _Route("GET", FakeWeChat._h_token, token=False),
     "/cgi-bin/stable_token": _Route("POST", FakeWeChat._h_stable_token, token=False),
@@ -1476,4 +1544,5 @@ _ROUTES: Final[Mapping[str, _Route]] = {
     "/cgi-bin/menu/addconditional": _Route("POST", FakeWeChat._h_menu_addconditional),
     "/cgi-bin/menu/delconditional": _Route("POST", FakeWeChat._h_menu_delconditional),
     "/cgi-bin/menu/trymatch": _Route("POST", FakeWeChat._h_menu_trymatch),
+    **{f"/datacube/{name}": _Route("POST", _datacube_handler(name)) for name in DATACUBE_SPANS},
 }

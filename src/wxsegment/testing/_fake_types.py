@@ -189,6 +189,9 @@ class FakeConfig:
     max_conditional_menus: int | None = None
     #: Distinct URL domains all conditional menus together may link to (65316).
     max_conditional_menu_domains: int = attrs.field(default=3, validator=_at_least(0))
+    #: Asia/Shanghai hour from which yesterday's datacube figures are published (WeChat: after
+    #: 08:00; earlier queries get an empty ``list`` for that day, not an error).
+    datacube_ready_hour: int = attrs.field(default=8, validator=_at_least(0))
     #: Refuse request bodies carrying ``\\uXXXX`` escapes (40033), as WeChat does.
     reject_unicode_escapes: bool = True
     #: Keep a record of every call in `FakeWeChat.calls`.
