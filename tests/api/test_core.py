@@ -513,7 +513,7 @@ def test_transport_error_scrubs_url_secrets() -> None:
 
 # -- parity -------------------------------------------------------------------------------------
 
-GROUPS = ["users", "tags", "qrcode", "mass", "messages", "menus", "datacube"]
+GROUPS = ["users", "tags", "qrcode", "mass", "messages", "menus", "datacube", "quota"]
 
 
 def _public(obj: object) -> dict[str, object]:

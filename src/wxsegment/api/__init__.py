@@ -30,6 +30,7 @@ from wxsegment.api._datacube import (
 from wxsegment.api._errors import (
     ERRCODE_FAMILIES,
     BusyError,
+    ClearQuotaExhaustedError,
     ClientMsgIdError,
     ClientMsgIdRetryTooFastError,
     ClientMsgIdTooLongError,
@@ -100,6 +101,19 @@ from wxsegment.api._models import (
     User,
 )
 from wxsegment.api._qrcode import AsyncQRCodes, QRCodes
+from wxsegment.api._quota_ops import (
+    CLEAR_QUOTA_PER_MONTH,
+    ApiQuota,
+    AsyncQuotaOps,
+    CallbackCheck,
+    ClearQuotaLedger,
+    DnsResult,
+    MemoryClearQuotaLedger,
+    PingResult,
+    QuotaOps,
+    RidInfo,
+    rid_of,
+)
 from wxsegment.api._tags import (
     MAX_TAGS_PER_ACCOUNT,
     MAX_TAGS_PER_FOLLOWER,
@@ -118,6 +132,7 @@ from wxsegment.api._tokens import (
 from wxsegment.api._users import AsyncUsers, PageLimitError, Users
 
 __all__ = [
+    "CLEAR_QUOTA_PER_MONTH",
     "DATACUBE_FIRST_DAY",
     "DEFAULT_BASE_URL",
     "ERRCODE_FAMILIES",
@@ -128,6 +143,7 @@ __all__ = [
     "PRIVACY_MATCH_FIELDS",
     "TAGGING_BATCH_MAX",
     "TAG_NAME_MAX_BYTES",
+    "ApiQuota",
     "Article",
     "ArticleDaily",
     "ArticleTotal",
@@ -138,10 +154,14 @@ __all__ = [
     "AsyncMenus",
     "AsyncMessages",
     "AsyncQRCodes",
+    "AsyncQuotaOps",
     "AsyncTags",
     "AsyncUsers",
     "BusyError",
     "Button",
+    "CallbackCheck",
+    "ClearQuotaExhaustedError",
+    "ClearQuotaLedger",
     "Client",
     "ClientMsgIdError",
     "ClientMsgIdRetryTooFastError",
@@ -152,6 +172,7 @@ __all__ = [
     "DailyQuotaError",
     "Datacube",
     "DatacubeRangeError",
+    "DnsResult",
     "DuplicateClientMsgIdError",
     "FileTokenStore",
     "FollowerTagLimitError",
@@ -167,6 +188,7 @@ __all__ = [
     "MassStatus",
     "MatchRule",
     "MediaError",
+    "MemoryClearQuotaLedger",
     "MemoryTokenStore",
     "MenuChoice",
     "MenuError",
@@ -185,12 +207,15 @@ __all__ = [
     "News",
     "PageLimitError",
     "PermissionDeniedError",
+    "PingResult",
     "QRCode",
     "QRCodes",
+    "QuotaOps",
     "RateLimitError",
     "RecipientRefusedError",
     "RedisTokenStore",
     "RetryPolicy",
+    "RidInfo",
     "SendResult",
     "ServiceWindowClosedError",
     "ServiceWindowError",
@@ -224,5 +249,6 @@ __all__ = [
     "WeChatValidationError",
     "WxCard",
     "error_for",
+    "rid_of",
     "should_retry",
 ]

@@ -42,6 +42,7 @@ from wxsegment.api._mass import AsyncMass, Mass
 from wxsegment.api._menus import AsyncMenus, Menus
 from wxsegment.api._messaging import AsyncMessages, Messages
 from wxsegment.api._qrcode import AsyncQRCodes, QRCodes
+from wxsegment.api._quota_ops import AsyncQuotaOps, ClearQuotaLedger, QuotaOps
 from wxsegment.api._tags import AsyncTags, Tags
 from wxsegment.api._tokens import MemoryTokenStore, SharedTokenStore, TokenStore
 from wxsegment.api._users import AsyncUsers, Users
@@ -208,6 +209,7 @@ class Client(_BaseClient):
         mass_per_minute: int | None = 60,
         clock: Clock | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clear_quota_ledger: ClearQuotaLedger | None = None,
     ) -> None:
         super().__init__(
             appid,
@@ -232,6 +234,7 @@ class Client(_BaseClient):
         self.messages = Messages(self)
         self.menus = Menus(self)
         self.datacube = Datacube(self)
+        self.quota = QuotaOps(self, clear_quota_ledger)
 
     def close(self) -> None:
         """Close the HTTP client if this client created it."""
@@ -373,6 +376,7 @@ class AsyncClient(_BaseClient):
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         concurrency: int = 16,
         pools: int = 4,
+        clear_quota_ledger: ClearQuotaLedger | None = None,
     ) -> None:
         super().__init__(
             appid,
@@ -409,6 +413,7 @@ class AsyncClient(_BaseClient):
         self.messages = AsyncMessages(self)
         self.menus = AsyncMenus(self)
         self.datacube = AsyncDatacube(self)
+        self.quota = AsyncQuotaOps(self, clear_quota_ledger)
 
     async def aclose(self) -> None:
         """Close the HTTP client if this client created it."""

@@ -32,6 +32,7 @@ import httpx
 from wxsegment._clock import SHANGHAI, Clock, SystemClock, ensure_aware, month_key
 from wxsegment.testing._fake_datacube import DATACUBE_SPANS, FakeDatacube
 from wxsegment.testing._fake_menu import check_buttons, check_matchrule, menu_domains
+from wxsegment.testing._fake_ops import FakeOps
 from wxsegment.testing._fake_types import (
     FAULT_KINDS,
     FakeCall,
@@ -231,6 +232,7 @@ class FakeWeChat:
         self._asgi = FakeASGIApp(self)
         self._parsed: Any = None
         self._datacube = FakeDatacube(self)
+        self._ops = FakeOps(self)
 
     def __repr__(self) -> str:
         return f"FakeWeChat(appid={self.appid!r}, followers={len(self._followers)})"
@@ -433,6 +435,12 @@ class FakeWeChat:
         with self._lock:
             self._datacube.callback(when, ok, cost_ms)
 
+    def record_clear_quota(self, at: datetime | None = None) -> None:
+        """Count a ``clear_quota`` reset made elsewhere (the web console): it shares the pool."""
+        when = ensure_aware(at, "at") if at is not None else self.clock.now()
+        with self._lock:
+            self._ops.record_clear(month_key(when))
+
     def _known(self, openid: str) -> _Follower:
         follower = self._followers.get(openid)
         if follower is None:
@@ -617,13 +625,16 @@ class FakeWeChat:
                 self._check_token(query, now)
             if route.paced:
                 self._pace(now)
+            self._ops.count(path, now)
             body: Mapping[str, Any] = {}
             if route.method == "POST" and (request.content or not route.empty_body):
                 body = self._body(request)
                 self._parsed = body
             payload = route.handler(self, _Request(query, body, now))
         except Reply as reply:
-            payload = reply.body(self._next_rid())
+            rid = self._next_rid()
+            payload = reply.body(rid)
+            self._ops.remember(rid, now, query, request.content, payload)
         if fault is not None:
             return (*self._fault_answer(fault), fault.kind)
         return 200, payload, None
@@ -1505,6 +1516,18 @@ class FakeASGIApp:
         await send({"type": "http.response.body", "body": content})
 
 
+def _ops_route(
+    method: Literal["GET", "POST"],
+    answer: Callable[[FakeOps, _Request], dict[str, Any]],
+    *,
+    token: bool = True,
+) -> _Route:
+    def handle(fake: FakeWeChat, req: _Request) -> dict[str, Any]:
+        return answer(fake._ops, req)
+
+    return _Route(method, handle, token=token)
+
+
 def _datacube_handler(name: str) -> Callable[[FakeWeChat, _Request], dict[str, Any]]:
     def handle(fake: FakeWeChat, req: _Request) -> dict[str, Any]:
         return fake._datacube.answer(name, req.body, req.now)
@@ -1545,4 +1568,16 @@ _ROUTES: Final[Mapping[str, _Route]] = {
     "/cgi-bin/menu/delconditional": _Route("POST", FakeWeChat._h_menu_delconditional),
     "/cgi-bin/menu/trymatch": _Route("POST", FakeWeChat._h_menu_trymatch),
     **{f"/datacube/{name}": _Route("POST", _datacube_handler(name)) for name in DATACUBE_SPANS},
+    "/cgi-bin/openapi/quota/get": _ops_route(
+        "POST", lambda ops, req: ops.quota_get(req.body, req.now, _ROUTED)
+    ),
+    "/cgi-bin/clear_quota": _ops_route("POST", lambda ops, req: ops.clear_quota(req.body, req.now)),
+    "/cgi-bin/clear_quota/v2": _ops_route(
+        "POST", lambda ops, req: ops.clear_quota_v2(req.query, req.now), token=False
+    ),
+    "/cgi-bin/openapi/rid/get": _ops_route("POST", lambda ops, req: ops.rid_get(req.body, req.now)),
+    "/cgi-bin/getcallbackip": _ops_route("GET", lambda ops, req: ops.callback_ips()),
+    "/cgi-bin/get_api_domain_ip": _ops_route("GET", lambda ops, req: ops.api_domain_ips()),
+    "/cgi-bin/callback/check": _ops_route("POST", lambda ops, req: ops.callback_check(req.body)),
 }
+_ROUTED: Final[frozenset[str]] = frozenset(_ROUTES)

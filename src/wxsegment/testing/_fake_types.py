@@ -81,6 +81,36 @@ def _reserved_default() -> Mapping[int, str]:
     return MappingProxyType({2: "星标组"})
 
 
+def _daily_default() -> Mapping[str, int]:
+    # The documented defaults of a new account (API_Call_Limits); the console value may differ.
+    return MappingProxyType(
+        {
+            "/cgi-bin/token": 2000,
+            "/cgi-bin/stable_token": 500_000,
+            "/cgi-bin/menu/create": 1000,
+            "/cgi-bin/menu/get": 10_000,
+            "/cgi-bin/menu/delete": 1000,
+            "/cgi-bin/menu/addconditional": 2000,
+            "/cgi-bin/menu/delconditional": 2000,
+            "/cgi-bin/menu/trymatch": 20_000,
+            "/cgi-bin/media/upload": 100_000,
+            "/cgi-bin/media/get": 200_000,
+            "/cgi-bin/message/custom/send": 500_000,
+            "/cgi-bin/message/mass/sendall": 100,
+            "/cgi-bin/message/mass/send": 100,
+            "/cgi-bin/message/template/send": 100_000,
+            "/cgi-bin/qrcode/create": 100_000,
+            "/cgi-bin/user/get": 500,
+            "/cgi-bin/user/info": 5_000_000,
+            "/cgi-bin/user/info/updateremark": 10_000,
+        }
+    )
+
+
+def _minute_default() -> Mapping[str, int]:
+    return MappingProxyType({"/cgi-bin/stable_token": 10_000})
+
+
 def _optional_frozenset(value: Iterable[str] | None) -> frozenset[str] | None:
     return None if value is None else frozenset(value)
 
@@ -189,6 +219,22 @@ class FakeConfig:
     max_conditional_menus: int | None = None
     #: Distinct URL domains all conditional menus together may link to (65316).
     max_conditional_menu_domains: int = attrs.field(default=3, validator=_at_least(0))
+    #: Calls per Asia/Shanghai day per API path before 45009 (paths not listed: unlimited).
+    #: Defaults: WeChat's table for a new account; ``clear_quota`` resets the counters.
+    daily_quotas: Mapping[str, int] = attrs.field(
+        factory=_daily_default, converter=_frozen_mapping
+    )
+    #: Calls per rolling minute per API path before 45011 (mass sends: ``mass_per_minute``).
+    minute_quotas: Mapping[str, int] = attrs.field(
+        factory=_minute_default, converter=_frozen_mapping
+    )
+    #: ``clear_quota`` (and ``clear_quota/v2``) resets per natural month before 48006.
+    clear_quota_per_month: int = attrs.field(default=10, validator=_at_least(0))
+    #: ``getcallbackip`` and ``get_api_domain_ip`` answers (single IPs or CIDR ranges).
+    callback_ips: tuple[str, ...] = ("101.226.103.0/25", "101.226.62.77", "203.205.254.0/24")
+    api_domain_ips: tuple[str, ...] = ("101.89.47.18", "101.91.34.103", "109.244.145.10")
+    #: The callback URL ``callback/check`` probes; ``None`` answers 40201 (none configured).
+    callback_url: str | None = "https://example.com/wechat/callback"
     #: Asia/Shanghai hour from which yesterday's datacube figures are published (WeChat: after
     #: 08:00; earlier queries get an empty ``list`` for that day, not an error).
     datacube_ready_hour: int = attrs.field(default=8, validator=_at_least(0))
