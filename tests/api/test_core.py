@@ -513,7 +513,9 @@ def test_transport_error_scrubs_url_secrets() -> None:
 
 # -- parity -------------------------------------------------------------------------------------
 
-GROUPS = ["users", "tags", "qrcode", "mass", "messages", "menus", "datacube", "quota"]
+GROUPS = [
+    "users", "tags", "qrcode", "mass", "messages", "menus", "datacube", "quota", "blacklist"
+]
 
 
 def _public(obj: object) -> dict[str, object]:

@@ -8,6 +8,11 @@ errcode maps to a `WeChatError` subclass (the tree is drawn in ``wxsegment.api._
 
 from __future__ import annotations
 
+from wxsegment.api._blacklist import (
+    BLACKLIST_BATCH_MAX,
+    AsyncBlacklist,
+    Blacklist,
+)
 from wxsegment.api._client import AsyncClient, Client, TokenEndpoint
 from wxsegment.api._core import DEFAULT_BASE_URL, RetryPolicy, Token, should_retry
 from wxsegment.api._datacube import (
@@ -132,6 +137,7 @@ from wxsegment.api._tokens import (
 from wxsegment.api._users import AsyncUsers, PageLimitError, Users
 
 __all__ = [
+    "BLACKLIST_BATCH_MAX",
     "CLEAR_QUOTA_PER_MONTH",
     "DATACUBE_FIRST_DAY",
     "DEFAULT_BASE_URL",
@@ -148,6 +154,7 @@ __all__ = [
     "ArticleDaily",
     "ArticleTotal",
     "ArticleTotalDetail",
+    "AsyncBlacklist",
     "AsyncClient",
     "AsyncDatacube",
     "AsyncMass",
@@ -157,6 +164,7 @@ __all__ = [
     "AsyncQuotaOps",
     "AsyncTags",
     "AsyncUsers",
+    "Blacklist",
     "BusyError",
     "Button",
     "CallbackCheck",

@@ -17,6 +17,7 @@ import httpx
 import tenacity
 
 from wxsegment._clock import Clock, SystemClock
+from wxsegment.api._blacklist import AsyncBlacklist, Blacklist
 from wxsegment.api._core import (
     DEFAULT_BASE_URL,
     Call,
@@ -235,6 +236,7 @@ class Client(_BaseClient):
         self.menus = Menus(self)
         self.datacube = Datacube(self)
         self.quota = QuotaOps(self, clear_quota_ledger)
+        self.blacklist = Blacklist(self)
 
     def close(self) -> None:
         """Close the HTTP client if this client created it."""
@@ -414,6 +416,7 @@ class AsyncClient(_BaseClient):
         self.menus = AsyncMenus(self)
         self.datacube = AsyncDatacube(self)
         self.quota = AsyncQuotaOps(self, clear_quota_ledger)
+        self.blacklist = AsyncBlacklist(self)
 
     async def aclose(self) -> None:
         """Close the HTTP client if this client created it."""

@@ -30,6 +30,7 @@ import attrs
 import httpx
 
 from wxsegment._clock import SHANGHAI, Clock, SystemClock, ensure_aware, month_key
+from wxsegment.testing._fake_blacklist import FakeBlacklist
 from wxsegment.testing._fake_datacube import DATACUBE_SPANS, FakeDatacube
 from wxsegment.testing._fake_menu import check_buttons, check_matchrule, menu_domains
 from wxsegment.testing._fake_ops import FakeOps
@@ -233,6 +234,8 @@ class FakeWeChat:
         self._parsed: Any = None
         self._datacube = FakeDatacube(self)
         self._ops = FakeOps(self)
+        self._blacklist = FakeBlacklist(self)
+        self._foreign: set[str] = set()
 
     def __repr__(self) -> str:
         return f"FakeWeChat(appid={self.appid!r}, followers={len(self._followers)})"
@@ -434,6 +437,22 @@ class FakeWeChat:
         when = ensure_aware(at, "at") if at is not None else self.clock.now()
         with self._lock:
             self._datacube.callback(when, ok, cost_ms)
+
+    def add_foreign_openid(self, openid: str) -> None:
+        """Make ``openid`` an openid of another account: tagging and blacklist calls naming it
+        answer 49003 (an unknown openid answers 40003)."""
+        if not isinstance(openid, str) or not openid:
+            raise ValueError(f"openid must be a non-empty string, got {openid!r}")
+        with self._lock:
+            if openid in self._followers:
+                raise ValueError(f"{openid!r} is a follower of this account")
+            self._foreign.add(openid)
+
+    @property
+    def blacklist(self) -> tuple[str, ...]:
+        """Blacklisted openids, oldest first."""
+        with self._lock:
+            return self._blacklist.openids
 
     def record_clear_quota(self, at: datetime | None = None) -> None:
         """Count a ``clear_quota`` reset made elsewhere (the web console): it shares the pool."""
@@ -789,12 +808,21 @@ class FakeWeChat:
     # ------------------------------------------------------------------ followers
 
     def _follower(self, openid: object, *, subscribed: bool = False) -> _Follower:
+        """A known user; ``subscribed`` for a message recipient (following, not blacklisted)."""
         follower = self._followers.get(openid) if isinstance(openid, str) else None
         if follower is None:
             raise Reply(40003)
         if subscribed and not follower.subscribed:
             raise Reply(43004)
+        if subscribed and follower.openid in self._blacklist:
+            raise Reply(43019)
         return follower
+
+    def _check_own_openid(self, openid: object) -> None:
+        """40003 for an openid nobody knows, 49003 for one of another account."""
+        if isinstance(openid, str) and openid in self._foreign:
+            raise Reply(49003)
+        self._follower(openid)
 
     def _current(self, openid: object) -> _Follower:
         """A current follower; anyone else is an invalid openid for user and tag calls."""
@@ -937,6 +965,9 @@ class FakeWeChat:
             raise Reply(45159)
         if not all(isinstance(o, str) for o in openids):
             raise Reply(40003)
+        for openid in openids:
+            if openid in self._foreign:
+                raise Reply(49003)
         return tag, [self._current(o) for o in dict.fromkeys(openids)]
 
     def _h_batchtagging(self, req: _Request) -> dict[str, Any]:
@@ -1123,7 +1154,7 @@ class FakeWeChat:
         filtered: list[str] = []
         for openid in audience:
             follower = self._followers.get(openid)
-            if follower is None or not follower.subscribed:
+            if follower is None or not follower.subscribed or openid in self._blacklist:
                 filtered.append(openid)
                 continue
             if monthly:
@@ -1568,6 +1599,15 @@ _ROUTES: Final[Mapping[str, _Route]] = {
     "/cgi-bin/menu/delconditional": _Route("POST", FakeWeChat._h_menu_delconditional),
     "/cgi-bin/menu/trymatch": _Route("POST", FakeWeChat._h_menu_trymatch),
     **{f"/datacube/{name}": _Route("POST", _datacube_handler(name)) for name in DATACUBE_SPANS},
+    "/cgi-bin/tags/members/getblacklist": _Route(
+        "POST", lambda fake, req: fake._blacklist.page(req.body)
+    ),
+    "/cgi-bin/tags/members/batchblacklist": _Route(
+        "POST", lambda fake, req: fake._blacklist.block(req.body)
+    ),
+    "/cgi-bin/tags/members/batchunblacklist": _Route(
+        "POST", lambda fake, req: fake._blacklist.unblock(req.body)
+    ),
     "/cgi-bin/openapi/quota/get": _ops_route(
         "POST", lambda ops, req: ops.quota_get(req.body, req.now, _ROUTED)
     ),

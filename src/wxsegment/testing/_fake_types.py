@@ -228,6 +228,8 @@ class FakeConfig:
     minute_quotas: Mapping[str, int] = attrs.field(
         factory=_minute_default, converter=_frozen_mapping
     )
+    #: CONFLICT: ``getblacklist`` page size (new docs 1,000; legacy 10,000).
+    blacklist_page_size: int = attrs.field(default=1000, validator=_at_least(1))
     #: ``clear_quota`` (and ``clear_quota/v2``) resets per natural month before 48006.
     clear_quota_per_month: int = attrs.field(default=10, validator=_at_least(0))
     #: ``getcallbackip`` and ``get_api_domain_ip`` answers (single IPs or CIDR ranges).
