@@ -514,7 +514,7 @@ def test_transport_error_scrubs_url_secrets() -> None:
 # -- parity -------------------------------------------------------------------------------------
 
 GROUPS = [
-    "users", "tags", "qrcode", "mass", "messages", "menus", "datacube", "quota", "blacklist"
+    "users", "tags", "qrcode", "mass", "messages", "menus", "datacube", "quota", "blacklist", "kf"
 ]
 
 

@@ -67,6 +67,13 @@ from wxsegment.api._errors import (
     WeChatValidationError,
     error_for,
 )
+from wxsegment.api._kf import (
+    KF_NICKNAME_MAX_CHARS,
+    AsyncCustomerService,
+    CustomerService,
+    KfAccount,
+    KfOnline,
+)
 from wxsegment.api._mass import MASS_BATCH_MAX, MASS_BATCH_MIN, AsyncMass, Mass
 from wxsegment.api._menus import (
     PRIVACY_MATCH_FIELDS,
@@ -142,6 +149,7 @@ __all__ = [
     "DATACUBE_FIRST_DAY",
     "DEFAULT_BASE_URL",
     "ERRCODE_FAMILIES",
+    "KF_NICKNAME_MAX_CHARS",
     "MASS_BATCH_MAX",
     "MASS_BATCH_MIN",
     "MAX_TAGS_PER_ACCOUNT",
@@ -156,6 +164,7 @@ __all__ = [
     "ArticleTotalDetail",
     "AsyncBlacklist",
     "AsyncClient",
+    "AsyncCustomerService",
     "AsyncDatacube",
     "AsyncMass",
     "AsyncMenus",
@@ -177,6 +186,7 @@ __all__ = [
     "ConditionalMenu",
     "CredentialError",
     "CustomMessage",
+    "CustomerService",
     "DailyQuotaError",
     "Datacube",
     "DatacubeRangeError",
@@ -189,6 +199,8 @@ __all__ = [
     "InvalidOpenIDError",
     "InvalidRequestError",
     "InvalidTokenError",
+    "KfAccount",
+    "KfOnline",
     "Mass",
     "MassMessage",
     "MassQuotaError",

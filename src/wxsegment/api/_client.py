@@ -39,6 +39,7 @@ from wxsegment.api._errors import (
     WeChatError,
     WeChatValidationError,
 )
+from wxsegment.api._kf import AsyncCustomerService, CustomerService
 from wxsegment.api._mass import AsyncMass, Mass
 from wxsegment.api._menus import AsyncMenus, Menus
 from wxsegment.api._messaging import AsyncMessages, Messages
@@ -190,7 +191,8 @@ def _token_error(error: InvalidTokenError) -> CredentialError:
 class Client(_BaseClient):
     """A blocking WeChat client over `httpx.Client`.
 
-    Resource groups: `users`, `tags`, `qrcode`, `mass`, `messages`, `menus`. Tokens come from
+    Resource groups: `users`, `tags`, `qrcode`, `mass`, `messages`, `menus`, `datacube`,
+    `quota`, `blacklist`, `kf`; `call` reaches any other endpoint. Tokens come from
     ``stable_token`` unless ``token_endpoint="classic"``; ``token_store`` shares them between
     processes; ``sleep`` is used for retries and pacing (tests pass a fake one).
     """
@@ -237,6 +239,7 @@ class Client(_BaseClient):
         self.datacube = Datacube(self)
         self.quota = QuotaOps(self, clear_quota_ledger)
         self.blacklist = Blacklist(self)
+        self.kf = CustomerService(self)
 
     def close(self) -> None:
         """Close the HTTP client if this client created it."""
@@ -417,6 +420,7 @@ class AsyncClient(_BaseClient):
         self.datacube = AsyncDatacube(self)
         self.quota = AsyncQuotaOps(self, clear_quota_ledger)
         self.blacklist = AsyncBlacklist(self)
+        self.kf = AsyncCustomerService(self)
 
     async def aclose(self) -> None:
         """Close the HTTP client if this client created it."""

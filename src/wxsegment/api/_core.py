@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import random
+import re
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, Literal, TypeVar
@@ -433,6 +434,23 @@ def check_openid(openid: str, name: str = "openid") -> str:
     if not openid or openid != openid.strip():
         raise WeChatValidationError(f"{name} must be a non-empty string without spaces")
     return openid
+
+
+#: ``prefix@wechat_id``: a prefix of 1..10 letters, digits or ``_``; at most 30 characters.
+KF_ACCOUNT_MAX_CHARS: Final = 30
+_KF_ACCOUNT: Final = re.compile(r"[A-Za-z0-9_]{1,10}@[A-Za-z0-9_-]+")
+
+
+def check_kf_account(kf_account: str) -> str:
+    """Refuse a customer-service account that is not ``prefix@wechat_id``."""
+    if not isinstance(kf_account, str):
+        raise TypeError(f"kf_account must be a str, not {type(kf_account).__name__}")
+    if len(kf_account) > KF_ACCOUNT_MAX_CHARS or not _KF_ACCOUNT.fullmatch(kf_account):
+        raise WeChatValidationError(
+            "kf_account must be prefix@wechat_id (prefix: 1..10 letters, digits or _; "
+            f"at most {KF_ACCOUNT_MAX_CHARS} characters), got {kf_account!r}"
+        )
+    return kf_account
 
 
 def unique_openids(openids: Sequence[str] | Any) -> list[str]:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from wxsegment.testing._fake import FakeASGIApp, FakeWeChat
+from wxsegment.testing._fake_kf import FakeKfAccount
 from wxsegment.testing._fake_types import (
     DEFAULT_WINDOW_RULES,
     FAULT_KINDS,
@@ -29,6 +30,7 @@ __all__ = [
     "FakeCall",
     "FakeConfig",
     "FakeFollower",
+    "FakeKfAccount",
     "FakeMessage",
     "FakeQRCode",
     "FakeTag",

@@ -32,6 +32,7 @@ import httpx
 from wxsegment._clock import SHANGHAI, Clock, SystemClock, ensure_aware, month_key
 from wxsegment.testing._fake_blacklist import FakeBlacklist
 from wxsegment.testing._fake_datacube import DATACUBE_SPANS, FakeDatacube
+from wxsegment.testing._fake_kf import FakeCustomerService, FakeKfAccount
 from wxsegment.testing._fake_menu import check_buttons, check_matchrule, menu_domains
 from wxsegment.testing._fake_ops import FakeOps
 from wxsegment.testing._fake_types import (
@@ -138,6 +139,8 @@ class _Route:
     token: bool = True
     paced: bool = False
     empty_body: bool = False
+    #: Also answer GET with the query string (legacy SDKs call some POST endpoints so).
+    also_get: bool = False
 
 
 @attrs.frozen
@@ -236,6 +239,7 @@ class FakeWeChat:
         self._ops = FakeOps(self)
         self._blacklist = FakeBlacklist(self)
         self._foreign: set[str] = set()
+        self._kf = FakeCustomerService(self)
 
     def __repr__(self) -> str:
         return f"FakeWeChat(appid={self.appid!r}, followers={len(self._followers)})"
@@ -454,6 +458,27 @@ class FakeWeChat:
         with self._lock:
             return self._blacklist.openids
 
+    @property
+    def kf_accounts(self) -> Mapping[str, FakeKfAccount]:
+        """Customer-service accounts by ``kf_account``."""
+        with self._lock:
+            return MappingProxyType(dict(self._kf.accounts))
+
+    def accept_kf_invite(self, kf_account: str) -> None:
+        """The WeChat user invited to ``kf_account`` accepts and now operates it."""
+        with self._lock:
+            self._kf.accept(kf_account, self.clock.now())
+
+    def set_kf_online(self, kf_account: str, online: bool = True, accepted_case: int = 0) -> None:
+        """Put a customer-service account online (or offline), serving ``accepted_case``."""
+        with self._lock:
+            account = self._kf.accounts.get(kf_account)
+            if account is None:
+                raise ValueError(f"unknown kf_account {kf_account!r}")
+            self._kf.accounts[kf_account] = attrs.evolve(
+                account, online=online, accepted_case=accepted_case
+            )
+
     def record_clear_quota(self, at: datetime | None = None) -> None:
         """Count a ``clear_quota`` reset made elsewhere (the web console): it shares the pool."""
         when = ensure_aware(at, "at") if at is not None else self.clock.now()
@@ -646,7 +671,7 @@ class FakeWeChat:
                 self._pace(now)
             self._ops.count(path, now)
             body: Mapping[str, Any] = {}
-            if route.method == "POST" and (request.content or not route.empty_body):
+            if request.method == "POST" and (request.content or not route.empty_body):
                 body = self._body(request)
                 self._parsed = body
             payload = route.handler(self, _Request(query, body, now))
@@ -715,7 +740,7 @@ class FakeWeChat:
 
     @staticmethod
     def _check_method(method: str, route: _Route) -> None:
-        if method != route.method:
+        if method != route.method and not (route.also_get and method == "GET"):
             raise Reply(43001 if route.method == "GET" else 43002)
 
     def _body(self, request: _Incoming) -> Mapping[str, Any]:
@@ -1307,6 +1332,8 @@ class FakeWeChat:
     def _h_custom_send(self, req: _Request) -> dict[str, Any]:
         follower = self._follower(req.body.get("touser"), subscribed=True)
         msgtype = self._custom_content(req.body)
+        if "customservice" in req.body:
+            self._kf.existing(get_dict(req.body, "customservice", 40035).get("kf_account"))
         grants = [
             g for g in self._grants.get(follower.openid, {}).values() if g.expires_at > req.now
         ]
@@ -1608,6 +1635,18 @@ _ROUTES: Final[Mapping[str, _Route]] = {
     "/cgi-bin/tags/members/batchunblacklist": _Route(
         "POST", lambda fake, req: fake._blacklist.unblock(req.body)
     ),
+    "/customservice/kfaccount/add": _Route("POST", lambda fake, req: fake._kf.add(req.body)),
+    "/customservice/kfaccount/update": _Route(
+        "POST", lambda fake, req: fake._kf.update(req.body)
+    ),
+    "/customservice/kfaccount/del": _Route(
+        "POST", lambda fake, req: fake._kf.delete(req.query, req.body), also_get=True
+    ),
+    "/customservice/kfaccount/inviteworker": _Route(
+        "POST", lambda fake, req: fake._kf.invite(req.body, req.now)
+    ),
+    "/cgi-bin/customservice/getkflist": _Route("GET", lambda fake, req: fake._kf.list(req.now)),
+    "/cgi-bin/customservice/getonlinekflist": _Route("GET", lambda fake, req: fake._kf.online()),
     "/cgi-bin/openapi/quota/get": _ops_route(
         "POST", lambda ops, req: ops.quota_get(req.body, req.now, _ROUTED)
     ),

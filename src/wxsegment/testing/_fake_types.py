@@ -228,6 +228,10 @@ class FakeConfig:
     minute_quotas: Mapping[str, int] = attrs.field(
         factory=_minute_default, converter=_frozen_mapping
     )
+    #: The account's WeChat ID: customer-service accounts are ``prefix@<wechat_id>``.
+    wechat_id: str = "fakeaccount"
+    #: Customer-service accounts per account (65405 beyond).
+    max_kf_accounts: int = attrs.field(default=100, validator=_at_least(0))
     #: CONFLICT: ``getblacklist`` page size (new docs 1,000; legacy 10,000).
     blacklist_page_size: int = attrs.field(default=1000, validator=_at_least(1))
     #: ``clear_quota`` (and ``clear_quota/v2``) resets per natural month before 48006.
