@@ -31,7 +31,7 @@ import httpx
 
 from wxsegment._clock import SHANGHAI, Clock, SystemClock, ensure_aware, month_key
 from wxsegment.testing._fake_blacklist import FakeBlacklist
-from wxsegment.testing._fake_datacube import DATACUBE_SPANS, FakeDatacube
+from wxsegment.testing._fake_datacube import DATACUBE_SPANS, FakeDatacube, article_url
 from wxsegment.testing._fake_kf import FakeCustomerService, FakeKfAccount
 from wxsegment.testing._fake_menu import check_buttons, check_matchrule, menu_domains
 from wxsegment.testing._fake_ops import FakeOps
@@ -240,6 +240,7 @@ class FakeWeChat:
         self._blacklist = FakeBlacklist(self)
         self._foreign: set[str] = set()
         self._kf = FakeCustomerService(self)
+        self._media: dict[str, datetime | None] = {}
 
     def __repr__(self) -> str:
         return f"FakeWeChat(appid={self.appid!r}, followers={len(self._followers)})"
@@ -434,6 +435,14 @@ class FakeWeChat:
             self._datacube.share(openid, msgid, when, scene)
             return msgid
 
+    def article_url(self, msg_id: int, index: int = 1) -> str:
+        """The link of article ``index`` (1-based) of mass job ``msg_id`` (for delete by url)."""
+        with self._lock:
+            job = self._jobs.get(msg_id)
+            if job is None or job.msg_data_id is None:
+                raise ValueError(f"no mass-sent article job with msg_id {msg_id!r}")
+            return article_url(job.msg_data_id, index)
+
     def record_callback(
         self, *, ok: bool = True, cost_ms: int = 20, at: datetime | None = None
     ) -> None:
@@ -457,6 +466,46 @@ class FakeWeChat:
         """Blacklisted openids, oldest first."""
         with self._lock:
             return self._blacklist.openids
+
+    def add_media(self, media_id: str, *, expires_at: datetime | None = None) -> None:
+        """Register a media id messages may use (with `FakeConfig.check_media_ids`).
+
+        Temporary media expire (WeChat: three days after upload); permanent ones do not.
+        """
+        if not isinstance(media_id, str) or not media_id:
+            raise ValueError(f"media_id must be a non-empty string, got {media_id!r}")
+        when = ensure_aware(expires_at, "expires_at") if expires_at is not None else None
+        with self._lock:
+            self._media[media_id] = when
+
+    def _check_media(self, body: Mapping[str, Any], msgtype: str, now: datetime) -> None:
+        if not self.config.check_media_ids:
+            return
+        payload = body.get("images" if msgtype == "image" and "images" in body else msgtype)
+        if not isinstance(payload, dict):
+            return
+        ids = [payload.get(key) for key in ("media_id", "thumb_media_id") if key in payload]
+        ids += list(payload.get("media_ids") or ())
+        for media_id in ids:
+            if media_id not in self._media:
+                raise Reply(40007)
+            expires = self._media[media_id]
+            if expires is not None and now >= expires:
+                raise Reply(40007, "media expired")
+
+    def _check_custom_sizes(self, body: Mapping[str, Any], msgtype: str) -> None:
+        config = self.config
+        if msgtype == "text":
+            content = body["text"]["content"]
+            if len(content.encode("utf-8")) > config.custom_text_max_bytes:
+                raise Reply(45002)
+        elif msgtype == "news":
+            article = body["news"]["articles"][0]
+            if len(str(article.get("title", ""))) > config.custom_news_title_max_chars:
+                raise Reply(45003)
+            description = str(article.get("description", ""))
+            if len(description) > config.custom_news_description_max_chars:
+                raise Reply(45004)
 
     @property
     def kf_accounts(self) -> Mapping[str, FakeKfAccount]:
@@ -576,7 +625,8 @@ class FakeWeChat:
         """Make the next ``times`` matching calls fail with ``kind`` (or a random fraction).
 
         Kinds: ``busy`` (-1), ``http_500``, ``http_502``, ``timeout``, ``rate_limited``
-        (45009), ``mass_rate`` (45011), ``token_expired`` (42001), ``token_invalid`` (40001).
+        (45009), ``mass_rate`` (45011), ``token_expired`` (42001), ``token_invalid`` (40001),
+        ``mass_quota`` (45028), ``mass_agreement`` (48003), ``mass_busy`` (9500002).
         ``path=None`` matches every endpoint but the token ones. With ``probability``, each
         matching call fails with that chance (``times=None``: without end). With
         ``after_processing``, the fault replaces the answer of a request that took effect.
@@ -690,6 +740,9 @@ class FakeWeChat:
             "mass_rate": 45011,
             "token_expired": 42001,
             "token_invalid": 40001,
+            "mass_quota": 45028,
+            "mass_agreement": 48003,
+            "mass_busy": 9500002,
         }
         if fault.kind in codes:
             return 200, Reply(codes[fault.kind]).body(self._next_rid())
@@ -1044,7 +1097,7 @@ class FakeWeChat:
                 raise Reply(40053, "scene_str longer than 64")
         else:
             scene_id = get_int(scene, "scene_id", 40053)
-            top = 100_000 if permanent else 2**32 - 1
+            top = 100_000 if permanent else self.config.qrcode_temp_scene_max
             if not 1 <= scene_id <= top:
                 raise Reply(40053, "scene_id out of range")
         expires_at: datetime | None = None
@@ -1128,6 +1181,7 @@ class FakeWeChat:
     ) -> dict[str, Any]:
         body = req.body
         msgtype, content = self._mass_content(body, endpoint)
+        self._check_media(body, msgtype, req.now)
         reprint = body.get("send_ignore_reprint", 0)
         if reprint not in (0, 1) or isinstance(reprint, bool):
             raise Reply(40035, "send_ignore_reprint must be 0 or 1")
@@ -1237,10 +1291,13 @@ class FakeWeChat:
         if not all(isinstance(o, str) and o for o in touser):
             raise Reply(40031)
         audience = list(dict.fromkeys(touser))
+        if len(audience) < len(touser) and self.config.mass_duplicate_touser == "reject":
+            raise Reply(40031, "duplicate openid in touser")
         return self._mass_send(req, "send", audience, "openids:" + ",".join(sorted(audience)))
 
     def _h_mass_preview(self, req: _Request) -> dict[str, Any]:
         msgtype, _content = self._mass_content(req.body, "preview")
+        self._check_media(req.body, msgtype, req.now)
         towxname = req.body.get("towxname")
         if towxname is not None:
             if not isinstance(towxname, str) or not towxname:
@@ -1261,9 +1318,29 @@ class FakeWeChat:
             raise Reply(40059)
         return job
 
+    def _status(self, job: MassJob, now: datetime) -> str:
+        sending = timedelta(seconds=self.config.mass_sending_duration)
+        if job.status == "SEND_SUCCESS" and now < job.created_at + sending:
+            return "SENDING"
+        return job.status
+
+    def _job_by_url(self, body: Mapping[str, Any]) -> MassJob:
+        url = body.get("url")
+        for job in self._jobs.values():
+            if (
+                job.msg_data_id is not None
+                and job.endpoint != "preview"
+                and isinstance(url, str)
+                and url.startswith(article_url(job.msg_data_id, 1)[:-1])
+            ):
+                return job
+        raise Reply(40059, "no send of this article url")
+
     def _h_mass_delete(self, req: _Request) -> dict[str, Any]:
-        job = self._job(req.body)
-        if job.msgtype not in _DELETABLE or job.status not in ("SEND_SUCCESS", "DELETE"):
+        # The article url identifies the send only when msg_id is absent.
+        job = self._job(req.body) if "msg_id" in req.body else self._job_by_url(req.body)
+        status = self._status(job, req.now)
+        if job.msgtype not in _DELETABLE or status not in ("SEND_SUCCESS", "DELETE"):
             raise Reply(40059, "only successful mpnews and video sends can be deleted")
         index = req.body.get("article_idx", 0)
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= 8:
@@ -1272,9 +1349,20 @@ class FakeWeChat:
             self._jobs[job.msg_id] = attrs.evolve(job, status="DELETE")
         return {"errcode": 0, "errmsg": "ok"}
 
+    def set_job_status(self, msg_id: int, status: str) -> None:
+        """Give a mass job its final status (``SEND_SUCCESS``, ``SEND_FAIL``, ``SENDING``,
+        ``DELETE``), as mass/get will answer it; ``SENDING`` keeps it sending for good."""
+        if status not in ("SEND_SUCCESS", "SEND_FAIL", "SENDING", "DELETE"):
+            raise ValueError(f"unknown mass job status {status!r}")
+        with self._lock:
+            job = self._jobs.get(msg_id)
+            if job is None:
+                raise ValueError(f"unknown mass job {msg_id!r}")
+            self._jobs[msg_id] = attrs.evolve(job, status=status)
+
     def _h_mass_get(self, req: _Request) -> dict[str, Any]:
         job = self._job(req.body)
-        return {"msg_id": job.msg_id, "msg_status": job.status}
+        return {"msg_id": job.msg_id, "msg_status": self._status(job, req.now)}
 
     def _h_speed_get(self, req: _Request) -> dict[str, Any]:
         return {"speed": self._speed, "realspeed": _REALSPEED[self._speed]}
@@ -1332,6 +1420,8 @@ class FakeWeChat:
     def _h_custom_send(self, req: _Request) -> dict[str, Any]:
         follower = self._follower(req.body.get("touser"), subscribed=True)
         msgtype = self._custom_content(req.body)
+        self._check_custom_sizes(req.body, msgtype)
+        self._check_media(req.body, msgtype, req.now)
         if "customservice" in req.body:
             self._kf.existing(get_dict(req.body, "customservice", 40035).get("kf_account"))
         grants = [

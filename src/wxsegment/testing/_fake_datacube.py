@@ -20,7 +20,7 @@ from wxsegment.testing._fake_wire import Reply, get_str
 if TYPE_CHECKING:
     from wxsegment.testing._fake import FakeWeChat
 
-__all__ = ["DATACUBE_SPANS", "FakeDatacube", "user_source_of"]
+__all__ = ["DATACUBE_SPANS", "FakeDatacube", "article_url", "user_source_of"]
 
 #: Maximum span (days, inclusive) of each endpoint, as WeChat documents them.
 DATACUBE_SPANS: Final[Mapping[str, int]] = {
@@ -61,6 +61,11 @@ _READ_ZERO: Final = (
     "add_to_fav_user",
     "add_to_fav_count",
 )
+
+
+def article_url(msg_data_id: int, index: int) -> str:
+    """The permanent link of article ``index`` (1-based) of a mass-sent message."""
+    return f"http://mp.weixin.qq.com/s?__biz=MzFake&mid={msg_data_id}&idx={index}"
 
 
 def user_source_of(subscribe_scene: str) -> int:
@@ -285,8 +290,7 @@ class FakeDatacube:
                             "ref_date": day.isoformat(),
                             "msgid": msgid,
                             "title": self._title(msgid),
-                            "url": f"http://mp.weixin.qq.com/s?__biz=fake&mid={job.msg_data_id}"
-                            f"&idx={index}",
+                            "url": article_url(int(job.msg_data_id or 0), index),
                             "user_source": 0,
                             "details": details,
                         }

@@ -36,6 +36,9 @@ FaultKind = Literal[
     "mass_rate",
     "token_expired",
     "token_invalid",
+    "mass_quota",
+    "mass_agreement",
+    "mass_busy",
 ]
 
 #: The fault kinds `FakeWeChat.inject` accepts.
@@ -49,6 +52,9 @@ FAULT_KINDS: Final[frozenset[str]] = frozenset(
         "mass_rate",
         "token_expired",
         "token_invalid",
+        "mass_quota",
+        "mass_agreement",
+        "mass_busy",
     }
 )
 
@@ -228,6 +234,24 @@ class FakeConfig:
     minute_quotas: Mapping[str, int] = attrs.field(
         factory=_minute_default, converter=_frozen_mapping
     )
+    #: UNCONFIRMED: the largest temporary QR ``scene_id`` ("a 32-bit non-zero integer"; read as
+    #: a positive signed int32).
+    qrcode_temp_scene_max: int = attrs.field(default=2**31 - 1, validator=_at_least(1))
+    #: UNCONFIRMED limits of customer-service messages: text content in UTF-8 bytes (45002), a
+    #: news article's title (45003, 64 characters per wechatpy) and description (45004).
+    custom_text_max_bytes: int = attrs.field(default=2048, validator=_at_least(1))
+    custom_news_title_max_chars: int = attrs.field(default=64, validator=_at_least(1))
+    custom_news_description_max_chars: int = attrs.field(default=120, validator=_at_least(1))
+    #: UNCONFIRMED: a mass ``touser`` naming an openid twice is delivered once (``"dedup"``) or
+    #: refused with 40031 (``"reject"``). The at-least-two rule (40130) counts list entries.
+    mass_duplicate_touser: Literal["dedup", "reject"] = attrs.field(
+        default="dedup", validator=attrs.validators.in_(("dedup", "reject"))
+    )
+    #: A mass job answers ``SENDING`` from mass/get this long before its final status.
+    mass_sending_duration: float = attrs.field(default=0.0, converter=_seconds)
+    #: Check media ids in customer-service and mass messages against those registered with
+    #: `FakeWeChat.add_media` (40007 for unknown or expired ones); off: any id is accepted.
+    check_media_ids: bool = False
     #: The account's WeChat ID: customer-service accounts are ``prefix@<wechat_id>``.
     wechat_id: str = "fakeaccount"
     #: Customer-service accounts per account (65405 beyond).
