@@ -33,6 +33,7 @@ from wxsegment._clock import SHANGHAI, Clock, SystemClock, ensure_aware, month_k
 from wxsegment.testing._fake_blacklist import FakeBlacklist
 from wxsegment.testing._fake_datacube import DATACUBE_SPANS, FakeDatacube, article_url
 from wxsegment.testing._fake_kf import FakeCustomerService, FakeKfAccount
+from wxsegment.testing._fake_limits import check_custom_sizes, check_media
 from wxsegment.testing._fake_menu import check_buttons, check_matchrule, menu_domains
 from wxsegment.testing._fake_ops import FakeOps
 from wxsegment.testing._fake_types import (
@@ -478,35 +479,6 @@ class FakeWeChat:
         with self._lock:
             self._media[media_id] = when
 
-    def _check_media(self, body: Mapping[str, Any], msgtype: str, now: datetime) -> None:
-        if not self.config.check_media_ids:
-            return
-        payload = body.get("images" if msgtype == "image" and "images" in body else msgtype)
-        if not isinstance(payload, dict):
-            return
-        ids = [payload.get(key) for key in ("media_id", "thumb_media_id") if key in payload]
-        ids += list(payload.get("media_ids") or ())
-        for media_id in ids:
-            if media_id not in self._media:
-                raise Reply(40007)
-            expires = self._media[media_id]
-            if expires is not None and now >= expires:
-                raise Reply(40007, "media expired")
-
-    def _check_custom_sizes(self, body: Mapping[str, Any], msgtype: str) -> None:
-        config = self.config
-        if msgtype == "text":
-            content = body["text"]["content"]
-            if len(content.encode("utf-8")) > config.custom_text_max_bytes:
-                raise Reply(45002)
-        elif msgtype == "news":
-            article = body["news"]["articles"][0]
-            if len(str(article.get("title", ""))) > config.custom_news_title_max_chars:
-                raise Reply(45003)
-            description = str(article.get("description", ""))
-            if len(description) > config.custom_news_description_max_chars:
-                raise Reply(45004)
-
     @property
     def kf_accounts(self) -> Mapping[str, FakeKfAccount]:
         """Customer-service accounts by ``kf_account``."""
@@ -598,6 +570,17 @@ class FakeWeChat:
             key = month
         with self._lock:
             return self._monthly.get((openid, key), 0)
+
+    def set_job_status(self, msg_id: int, status: str) -> None:
+        """Give a mass job its final status (``SEND_SUCCESS``, ``SEND_FAIL``, ``SENDING``,
+        ``DELETE``), as mass/get will answer it; ``SENDING`` keeps it sending for good."""
+        if status not in ("SEND_SUCCESS", "SEND_FAIL", "SENDING", "DELETE"):
+            raise ValueError(f"unknown mass job status {status!r}")
+        with self._lock:
+            job = self._jobs.get(msg_id)
+            if job is None:
+                raise ValueError(f"unknown mass job {msg_id!r}")
+            self._jobs[msg_id] = attrs.evolve(job, status=status)
 
     def menu_for(self, openid: str) -> list[dict[str, Any]] | None:
         """The buttons trymatch would answer for a follower, or None without a default menu."""
@@ -1181,7 +1164,7 @@ class FakeWeChat:
     ) -> dict[str, Any]:
         body = req.body
         msgtype, content = self._mass_content(body, endpoint)
-        self._check_media(body, msgtype, req.now)
+        check_media(self.config, self._media, body, msgtype, req.now)
         reprint = body.get("send_ignore_reprint", 0)
         if reprint not in (0, 1) or isinstance(reprint, bool):
             raise Reply(40035, "send_ignore_reprint must be 0 or 1")
@@ -1297,7 +1280,7 @@ class FakeWeChat:
 
     def _h_mass_preview(self, req: _Request) -> dict[str, Any]:
         msgtype, _content = self._mass_content(req.body, "preview")
-        self._check_media(req.body, msgtype, req.now)
+        check_media(self.config, self._media, req.body, msgtype, req.now)
         towxname = req.body.get("towxname")
         if towxname is not None:
             if not isinstance(towxname, str) or not towxname:
@@ -1348,17 +1331,6 @@ class FakeWeChat:
         if index == 0:
             self._jobs[job.msg_id] = attrs.evolve(job, status="DELETE")
         return {"errcode": 0, "errmsg": "ok"}
-
-    def set_job_status(self, msg_id: int, status: str) -> None:
-        """Give a mass job its final status (``SEND_SUCCESS``, ``SEND_FAIL``, ``SENDING``,
-        ``DELETE``), as mass/get will answer it; ``SENDING`` keeps it sending for good."""
-        if status not in ("SEND_SUCCESS", "SEND_FAIL", "SENDING", "DELETE"):
-            raise ValueError(f"unknown mass job status {status!r}")
-        with self._lock:
-            job = self._jobs.get(msg_id)
-            if job is None:
-                raise ValueError(f"unknown mass job {msg_id!r}")
-            self._jobs[msg_id] = attrs.evolve(job, status=status)
 
     def _h_mass_get(self, req: _Request) -> dict[str, Any]:
         job = self._job(req.body)
@@ -1420,8 +1392,8 @@ class FakeWeChat:
     def _h_custom_send(self, req: _Request) -> dict[str, Any]:
         follower = self._follower(req.body.get("touser"), subscribed=True)
         msgtype = self._custom_content(req.body)
-        self._check_custom_sizes(req.body, msgtype)
-        self._check_media(req.body, msgtype, req.now)
+        check_custom_sizes(self.config, req.body, msgtype)
+        check_media(self.config, self._media, req.body, msgtype, req.now)
         if "customservice" in req.body:
             self._kf.existing(get_dict(req.body, "customservice", 40035).get("kf_account"))
         grants = [
