@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.api.conftest import Harness
@@ -201,3 +201,31 @@ def test_span_calls_tile_the_range(metric: Metric[object], begin: date, length: 
         assert 1 <= (stop - start).days + 1 <= metric.max_span
         expected = stop + timedelta(days=1)
     assert expected == end + timedelta(days=1)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.integers(0, 40), max_size=12),
+    st.integers(0, 40),
+    st.integers(0, 40),
+)
+def test_iter_agrees_with_day_by_day_fetches(
+    follow_days_ago: list[int], start_days_ago: int, length: int
+) -> None:
+    """Walking a range in spans gives exactly the rows of fetching each day on its own."""
+    clock = FixedClock(datetime(2026, 3, 1, 9, tzinfo=SHANGHAI))
+    fake = FakeWeChat(clock=clock)
+    for n, ago in enumerate(follow_days_ago):
+        fake.add_follower(f"o{n}", subscribe_time=_at(YESTERDAY - timedelta(days=ago)))
+    api = Harness("sync", fake, clock=clock)
+    begin = YESTERDAY - timedelta(days=start_days_ago)
+    end = min(YESTERDAY, begin + timedelta(days=length))
+    walked = api.run(lambda c: c.datacube.iter(Metrics.USER_SUMMARY, begin, end))
+    days = [begin + timedelta(days=n) for n in range((end - begin).days + 1)]
+    one_by_one = [
+        row for d in days for row in api.run(lambda c, d=d: c.datacube.user_summary(d, d))
+    ]
+    assert walked == one_by_one
+    assert sum(r.new_user for r in walked) == sum(
+        1 for ago in follow_days_ago if begin <= YESTERDAY - timedelta(days=ago) <= end
+    )
