@@ -1,13 +1,19 @@
 """A typed WeChat service-account API client (sync and async).
 
 `Client` and `AsyncClient` share one I/O-free core; resource groups (`users`, `tags`,
-`qrcode`, `mass`, `messages`, `menus`, and for content `media`, `materials`, `drafts`,
-`publish`, `templates`, `subscribe_messages`) return typed results, and every WeChat errcode
-maps to a `WeChatError` subclass (the tree is drawn in ``wxsegment.api._errors``).
+`qrcode`, `mass`, `messages`, `menus`, for content `media`, `materials`, `drafts`, `publish`,
+`templates`, `subscribe_messages`, and `datacube`, `quota`, `blacklist`, `kf`) return typed
+results, and every WeChat errcode maps to a `WeChatError` subclass (the tree is drawn in
+``wxsegment.api._errors``). `Client.call` reaches endpoints no group wraps.
 """
 
 from __future__ import annotations
 
+from wxsegment.api._blacklist import (
+    BLACKLIST_BATCH_MAX,
+    AsyncBlacklist,
+    Blacklist,
+)
 from wxsegment.api._client import AsyncClient, Client, TokenEndpoint
 from wxsegment.api._content_models import (
     TEMP_MEDIA_LIFETIME,
@@ -34,6 +40,23 @@ from wxsegment.api._content_models import (
     TempMedia,
 )
 from wxsegment.api._core import DEFAULT_BASE_URL, RetryPolicy, Token, should_retry
+from wxsegment.api._datacube import (
+    DATACUBE_FIRST_DAY,
+    ArticleDaily,
+    ArticleTotal,
+    ArticleTotalDetail,
+    AsyncDatacube,
+    Datacube,
+    DatacubeRangeError,
+    InterfaceSummary,
+    Metric,
+    Metrics,
+    ShareStats,
+    UpstreamMsg,
+    UpstreamMsgDist,
+    UserCumulate,
+    UserSummary,
+)
 from wxsegment.api._drafts import (
     ARTICLE_AUTHOR_MAX,
     ARTICLE_CONTENT_MAX_BYTES,
@@ -49,6 +72,7 @@ from wxsegment.api._drafts import (
 from wxsegment.api._errors import (
     ERRCODE_FAMILIES,
     BusyError,
+    ClearQuotaExhaustedError,
     ClientMsgIdError,
     ClientMsgIdRetryTooFastError,
     ClientMsgIdTooLongError,
@@ -84,6 +108,13 @@ from wxsegment.api._keywords import (
     KEYWORD_RULES,
     KeywordRule,
     check_keyword_values,
+)
+from wxsegment.api._kf import (
+    KF_NICKNAME_MAX_CHARS,
+    AsyncCustomerService,
+    CustomerService,
+    KfAccount,
+    KfOnline,
 )
 from wxsegment.api._mass import MASS_BATCH_MAX, MASS_BATCH_MIN, AsyncMass, Mass
 from wxsegment.api._media import (
@@ -135,6 +166,19 @@ from wxsegment.api._publish import (
     Publish,
 )
 from wxsegment.api._qrcode import AsyncQRCodes, QRCodes
+from wxsegment.api._quota_ops import (
+    CLEAR_QUOTA_PER_MONTH,
+    ApiQuota,
+    AsyncQuotaOps,
+    CallbackCheck,
+    ClearQuotaLedger,
+    DnsResult,
+    MemoryClearQuotaLedger,
+    PingResult,
+    QuotaOps,
+    RidInfo,
+    rid_of,
+)
 from wxsegment.api._subscribe import (
     SCENE_DESC_MAX,
     SUBSCRIBE_KEYWORDS_MAX,
@@ -180,10 +224,14 @@ __all__ = [
     "ARTICLE_IMAGE_LIMIT",
     "ARTICLE_SOURCE_URL_MAX_BYTES",
     "ARTICLE_TITLE_MAX",
+    "BLACKLIST_BATCH_MAX",
+    "CLEAR_QUOTA_PER_MONTH",
+    "DATACUBE_FIRST_DAY",
     "DEFAULT_BASE_URL",
     "DRAFT_PAGE_MAX",
     "ERRCODE_FAMILIES",
     "KEYWORD_RULES",
+    "KF_NICKNAME_MAX_CHARS",
     "MASS_BATCH_MAX",
     "MASS_BATCH_MIN",
     "MATERIAL_LIMITS",
@@ -200,8 +248,15 @@ __all__ = [
     "TAG_NAME_MAX_BYTES",
     "TEMP_MEDIA_LIFETIME",
     "TEMP_MEDIA_LIMITS",
+    "ApiQuota",
     "Article",
+    "ArticleDaily",
+    "ArticleTotal",
+    "ArticleTotalDetail",
+    "AsyncBlacklist",
     "AsyncClient",
+    "AsyncCustomerService",
+    "AsyncDatacube",
     "AsyncDrafts",
     "AsyncMass",
     "AsyncMaterials",
@@ -210,12 +265,17 @@ __all__ = [
     "AsyncMessages",
     "AsyncPublish",
     "AsyncQRCodes",
+    "AsyncQuotaOps",
     "AsyncSubscribeMessages",
     "AsyncTags",
     "AsyncTemplates",
     "AsyncUsers",
+    "Blacklist",
     "BusyError",
     "Button",
+    "CallbackCheck",
+    "ClearQuotaExhaustedError",
+    "ClearQuotaLedger",
     "Client",
     "ClientMsgIdError",
     "ClientMsgIdRetryTooFastError",
@@ -223,7 +283,11 @@ __all__ = [
     "ConditionalMenu",
     "CredentialError",
     "CustomMessage",
+    "CustomerService",
     "DailyQuotaError",
+    "Datacube",
+    "DatacubeRangeError",
+    "DnsResult",
     "Draft",
     "DraftArticle",
     "DraftItem",
@@ -234,10 +298,13 @@ __all__ = [
     "FollowerTagLimitError",
     "Image",
     "Industry",
+    "InterfaceSummary",
     "InvalidOpenIDError",
     "InvalidRequestError",
     "InvalidTokenError",
     "KeywordRule",
+    "KfAccount",
+    "KfOnline",
     "Mass",
     "MassMessage",
     "MassQuotaError",
@@ -255,12 +322,15 @@ __all__ = [
     "MediaFile",
     "MediaLimit",
     "MediaSource",
+    "MemoryClearQuotaLedger",
     "MemoryTokenStore",
     "MenuChoice",
     "MenuError",
     "MenuInfo",
     "Menus",
     "Messages",
+    "Metric",
+    "Metrics",
     "MiniProgramPage",
     "MinuteQuotaError",
     "MpNews",
@@ -273,6 +343,7 @@ __all__ = [
     "Page",
     "PageLimitError",
     "PermissionDeniedError",
+    "PingResult",
     "PrivateTemplate",
     "PubKeyword",
     "PubTemplateTitle",
@@ -282,14 +353,17 @@ __all__ = [
     "PublishedItem",
     "QRCode",
     "QRCodes",
+    "QuotaOps",
     "RateLimitError",
     "RecipientRefusedError",
     "RedisTokenStore",
     "RetryPolicy",
+    "RidInfo",
     "SendResult",
     "ServiceWindowClosedError",
     "ServiceWindowError",
     "ServiceWindowExhaustedError",
+    "ShareStats",
     "SharedTokenStore",
     "StoredMaterial",
     "SubscribeCategory",
@@ -310,7 +384,11 @@ __all__ = [
     "TokenEndpoint",
     "TokenStore",
     "TooManyTagsError",
+    "UpstreamMsg",
+    "UpstreamMsgDist",
     "User",
+    "UserCumulate",
+    "UserSummary",
     "Users",
     "Video",
     "Voice",
@@ -321,5 +399,6 @@ __all__ = [
     "WxCard",
     "check_keyword_values",
     "error_for",
+    "rid_of",
     "should_retry",
 ]

@@ -9,7 +9,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Literal
 
@@ -17,6 +17,7 @@ import httpx
 import tenacity
 
 from wxsegment._clock import Clock, SystemClock
+from wxsegment.api._blacklist import AsyncBlacklist, Blacklist
 from wxsegment.api._core import (
     DEFAULT_BASE_URL,
     Call,
@@ -24,6 +25,7 @@ from wxsegment.api._core import (
     RetryPolicy,
     Token,
     chain_retry,
+    custom_call,
     decode_file_response,
     decode_response,
     dumps,
@@ -31,6 +33,7 @@ from wxsegment.api._core import (
     token_from_response,
     transport_error,
 )
+from wxsegment.api._datacube import AsyncDatacube, Datacube
 from wxsegment.api._drafts import AsyncDrafts, Drafts
 from wxsegment.api._errors import (
     CredentialError,
@@ -38,12 +41,14 @@ from wxsegment.api._errors import (
     WeChatError,
     WeChatValidationError,
 )
+from wxsegment.api._kf import AsyncCustomerService, CustomerService
 from wxsegment.api._mass import AsyncMass, Mass
 from wxsegment.api._media import AsyncMaterials, AsyncMedia, Materials, Media
 from wxsegment.api._menus import AsyncMenus, Menus
 from wxsegment.api._messaging import AsyncMessages, Messages
 from wxsegment.api._publish import AsyncPublish, Publish
 from wxsegment.api._qrcode import AsyncQRCodes, QRCodes
+from wxsegment.api._quota_ops import AsyncQuotaOps, ClearQuotaLedger, QuotaOps
 from wxsegment.api._subscribe import AsyncSubscribeMessages, SubscribeMessages
 from wxsegment.api._tags import AsyncTags, Tags
 from wxsegment.api._templates import AsyncTemplates, Templates
@@ -202,8 +207,9 @@ def _token_error(error: InvalidTokenError) -> CredentialError:
 class Client(_BaseClient):
     """A blocking WeChat client over `httpx.Client`.
 
-    Resource groups: `users`, `tags`, `qrcode`, `mass`, `messages`, `menus`, and for content
-    `media`, `materials`, `drafts`, `publish`, `templates`, `subscribe_messages`. Tokens come from
+    Resource groups: `users`, `tags`, `qrcode`, `mass`, `messages`, `menus`; for content
+    `media`, `materials`, `drafts`, `publish`, `templates`, `subscribe_messages`; and
+    `datacube`, `quota`, `blacklist`, `kf`; `call` reaches any other endpoint. Tokens come from
     ``stable_token`` unless ``token_endpoint="classic"``; ``token_store`` shares them between
     processes; ``sleep`` is used for retries and pacing (tests pass a fake one).
     """
@@ -223,6 +229,7 @@ class Client(_BaseClient):
         mass_per_minute: int | None = 60,
         clock: Clock | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clear_quota_ledger: ClearQuotaLedger | None = None,
     ) -> None:
         super().__init__(
             appid,
@@ -252,6 +259,10 @@ class Client(_BaseClient):
         self.publish = Publish(self)
         self.templates = Templates(self)
         self.subscribe_messages = SubscribeMessages(self)
+        self.datacube = Datacube(self)
+        self.quota = QuotaOps(self, clear_quota_ledger)
+        self.blacklist = Blacklist(self)
+        self.kf = CustomerService(self)
 
     def close(self) -> None:
         """Close the HTTP client if this client created it."""
@@ -327,6 +338,23 @@ class Client(_BaseClient):
             logger.debug("token refused at %s; refreshing once", call.path)
             return self._send(call, self._refresh(token))
 
+    def call(
+        self,
+        method: Literal["GET", "POST"],
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Mapping[str, Any] | None = None,
+        replayable: bool | None = None,
+    ) -> dict[str, Any]:
+        """Call an endpoint the library does not wrap; returns the decoded JSON answer.
+
+        Tokens, retries, pacing and the errcode mapping apply as for the wrapped groups.
+        ``replayable`` (default: GET yes, POST no) says whether a retry after an ambiguous
+        failure is harmless.
+        """
+        return self._request(custom_call(method, path, params, json, replayable))
+
     def _request(self, call: Call) -> dict[str, Any]:
         # The first attempt runs outside tenacity: most calls succeed at once, and building
         # the retry machinery for each of them costs more than the call's own decoding.
@@ -376,6 +404,7 @@ class AsyncClient(_BaseClient):
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         concurrency: int = 16,
         pools: int = 4,
+        clear_quota_ledger: ClearQuotaLedger | None = None,
     ) -> None:
         super().__init__(
             appid,
@@ -417,6 +446,10 @@ class AsyncClient(_BaseClient):
         self.publish = AsyncPublish(self)
         self.templates = AsyncTemplates(self)
         self.subscribe_messages = AsyncSubscribeMessages(self)
+        self.datacube = AsyncDatacube(self)
+        self.quota = AsyncQuotaOps(self, clear_quota_ledger)
+        self.blacklist = AsyncBlacklist(self)
+        self.kf = AsyncCustomerService(self)
 
     async def aclose(self) -> None:
         """Close the HTTP client if this client created it."""
@@ -502,6 +535,23 @@ class AsyncClient(_BaseClient):
         except InvalidTokenError:
             logger.debug("token refused at %s; refreshing once", call.path)
             return await self._send(call, await self._refresh(token))
+
+    async def call(
+        self,
+        method: Literal["GET", "POST"],
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Mapping[str, Any] | None = None,
+        replayable: bool | None = None,
+    ) -> dict[str, Any]:
+        """Call an endpoint the library does not wrap; returns the decoded JSON answer.
+
+        Tokens, retries, pacing and the errcode mapping apply as for the wrapped groups.
+        ``replayable`` (default: GET yes, POST no) says whether a retry after an ambiguous
+        failure is harmless.
+        """
+        return await self._request(custom_call(method, path, params, json, replayable))
 
     async def _request(self, call: Call) -> dict[str, Any]:
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from wxsegment.api._core import Call, check_openid, validate_clientmsgid
+from wxsegment.api._core import Call, check_kf_account, check_openid, validate_clientmsgid
 from wxsegment.api._errors import WeChatValidationError
 from wxsegment.api._keywords import KEYWORD_RULES, KeywordRule, check_keyword_values
 from wxsegment.api._messages import CUSTOM_TYPES, CustomMessage
@@ -26,7 +26,7 @@ def custom_call(openid: str, message: CustomMessage, kf_account: str | None) -> 
         raise TypeError(f"{type(message).__name__} is not a customer-service message")
     body: dict[str, Any] = {"touser": check_openid(openid), **message.payload()}
     if kf_account is not None:
-        body["customservice"] = {"kf_account": kf_account}
+        body["customservice"] = {"kf_account": check_kf_account(kf_account)}
     return Call("POST", "/cgi-bin/message/custom/send", body=body, replayable=False)
 
 

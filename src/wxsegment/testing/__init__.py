@@ -17,6 +17,7 @@ from __future__ import annotations
 from wxsegment.testing._fake import FakeASGIApp, FakeWeChat
 from wxsegment.testing._fake_content import FakeContent, FakeDraft, PublishJob
 from wxsegment.testing._fake_events import FollowerActor, PushAttempt, PushMode, PushResult
+from wxsegment.testing._fake_kf import FakeKfAccount
 from wxsegment.testing._fake_media import FakeFile, FakeMaterial, FakeMedia
 from wxsegment.testing._fake_multipart import UploadedFile
 from wxsegment.testing._fake_templates import (
@@ -55,6 +56,7 @@ __all__ = [
     "FakeDraft",
     "FakeFile",
     "FakeFollower",
+    "FakeKfAccount",
     "FakeMaterial",
     "FakeMedia",
     "FakeMessage",

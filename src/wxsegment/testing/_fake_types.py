@@ -38,6 +38,9 @@ FaultKind = Literal[
     "mass_rate",
     "token_expired",
     "token_invalid",
+    "mass_quota",
+    "mass_agreement",
+    "mass_busy",
 ]
 
 #: The fault kinds `FakeWeChat.inject` accepts.
@@ -51,6 +54,9 @@ FAULT_KINDS: Final[frozenset[str]] = frozenset(
         "mass_rate",
         "token_expired",
         "token_invalid",
+        "mass_quota",
+        "mass_agreement",
+        "mass_busy",
     }
 )
 
@@ -81,6 +87,36 @@ def _frozen_mapping(value: Mapping[Any, Any]) -> Mapping[Any, Any]:
 
 def _reserved_default() -> Mapping[int, str]:
     return MappingProxyType({2: "星标组"})
+
+
+def _daily_default() -> Mapping[str, int]:
+    # The documented defaults of a new account (API_Call_Limits); the console value may differ.
+    return MappingProxyType(
+        {
+            "/cgi-bin/token": 2000,
+            "/cgi-bin/stable_token": 500_000,
+            "/cgi-bin/menu/create": 1000,
+            "/cgi-bin/menu/get": 10_000,
+            "/cgi-bin/menu/delete": 1000,
+            "/cgi-bin/menu/addconditional": 2000,
+            "/cgi-bin/menu/delconditional": 2000,
+            "/cgi-bin/menu/trymatch": 20_000,
+            "/cgi-bin/media/upload": 100_000,
+            "/cgi-bin/media/get": 200_000,
+            "/cgi-bin/message/custom/send": 500_000,
+            "/cgi-bin/message/mass/sendall": 100,
+            "/cgi-bin/message/mass/send": 100,
+            "/cgi-bin/message/template/send": 100_000,
+            "/cgi-bin/qrcode/create": 100_000,
+            "/cgi-bin/user/get": 500,
+            "/cgi-bin/user/info": 5_000_000,
+            "/cgi-bin/user/info/updateremark": 10_000,
+        }
+    )
+
+
+def _minute_default() -> Mapping[str, int]:
+    return MappingProxyType({"/cgi-bin/stable_token": 10_000})
 
 
 def _optional_frozenset(value: Iterable[str] | None) -> frozenset[str] | None:
@@ -191,6 +227,49 @@ class FakeConfig:
     max_conditional_menus: int | None = None
     #: Distinct URL domains all conditional menus together may link to (65316).
     max_conditional_menu_domains: int = attrs.field(default=3, validator=_at_least(0))
+    #: Calls per Asia/Shanghai day per API path before 45009 (paths not listed: unlimited).
+    #: Defaults: WeChat's table for a new account; ``clear_quota`` resets the counters.
+    daily_quotas: Mapping[str, int] = attrs.field(
+        factory=_daily_default, converter=_frozen_mapping
+    )
+    #: Calls per rolling minute per API path before 45011 (mass sends: ``mass_per_minute``).
+    minute_quotas: Mapping[str, int] = attrs.field(
+        factory=_minute_default, converter=_frozen_mapping
+    )
+    #: UNCONFIRMED: the largest temporary QR ``scene_id`` ("a 32-bit non-zero integer"; read as
+    #: a positive signed int32).
+    qrcode_temp_scene_max: int = attrs.field(default=2**31 - 1, validator=_at_least(1))
+    #: UNCONFIRMED limits of customer-service messages: text content in UTF-8 bytes (45002), a
+    #: news article's title (45003, 64 characters per wechatpy) and description (45004).
+    custom_text_max_bytes: int = attrs.field(default=2048, validator=_at_least(1))
+    custom_news_title_max_chars: int = attrs.field(default=64, validator=_at_least(1))
+    custom_news_description_max_chars: int = attrs.field(default=120, validator=_at_least(1))
+    #: UNCONFIRMED: a mass ``touser`` naming an openid twice is delivered once (``"dedup"``) or
+    #: refused with 40031 (``"reject"``). The at-least-two rule (40130) counts list entries.
+    mass_duplicate_touser: Literal["dedup", "reject"] = attrs.field(
+        default="dedup", validator=attrs.validators.in_(("dedup", "reject"))
+    )
+    #: A mass job answers ``SENDING`` from mass/get this long before its final status.
+    mass_sending_duration: float = attrs.field(default=0.0, converter=_seconds)
+    #: Check media ids in customer-service and mass messages against those registered with
+    #: `FakeWeChat.add_media` (40007 for unknown or expired ones); off: any id is accepted.
+    check_media_ids: bool = False
+    #: The account's WeChat ID: customer-service accounts are ``prefix@<wechat_id>``.
+    wechat_id: str = "fakeaccount"
+    #: Customer-service accounts per account (65405 beyond).
+    max_kf_accounts: int = attrs.field(default=100, validator=_at_least(0))
+    #: CONFLICT: ``getblacklist`` page size (new docs 1,000; legacy 10,000).
+    blacklist_page_size: int = attrs.field(default=1000, validator=_at_least(1))
+    #: ``clear_quota`` (and ``clear_quota/v2``) resets per natural month before 48006.
+    clear_quota_per_month: int = attrs.field(default=10, validator=_at_least(0))
+    #: ``getcallbackip`` and ``get_api_domain_ip`` answers (single IPs or CIDR ranges).
+    callback_ips: tuple[str, ...] = ("101.226.103.0/25", "101.226.62.77", "203.205.254.0/24")
+    api_domain_ips: tuple[str, ...] = ("101.89.47.18", "101.91.34.103", "109.244.145.10")
+    #: The callback URL ``callback/check`` probes; ``None`` answers 40201 (none configured).
+    callback_url: str | None = "https://example.com/wechat/callback"
+    #: Asia/Shanghai hour from which yesterday's datacube figures are published (WeChat: after
+    #: 08:00; earlier queries get an empty ``list`` for that day, not an error).
+    datacube_ready_hour: int = attrs.field(default=8, validator=_at_least(0))
     #: Refuse request bodies carrying ``\\uXXXX`` escapes (40033), as WeChat does.
     reject_unicode_escapes: bool = True
     #: Keep a record of every call in `FakeWeChat.calls`.
