@@ -1,17 +1,81 @@
-"""Child-process worker for the multi-process service-window test (importable under spawn)."""
+"""Window stores named by a spec, and the child-process worker of the multi-process tests.
+
+A *spec* names a store and how to open it in another process: ``("memory",)``,
+``("sqlite", path)``, ``("postgres", dsn, schema)`` or ``("redis", url, prefix)``.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 
-from wxsegment.quota import ServiceWindow, SQLiteWindowStore
+import pytest
+
+from tests._services import PG_DSN, REDIS_URL, unreachable
+from wxsegment.quota import ServiceWindow, WindowStore
 
 NOW = datetime(2026, 7, 15, 12, 0, 30, tzinfo=timezone.utc)
+STORES = ("memory", "sqlite", "postgres", "redis")
+Spec = tuple[str, ...]
 
 
-def consume_many(path: str, openids: list[str], attempts: int) -> dict[str, int]:
+def open_store(spec: Spec) -> WindowStore:
+    """Open the window store a spec names (a memory spec makes a new, empty store)."""
+    kind = spec[0]
+    if kind == "memory":
+        from wxsegment.quota import MemoryWindowStore
+
+        return MemoryWindowStore()
+    if kind == "sqlite":
+        from wxsegment.quota import SQLiteWindowStore
+
+        return SQLiteWindowStore(spec[1])
+    if kind == "postgres":
+        from wxsegment.quota import PostgresWindowStore
+
+        return PostgresWindowStore(spec[1], schema=spec[2])
+    from wxsegment.quota import RedisWindowStore
+
+    return RedisWindowStore(spec[1], prefix=spec[2])
+
+
+@contextlib.contextmanager
+def store_spec(kind: str, directory: Path) -> Iterator[Spec]:
+    """A spec naming a fresh, isolated store of ``kind``, removed at exit.
+
+    Skips the test, with the reason, when the store's server is unreachable.
+    """
+    from tests.quota.servers import delete_prefix, drop_schema, fresh_name
+
+    if kind == "memory":
+        yield ("memory",)
+    elif kind == "sqlite":
+        yield ("sqlite", str(directory / f"{fresh_name('w')}.sqlite3"))
+    elif kind == "postgres":
+        reason = unreachable(PG_DSN)
+        if reason:
+            pytest.skip(f"PostgreSQL: {reason}")
+        schema = fresh_name("pgw")
+        try:
+            yield ("postgres", PG_DSN, schema)
+        finally:
+            drop_schema(schema)
+    else:
+        reason = unreachable(REDIS_URL)
+        if reason:
+            pytest.skip(f"Redis: {reason}")
+        prefix = fresh_name("rdw")
+        try:
+            yield ("redis", REDIS_URL, prefix)
+        finally:
+            delete_prefix(prefix)
+
+
+def consume_many(spec: Spec, openids: list[str], attempts: int) -> dict[str, int]:
     """Try ``attempts`` sends to each follower; return how many were granted per follower."""
-    store = SQLiteWindowStore(path)
+    store = open_store(spec)
     window = ServiceWindow(store, account="acct")
     granted = dict.fromkeys(openids, 0)
     try:
