@@ -16,7 +16,12 @@ def refresh_rounds(
 
     Between rounds the parent expires every token, so each round needs one fresh token.
     """
-    store = RedisTokenStore.from_url(setup["redis_url"], prefix=setup["prefix"])
+    if setup["cluster"]:
+        from redis.cluster import RedisCluster
+
+        store = RedisTokenStore(RedisCluster.from_url(setup["redis_url"]), prefix=setup["prefix"])
+    else:
+        store = RedisTokenStore.from_url(setup["redis_url"], prefix=setup["prefix"])
     args = (setup["appid"], setup["secret"])
     options = {"base_url": setup["base_url"], "token_store": store}
     failure = None

@@ -14,6 +14,9 @@ import pytest
 
 from tests._services import REDIS_URL, unreachable
 from tests.api import _token_procs
+from tests.quota.servers import delete_prefix, fresh_name
+from tests.redis_cluster import RedisClusterInfo
+from tests.redis_cluster import redis_cluster as redis_cluster
 from wxsegment.api import Client, MemoryTokenStore, RedisTokenStore, SharedTokenStore
 from wxsegment.testing import FakeConfig, FakeWeChat
 
@@ -33,8 +36,6 @@ def redis_prefix() -> Iterator[str]:
     reason = unreachable(REDIS_URL)
     if reason:
         pytest.skip(f"Redis: {reason}")
-    from tests.quota.servers import delete_prefix, fresh_name
-
     prefix = fresh_name("tok") + ":"
     yield prefix
     delete_prefix(prefix)
@@ -72,15 +73,24 @@ def test_every_store_is_shared() -> None:
     assert isinstance(MemoryTokenStore(), SharedTokenStore)
 
 
+@pytest.mark.parametrize("server", ["redis", "redis_cluster"])
 @pytest.mark.parametrize("endpoint", ["classic", "stable"])
 def test_processes_fetch_one_token_per_expiry(
-    served: tuple[FakeWeChat, str], redis_prefix: str, endpoint: str
+    served: tuple[FakeWeChat, str], endpoint: str, server: str, request: pytest.FixtureRequest
 ) -> None:
     """Four processes on one RedisTokenStore: one fetch per expiry, no invalidated token used."""
     wechat, base_url = served
+    if server == "redis_cluster":
+        cluster: RedisClusterInfo = request.getfixturevalue("redis_cluster")
+        url = cluster.url
+        prefix = fresh_name("tokc") + ":"
+        request.addfinalizer(lambda: cluster.delete_matching(f"*{prefix}*"))
+    else:
+        url, prefix = REDIS_URL, request.getfixturevalue("redis_prefix")
     setup = {
-        "redis_url": REDIS_URL,
-        "prefix": redis_prefix,
+        "redis_url": url,
+        "cluster": server == "redis_cluster",
+        "prefix": prefix,
         "base_url": base_url,
         "appid": wechat.appid,
         "secret": wechat.secret,

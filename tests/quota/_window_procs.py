@@ -1,7 +1,8 @@
 """Window stores named by a spec, and the child-process worker of the multi-process tests.
 
 A *spec* names a store and how to open it in another process: ``("memory",)``,
-``("sqlite", path)``, ``("postgres", dsn, schema)`` or ``("redis", url, prefix)``.
+``("sqlite", path)``, ``("postgres", dsn, schema)``, ``("redis", url, prefix)`` or
+``("redis_cluster", url, prefix)``.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from tests._services import PG_DSN, REDIS_URL, unreachable
+from tests.redis_cluster import RedisClusterInfo
 from wxsegment.quota import ServiceWindow, WindowStore
 
 NOW = datetime(2026, 7, 15, 12, 0, 30, tzinfo=timezone.utc)
-STORES = ("memory", "sqlite", "postgres", "redis")
+STORES = ("memory", "sqlite", "postgres", "redis", "redis_cluster")
 Spec = tuple[str, ...]
 
 
@@ -38,14 +40,17 @@ def open_store(spec: Spec) -> WindowStore:
         return PostgresWindowStore(spec[1], schema=spec[2])
     from wxsegment.quota import RedisWindowStore
 
-    return RedisWindowStore(spec[1], prefix=spec[2])
+    return RedisWindowStore(spec[1], prefix=spec[2], cluster=kind == "redis_cluster")
 
 
 @contextlib.contextmanager
-def store_spec(kind: str, directory: Path) -> Iterator[Spec]:
+def store_spec(
+    kind: str, directory: Path, cluster: RedisClusterInfo | None = None
+) -> Iterator[Spec]:
     """A spec naming a fresh, isolated store of ``kind``, removed at exit.
 
-    Skips the test, with the reason, when the store's server is unreachable.
+    ``cluster`` is the running test cluster, needed by ``redis_cluster``. Skips the test, with
+    the reason, when the store's server is unreachable.
     """
     from tests.quota.servers import delete_prefix, drop_schema, fresh_name
 
@@ -62,6 +67,13 @@ def store_spec(kind: str, directory: Path) -> Iterator[Spec]:
             yield ("postgres", PG_DSN, schema)
         finally:
             drop_schema(schema)
+    elif kind == "redis_cluster":
+        assert cluster is not None, "the redis_cluster store needs the running cluster"
+        prefix = fresh_name("rcw")
+        try:
+            yield ("redis_cluster", cluster.url, prefix)
+        finally:
+            cluster.delete_matching(f"*{prefix}*")
     else:
         reason = unreachable(REDIS_URL)
         if reason:
@@ -71,6 +83,14 @@ def store_spec(kind: str, directory: Path) -> Iterator[Spec]:
             yield ("redis", REDIS_URL, prefix)
         finally:
             delete_prefix(prefix)
+
+
+def cluster_for(kind: str, request: pytest.FixtureRequest) -> RedisClusterInfo | None:
+    """The session's test cluster when ``kind`` needs it (started on first use)."""
+    if kind != "redis_cluster":
+        return None
+    info: RedisClusterInfo = request.getfixturevalue("redis_cluster")
+    return info
 
 
 def consume_many(spec: Spec, openids: list[str], attempts: int) -> dict[str, int]:

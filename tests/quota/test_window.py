@@ -41,7 +41,8 @@ STORES = _window_procs.STORES
 @pytest.fixture(params=STORES)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WindowStore]:
     """A fresh window store of each backend."""
-    with _window_procs.store_spec(request.param, tmp_path) as spec:
+    cluster = _window_procs.cluster_for(request.param, request)
+    with _window_procs.store_spec(request.param, tmp_path, cluster) as spec:
         made = _window_procs.open_store(spec)
         try:
             yield made
@@ -359,10 +360,13 @@ def test_window_never_touches_the_monthly_quota(tmp_path: Path) -> None:
         ledger.close()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres", "redis"])
-def test_processes_never_exceed_the_allowance(backend: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgres", "redis", "redis_cluster"])
+def test_processes_never_exceed_the_allowance(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     """Four processes consuming against one shared store get exactly the allowance in total."""
-    with _window_procs.store_spec(backend, tmp_path) as spec:
+    cluster = _window_procs.cluster_for(backend, request)
+    with _window_procs.store_spec(backend, tmp_path, cluster) as spec:
         store = _window_procs.open_store(spec)
         try:
             window = ServiceWindow(store, account="acct")
@@ -554,11 +558,14 @@ class WindowMachine(RuleBasedStateMachine):
 
 @pytest.mark.parametrize("overlap", list(Overlap))
 @pytest.mark.parametrize("backend", STORES)
-def test_window_state_machine(backend: str, overlap: Overlap) -> None:
+def test_window_state_machine(
+    backend: str, overlap: Overlap, request: pytest.FixtureRequest
+) -> None:
     """Random call sequences agree with the model and never exceed a window's allowance."""
+    cluster = _window_procs.cluster_for(backend, request)
     with (
         tempfile.TemporaryDirectory() as directory,
-        _window_procs.store_spec(backend, Path(directory)) as spec,
+        _window_procs.store_spec(backend, Path(directory), cluster) as spec,
     ):
         stores: list[WindowStore] = []
 

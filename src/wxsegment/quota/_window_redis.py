@@ -149,9 +149,9 @@ def _parse(members: list[Any], cut: str | None) -> WindowHistory:
 class RedisWindowStore:
     """A `WindowStore` in Redis (needs the ``redis`` extra): shared by processes and hosts.
 
-    ``url`` is a Redis URL or a client (``redis.Redis`` or ``redis.cluster.RedisCluster``;
-    the store then uses, and never closes, it). Keys start with ``prefix`` (escaped) and expire
-    ``ttl`` after a follower's last write (``None``: never).
+    ``url`` is a Redis URL (of any node with ``cluster=True``) or a client (``redis.Redis`` or
+    ``redis.cluster.RedisCluster``; the store then uses, and never closes, it). Keys start with
+    ``prefix`` (escaped) and expire ``ttl`` after a follower's last write (``None``: never).
     """
 
     def __init__(
@@ -160,6 +160,7 @@ class RedisWindowStore:
         *,
         prefix: str = "wxsegment",
         ttl: timedelta | None = DEFAULT_TTL,
+        cluster: bool = False,
     ) -> None:
         redis = _import_redis()
         if not isinstance(prefix, str) or not prefix:
@@ -170,7 +171,12 @@ class RedisWindowStore:
         self._head = _escape(prefix) + ":w{"
         self._ttl_ms = 0 if ttl is None else ttl // timedelta(milliseconds=1)
         self._owned = isinstance(url, str)
-        self._client: Any = redis.Redis.from_url(url) if isinstance(url, str) else url
+        if isinstance(url, str):
+            opener = redis.cluster.RedisCluster if cluster else redis.Redis
+            self._client: Any = opener.from_url(url)
+        else:
+            self._client = url
+        self._cluster = isinstance(self._client, redis.cluster.RedisCluster)
         self._lock = threading.Lock()
         self._read = self._client.register_script(_READ)
         self._add = self._client.register_script(_ADD)
@@ -239,6 +245,17 @@ class RedisWindowStore:
             found = [_text(k) for k in self._client.scan_iter(match=pattern, count=1000)]
         return iter(found)
 
+    def _prune_batch(self, keys: list[str], cut: str) -> int:
+        calls = [([key, key[:-1] + "v"], [cut, _token()]) for key in keys]
+        with self._lock:
+            if self._cluster:
+                # A cluster pipeline does not run scripts by digest: one call per follower.
+                return sum(int(self._prune(keys=k, args=a)) for k, a in calls)
+            pipe = self._client.pipeline(transaction=False)
+            for k, a in calls:
+                self._prune(keys=k, args=a, client=pipe)
+            return sum(int(n) for n in pipe.execute())
+
     def prune(self, account: str, before: datetime) -> int:
         """Drop every follower's interactions and sends older than ``before``.
 
@@ -252,15 +269,7 @@ class RedisWindowStore:
             if key is not None:
                 batch.append(key)
             if batch and (key is None or len(batch) >= _SCAN_BATCH):
-                with self._lock:
-                    pipe = self._client.pipeline(transaction=False)
-                    for history_key in batch:
-                        self._prune(
-                            keys=[history_key, history_key[:-1] + "v"],
-                            args=[cut, _token()],
-                            client=pipe,
-                        )
-                    dropped += sum(int(n) for n in pipe.execute())
+                dropped += self._prune_batch(batch, cut)
                 batch = []
         return dropped
 
