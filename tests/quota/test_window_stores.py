@@ -244,3 +244,27 @@ def test_window_stores_share_a_postgres_schema_with_the_ledger(tmp_path: Path) -
         finally:
             store.close()
             ledger.close()
+
+
+def test_docs_server_store_example_runs(tmp_path: Path) -> None:
+    """The ```python servers block of docs/quota.md runs against the test servers."""
+    import re
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "quota.md"
+    (block,) = re.findall(
+        r"^```python servers\n(.*?)^```", page.read_text(encoding="utf-8"), re.M | re.S
+    )
+    with (
+        _window_procs.store_spec("postgres", tmp_path) as pg,
+        _window_procs.store_spec("redis", tmp_path) as rd,
+    ):
+        code = (
+            block.replace('"postgresql://app@db.internal/crm"', repr(pg[1]))
+            .replace('schema="wxsegment"', f"schema={pg[2]!r}")
+            .replace('"redis://cache.internal:6379/0"', repr(rd[1]))
+            .replace('prefix="wxsegment"', f"prefix={rd[2]!r}")
+        )
+        assert code.count(pg[2]) == 1
+        assert code.count(rd[2]) == 1
+        namespace = {"Interaction": Interaction, "at": T, "later": T + timedelta(hours=1)}
+        exec(compile(code, f"{page.name}[servers]", "exec"), namespace)
