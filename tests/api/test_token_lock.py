@@ -195,7 +195,7 @@ def test_redis_lock_keys_stay_apart_from_tokens(redis_prefix: str) -> None:
             assert store.get("k") is None
         for bad in ({"lease": 0}, {"lock_wait": -1.0}, {"lease": True}, {"lock_prefix": "p"}):
             with pytest.raises(ValueError, match=r"lease|lock_wait|lock_prefix"):
-                RedisTokenStore(store._redis, prefix="p", **bad)  # type: ignore[arg-type]
+                RedisTokenStore(store._redis, prefix="p", **bad)
         assert "refresh-lock" not in repr(store)
     finally:
         store._redis.close()
@@ -235,3 +235,21 @@ def test_clients_sharing_a_memory_store_fetch_once() -> None:
         thread.join()
     assert errors == []
     assert token_fetches(wechat) == 1
+
+
+def test_a_failed_release_leaves_the_lease_to_expire(redis_prefix: str) -> None:
+    """When Redis fails at release time, the refresh still succeeds; the lease runs out alone."""
+    store = RedisTokenStore.from_url(REDIS_URL, prefix=redis_prefix, lease=0.3)
+    name = store.lock_prefix + "k"
+
+    def broken(**_: object) -> int:
+        raise ConnectionError("Redis went away")
+
+    try:
+        store._release = broken
+        with store.refresh_lock("k"):
+            pass
+        assert store._redis.get(name) is not None
+        assert 0 < store._redis.pttl(name) <= 300
+    finally:
+        store._redis.close()

@@ -234,7 +234,11 @@ class _Lease:
         self._stop.set()
         if self._renewer is not None:
             self._renewer.join()
-        self._store._release(keys=[self._key], args=[self._owner])
+        try:
+            self._store._release(keys=[self._key], args=[self._owner])
+        except Exception:
+            # The token is stored already; an unreleased lease frees itself within one lease.
+            logger.warning("could not release the token refresh lock", exc_info=True)
 
 
 class RedisTokenStore:
