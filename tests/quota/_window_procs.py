@@ -8,15 +8,17 @@ A *spec* names a store and how to open it in another process: ``("memory",)``,
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests._services import PG_DSN, REDIS_URL, unreachable
 from tests.redis_cluster import RedisClusterInfo
-from wxsegment.quota import ServiceWindow, WindowStore
+from wxsegment.quota import Interaction, ServiceWindow, WindowHistory, WindowStore
 
 NOW = datetime(2026, 7, 15, 12, 0, 30, tzinfo=timezone.utc)
 STORES = ("memory", "sqlite", "postgres", "redis", "redis_cluster")
@@ -105,3 +107,17 @@ def consume_many(spec: Spec, openids: list[str], attempts: int) -> dict[str, int
     finally:
         store.close()
     return granted
+
+
+def consume_and_hang(spec: Spec, ready: Any) -> None:
+    """Start a consume, say so while deciding, and hang there until killed."""
+    store = open_store(spec)
+    window = ServiceWindow(store, account="acct")
+    window.record("o", Interaction.MESSAGE, at=NOW)
+
+    def decide(history: WindowHistory) -> bool:
+        ready.set()
+        time.sleep(3600)
+        return True
+
+    store.consume("acct", "o", NOW, decide, prune_before=NOW - timedelta(hours=48))

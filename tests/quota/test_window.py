@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -387,6 +389,33 @@ def test_processes_never_exceed_the_allowance(
             assert len(store.history("acct", "m").sends) == 5
             assert window.consume("m", now=_window_procs.NOW).refused is WindowRefusal.EXHAUSTED
         finally:
+            store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres", "redis", "redis_cluster"])
+def test_a_consumer_killed_mid_decision_stores_nothing_and_blocks_nobody(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """SIGKILL between reading and writing: no send is stored and the next consume proceeds."""
+    cluster = _window_procs.cluster_for(backend, request)
+    with _window_procs.store_spec(backend, tmp_path, cluster) as spec:
+        context = multiprocessing.get_context("spawn")
+        ready = context.Event()
+        child = context.Process(target=_window_procs.consume_and_hang, args=(spec, ready))
+        child.start()
+        store = _window_procs.open_store(spec)
+        try:
+            assert ready.wait(60)
+            assert child.pid is not None
+            os.kill(child.pid, signal.SIGKILL)
+            child.join(30)
+            window = ServiceWindow(store, account="acct")
+            assert store.history("acct", "o").sends == ()
+            granted = [window.consume("o", now=_window_procs.NOW).granted for _ in range(6)]
+            assert granted == [True] * 5 + [False]
+        finally:
+            if child.is_alive():
+                child.kill()
             store.close()
 
 
