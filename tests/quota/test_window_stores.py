@@ -268,3 +268,33 @@ def test_docs_server_store_example_runs(tmp_path: Path) -> None:
         assert code.count(rd[2]) == 1
         namespace = {"Interaction": Interaction, "at": T, "later": T + timedelta(hours=1)}
         exec(compile(code, f"{page.name}[servers]", "exec"), namespace)
+
+
+@pytest.mark.parametrize("given", ["dsn", "connection"])
+def test_postgres_window_store_reads_committed_whatever_the_default(given: str) -> None:
+    """Under a SERIALIZABLE server default the store's transactions still run READ COMMITTED."""
+    reason = unreachable(PG_DSN)
+    if reason:
+        pytest.skip(f"PostgreSQL: {reason}")
+    import psycopg
+
+    from wxsegment.quota import PostgresWindowStore
+
+    schema = fresh_name("pgwi")
+    dsn = (
+        PG_DSN
+        + ("&" if "?" in PG_DSN else "?")
+        + "options=-c%20default_transaction_isolation%3Dserializable"
+    )
+    connection = psycopg.connect(dsn) if given == "connection" else None
+    store = PostgresWindowStore(connection or dsn, schema=schema)
+    try:
+        levels = store._transaction(
+            lambda cursor: cursor.execute("SHOW transaction_isolation").fetchone()
+        )
+        assert levels == ("read committed",)
+    finally:
+        store.close()
+        if connection is not None:
+            connection.close()
+        drop_schema(schema)

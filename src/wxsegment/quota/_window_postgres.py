@@ -102,6 +102,9 @@ class PostgresWindowStore:
         self._lock = threading.Lock()
         self._owned = isinstance(dsn, str)
         self._db: Any = _connect(psycopg, dsn) if isinstance(dsn, str) else dsn
+        if self._owned:
+            # BEGIN then names the level itself, saving a round trip per call.
+            self._db.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
         self._statements: dict[str, str] = {}
         self._transaction(self._create_tables)
 
@@ -125,9 +128,10 @@ class PostgresWindowStore:
 
     def _transaction(self, work: Callable[[Any], _T]) -> _T:
         with self._lock, self._db.transaction(), self._db.cursor() as cursor:
-            # A connection handed in may default to a stricter level, whose snapshot would
-            # predate the follower lock and hide the previous holder's send.
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            if not self._owned:
+                # A connection handed in may default to a stricter level, whose snapshot would
+                # predate the follower lock and hide the previous holder's send.
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
             return work(cursor)
 
     def add_interaction(self, account: str, openid: str, kind: Interaction, at: datetime) -> None:
