@@ -193,8 +193,16 @@ def test_redis_lock_keys_stay_apart_from_tokens(redis_prefix: str) -> None:
         assert store.lock_prefix == redis_prefix + "refresh-lock:"
         with store.refresh_lock("k"):
             assert store.get("k") is None
-        for bad in ({"lease": 0}, {"lock_wait": -1.0}, {"lease": True}, {"lock_prefix": "p"}):
-            with pytest.raises(ValueError, match=r"lease|lock_wait|lock_prefix"):
+        bad_values = [
+            ({"lease": 0}, ValueError),
+            ({"lock_wait": -1.0}, ValueError),
+            ({"lease": float("nan")}, ValueError),
+            ({"lock_prefix": "p"}, ValueError),
+            ({"lease": True}, TypeError),
+            ({"lock_wait": "60"}, TypeError),
+        ]
+        for bad, error in bad_values:
+            with pytest.raises(error, match=r"lease|lock_wait|lock_prefix"):
                 RedisTokenStore(store._redis, prefix="p", **bad)
         assert "refresh-lock" not in repr(store)
     finally:

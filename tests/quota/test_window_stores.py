@@ -162,13 +162,15 @@ def test_redis_consume_retries_when_another_writer_intervenes(redis_prefix: str)
     [
         ("RedisWindowStore(URL, prefix='')", ValueError),
         ("RedisWindowStore(URL, ttl=timedelta(0))", ValueError),
-        ("RedisWindowStore(URL, ttl=60)", ValueError),
+        ("RedisWindowStore(URL, ttl=60)", TypeError),
+        ("RedisWindowStore(URL, prefix=b'p')", TypeError),
         ("PostgresWindowStore(PG, schema='bad name')", ValueError),
-        ("PostgresWindowStore(PG, schema=7)", ValueError),
+        ("PostgresWindowStore(PG, schema=7)", TypeError),
+        ("PostgresWindowStore(PG, schema='s' * 64)", ValueError),
     ],
 )
 def test_bad_store_configuration_raises(make: str, error: type[Exception]) -> None:
-    """Bad prefixes, ttls and schemas raise before anything is written."""
+    """Bad prefixes, ttls and schemas raise a typed error before anything is written."""
     from wxsegment.quota import PostgresWindowStore, RedisWindowStore
 
     names = {

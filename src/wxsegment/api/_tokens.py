@@ -259,7 +259,9 @@ class RedisTokenStore:
         lock_wait: float = DEFAULT_LOCK_WAIT,
     ) -> None:
         for name, value in (("lease", lease), ("lock_wait", lock_wait)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+            if not value > 0:
                 raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
         self._redis = redis
         self.prefix = prefix

@@ -69,6 +69,9 @@ _INSERT_SEND: Final = (
     "INSERT INTO {s}.wxs_window_sends (account, openid, at_us) VALUES (%s, %s, %s)"
 )
 
+# PostgreSQL silently truncates longer identifiers, which could merge two schemas.
+_MAX_IDENTIFIER_BYTES: Final = 63
+
 # The smallest bigint: reads that prune nothing use it as their cut.
 _NO_CUT: Final = -(2**63)
 
@@ -96,8 +99,10 @@ class PostgresWindowStore:
 
     def __init__(self, dsn: str | psycopg.Connection[Any], *, schema: str = "wxsegment") -> None:
         psycopg = _import_psycopg()
-        if not isinstance(schema, str) or not schema.isidentifier():
-            raise ValueError(f"schema must be a plain identifier, got {schema!r}")
+        if not isinstance(schema, str):
+            raise TypeError(f"schema must be a string, not {type(schema).__name__}")
+        if not schema.isidentifier() or len(schema.encode()) > _MAX_IDENTIFIER_BYTES:
+            raise ValueError(f"schema must be a plain identifier of at most 63 bytes: {schema!r}")
         self._schema = schema
         self._lock = threading.Lock()
         self._owned = isinstance(dsn, str)

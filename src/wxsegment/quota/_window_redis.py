@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -163,10 +163,14 @@ class RedisWindowStore:
         cluster: bool = False,
     ) -> None:
         redis = _import_redis()
-        if not isinstance(prefix, str) or not prefix:
-            raise ValueError("prefix must be a non-empty string")
-        if ttl is not None and (not isinstance(ttl, timedelta) or ttl < timedelta(seconds=1)):
-            raise ValueError(f"ttl must be a timedelta of at least one second, or None: {ttl!r}")
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a string, not {type(prefix).__name__}")
+        if not prefix:
+            raise ValueError("prefix must not be empty")
+        if ttl is not None and not isinstance(ttl, timedelta):
+            raise TypeError(f"ttl must be a timedelta or None, not {type(ttl).__name__}")
+        if ttl is not None and ttl < timedelta(seconds=1):
+            raise ValueError(f"ttl must be at least one second, got {ttl}")
         self._prefix = prefix
         self._head = _escape(prefix) + ":w{"
         self._ttl_ms = 0 if ttl is None else ttl // timedelta(milliseconds=1)
@@ -239,12 +243,6 @@ class RedisWindowStore:
             if int(done) >= 0:
                 return history, granted
 
-    def _history_keys(self, account: str) -> Iterator[str]:
-        pattern = _glob(f"{self._head}{_escape(account)}:") + "*}:h"
-        with self._lock:
-            found = [_text(k) for k in self._client.scan_iter(match=pattern, count=1000)]
-        return iter(found)
-
     def _prune_batch(self, keys: list[str], cut: str) -> int:
         calls = [([key, key[:-1] + "v"], [cut, _token()]) for key in keys]
         with self._lock:
@@ -263,14 +261,17 @@ class RedisWindowStore:
         Redis drops idle followers by itself and this is rarely needed.
         """
         cut = _instant_text(before)
+        pattern = _glob(f"{self._head}{_escape(account)}:") + "*}:h"
         dropped = 0
         batch: list[str] = []
-        for key in [*self._history_keys(account), None]:
-            if key is not None:
-                batch.append(key)
-            if batch and (key is None or len(batch) >= _SCAN_BATCH):
+        # SCAN may return a key twice; pruning it again drops nothing more.
+        for key in self._client.scan_iter(match=pattern, count=1000):
+            batch.append(_text(key))
+            if len(batch) >= _SCAN_BATCH:
                 dropped += self._prune_batch(batch, cut)
                 batch = []
+        if batch:
+            dropped += self._prune_batch(batch, cut)
         return dropped
 
     def close(self) -> None:
