@@ -261,3 +261,55 @@ def test_a_failed_release_leaves_the_lease_to_expire(redis_prefix: str) -> None:
         assert 0 < store._redis.pttl(name) <= 300
     finally:
         store._redis.close()
+
+
+def test_a_cancelled_async_refresh_gives_the_store_lock_back() -> None:
+    """An AsyncClient task cancelled while waiting for the store's lock does not keep it."""
+    import asyncio
+
+    from wxsegment.api import AsyncClient
+
+    wechat = FakeWeChat()
+    gate = threading.Lock()
+    entering, entered = threading.Event(), threading.Event()
+
+    class Gate:
+        """A lock held through a class (no generator for the garbage collector to close)."""
+
+        def __enter__(self) -> None:
+            entering.set()
+            # Bounded, so that a kept lock fails this test instead of hanging it.
+            if not gate.acquire(timeout=20):
+                raise TimeoutError("the gate stayed locked")
+            entered.set()
+
+        def __exit__(self, *exc_info: object) -> None:
+            gate.release()
+
+    class Watched(MemoryTokenStore):
+        def refresh_lock(self, key: str) -> Gate:
+            return Gate()
+
+    client = AsyncClient(
+        wechat.appid,
+        wechat.secret,
+        token_store=Watched(),
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(wechat.handler)),
+    )
+
+    async def main() -> None:
+        gate.acquire()
+        task = asyncio.ensure_future(client.access_token())
+        await asyncio.to_thread(entering.wait, 30)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        entering.clear()
+        gate.release()
+        # The cancelled refresh's thread now takes the lock after all.
+        await asyncio.to_thread(entered.wait, 30)
+        # Were it kept, this would never finish.
+        assert await asyncio.wait_for(client.access_token(), timeout=10)
+        await client.aclose()
+
+    asyncio.run(main())
