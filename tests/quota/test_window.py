@@ -283,6 +283,7 @@ def test_bad_input_raises_and_changes_nothing(store: WindowStore) -> None:
     naive = datetime(2026, 5, 10, 12)
     # Aware, but with no UTC equivalent inside datetime's range.
     edge = datetime(9999, 12, 31, 23, tzinfo=timezone(-timedelta(hours=5)))
+    assert window.allowance("o" * 64, now=T).refused is WindowRefusal.CLOSED
     calls: list[tuple[Callable[[], object], type[Exception]]] = [
         (lambda: window.record("a", Interaction.MESSAGE, at=naive), ValueError),
         (lambda: window.record("a", "message", at=T), TypeError),  # type: ignore[arg-type]
@@ -296,9 +297,9 @@ def test_bad_input_raises_and_changes_nothing(store: WindowStore) -> None:
         (lambda: window.prune(now=naive), ValueError),
         (lambda: window.record("a\x00b", Interaction.MESSAGE, at=T), ValueError),
         (lambda: window.record("\ud800", Interaction.MESSAGE, at=T), ValueError),
-        (lambda: window.record("o" * 129, Interaction.MESSAGE, at=T), ValueError),
+        (lambda: window.record("o" * 65, Interaction.MESSAGE, at=T), ValueError),
         (lambda: window.record_send("a\x00", at=T), ValueError),
-        (lambda: window.consume("o" * 129, now=T), ValueError),
+        (lambda: window.consume("o" * 65, now=T), ValueError),
         (lambda: window.record(b"a", Interaction.MESSAGE, at=T), TypeError),  # type: ignore[arg-type]
         (lambda: window.record_send("a", at=T.timestamp()), TypeError),  # type: ignore[arg-type]
         (lambda: window.record("a", Interaction.MESSAGE, at=edge), ValueError),

@@ -25,7 +25,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 import attrs
 
 from wxsegment._clock import ensure_aware
-from wxsegment.quota._types import DEFAULT_ACCOUNT
+from wxsegment.quota._types import DEFAULT_ACCOUNT, MAX_OPENID_LENGTH
 from wxsegment.quota._validate import check_account, check_id
 
 __all__ = [
@@ -274,8 +274,13 @@ class WindowStore(Protocol):
 
 
 def _check_openid(openid: object) -> str:
-    # Every store must be able to keep it: no NUL, no lone surrogate, a bounded length.
-    return check_id(openid, "openid")
+    # Every store must be able to keep it: no NUL, no lone surrogate, the ledger's bound.
+    checked = check_id(openid, "openid")
+    if len(checked) > MAX_OPENID_LENGTH:
+        raise ValueError(
+            f"openid must be at most {MAX_OPENID_LENGTH} characters, got {len(checked)}"
+        )
+    return checked
 
 
 def _check_instant(value: datetime, what: str) -> datetime:
