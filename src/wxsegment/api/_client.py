@@ -199,6 +199,12 @@ class _BaseClient:
         )
 
 
+def _release_taken(taking: asyncio.Future[Any], lock: AbstractContextManager[None]) -> None:
+    """Release a lock that a cancelled refresh's thread took after all."""
+    if not taking.cancelled() and taking.exception() is None:
+        lock.__exit__(None, None, None)
+
+
 def _token_error(error: InvalidTokenError) -> CredentialError:
     # At a token endpoint 40001 means a wrong secret: refreshing again cannot help.
     return CredentialError(error.errcode, error.errmsg, error.endpoint, error.payload)
@@ -484,7 +490,13 @@ class AsyncClient(_BaseClient):
                 return await self._refresh_locked(stale)
             shared = self._store.refresh_lock(self._token_key)
             # A cross-process lock may block; wait for it off the event loop.
-            await asyncio.to_thread(shared.__enter__)
+            taking = asyncio.ensure_future(asyncio.to_thread(shared.__enter__))
+            try:
+                await asyncio.shield(taking)
+            except asyncio.CancelledError:
+                # The thread goes on and may still take the lock: give it back once it has.
+                taking.add_done_callback(lambda done: _release_taken(done, shared))
+                raise
             try:
                 return await self._refresh_locked(stale)
             finally:
