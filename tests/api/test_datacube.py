@@ -123,8 +123,9 @@ def test_article_statistics_tell_variants_apart(
     """Reads and shares simulated on two mass sends come back in getarticletotal."""
     openids = fake.add_followers(6)
     clock.set(_at(YESTERDAY - timedelta(days=1), 10))
-    a = api.run(lambda c: c.mass.send_to_openids(openids[:3], MpNews("draft-a"), clientmsgid="a"))
-    b = api.run(lambda c: c.mass.send_to_openids(openids[3:], MpNews("draft-b"), clientmsgid="b"))
+    draft_a, draft_b = fake.content.add_draft("a"), fake.content.add_draft("b")
+    a = api.run(lambda c: c.mass.send_to_openids(openids[:3], MpNews(draft_a), clientmsgid="a"))
+    b = api.run(lambda c: c.mass.send_to_openids(openids[3:], MpNews(draft_b), clientmsgid="b"))
     for openid in openids[:3]:
         fake.read_article(openid, a[0].msg_id)
     fake.share_article(openids[0], a[0].msg_id, scene=2)

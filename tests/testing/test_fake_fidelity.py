@@ -98,7 +98,10 @@ def test_duplicate_touser_delivered_once(wire: Wire, fake: FakeWeChat) -> None:
 def test_mass_delete_by_url(fake: FakeWeChat, clock: FixedClock) -> None:
     """mass/delete without msg_id finds the send by its article URL."""
     api = Harness("sync", fake, clock=clock)
-    (sent,) = api.run(lambda c: c.mass.send_to_openids(["oA", "oB"], MpNews("m"), clientmsgid="u"))
+    draft = fake.content.add_draft()
+    (sent,) = api.run(
+        lambda c: c.mass.send_to_openids(["oA", "oB"], MpNews(draft), clientmsgid="u")
+    )
     api.run(lambda c: c.mass.delete_by_url(fake.article_url(sent.msg_id, 2)))
     assert fake.jobs[sent.msg_id].status == "DELETE"
     with pytest.raises(InvalidRequestError):

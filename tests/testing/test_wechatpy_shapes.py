@@ -90,7 +90,7 @@ def test_datacube_methods(client: Any, fake: FakeWeChat, clock: FixedClock) -> N
 def test_datacube_article_rows(client: Any, fake: FakeWeChat, clock: FixedClock) -> None:
     """getarticletotal rows carry msgid and a details list, as wechatpy callers read them."""
     clock.advance(timedelta(days=-1))
-    job = client.message.send_mass_article(["oA", "oB"], "draft-media")
+    job = client.message.send_mass_article(["oA", "oB"], fake.content.add_draft())
     fake.read_article("oA", job["msg_id"])
     clock.advance(timedelta(days=1))
     (row,) = client.datacube.get_article_total(YESTERDAY, YESTERDAY)
@@ -145,5 +145,5 @@ def test_mass_send_get_delete(client: Any, fake: FakeWeChat) -> None:
     """send_mass_text, get_mass and delete_mass see WeChat's answer shapes."""
     sent = client.message.send_mass_text(["oA", "oB"], "会员日", client_msg_id="wechatpy-1")
     assert client.message.get_mass(sent["msg_id"])["msg_status"] == "SEND_SUCCESS"
-    article = client.message.send_mass_article(["oA", "oB"], "draft-media")
+    article = client.message.send_mass_article(["oA", "oB"], fake.content.add_draft())
     assert client.message.delete_mass(article["msg_id"])["errcode"] == 0
