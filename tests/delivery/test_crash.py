@@ -280,6 +280,7 @@ members = st.sets(st.integers(0, FOLLOWERS - 1))
 audience_pairs = st.tuples(members, members, members).map(lambda t: (t[0], (t[0] | t[1]) - t[2]))
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(
     kind=st.sampled_from(["memory", "sqlite"]),
@@ -299,6 +300,7 @@ def test_a_crash_or_takeover_at_any_step_then_resumes_keep_the_promise(
     run_scenario(kind, START, audiences, sizes, crash_at, mode)
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(
     kind=st.sampled_from(["memory", "sqlite"]),
