@@ -427,3 +427,36 @@ def test_a_crash_after_wechat_accepted_is_settled_by_45065(tmp_path: Path) -> No
     for openid in openids:
         assert fake.mass_received(openid) == inner.usage(openid, at=clock.now()).committed
     inner.close()
+
+
+def test_a_crash_between_two_layout_writes_batches_the_rest_anew(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Layouts stored a few batches per write: dying after the first write loses no follower."""
+    monkeypatch.setattr("wxsegment.delivery._flow._MEMBERS_PER_WRITE", 6)
+    clock = FixedClock(START)
+    fake = FakeWeChat(appid=APPID, secret=SECRET, clock=clock)
+    openids = sorted(fake.add_followers(15))
+    inner = make_ledger("sqlite", tmp_path)
+    journal = journal_for(inner)
+    # Steps: five reserves of three, then the first layout write (6), the second (7).
+    steps = Steps(7, after=False, hang=None)
+    campaign = Campaign("split", EVERYONE, Text("hi"))
+    with step_client(fake, clock, steps) as client:
+        with pytest.raises(Crash):
+            execute(
+                client,
+                StepLedger(inner, steps),
+                campaign,
+                openids,
+                clock=clock,
+                batch_size=3,
+                journal=StepJournal(journal, steps),
+            )
+        assert [len(r.members) for r in journal.batches("split")] == [3, 3]
+        clock.advance(LEASE_TTL + timedelta(minutes=1))
+        report = execute(client, inner, campaign, openids, clock=clock, batch_size=4)
+    assert report.complete
+    assert [len(r.members) for r in journal.batches("split")] == [3, 3, 4, 3, 2]
+    assert pushes_of(fake, "split.") == dict.fromkeys(openids, 1)
+    inner.close()

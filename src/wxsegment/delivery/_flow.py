@@ -192,6 +192,10 @@ class Settings:
     month_end_margin: timedelta
 
 
+#: A journal write stores batches until they hold this many members (five full batches).
+_MEMBERS_PER_WRITE = 50_000
+
+
 def _near_month_end(now: datetime, margin: timedelta) -> bool:
     return month_key(now + margin) != month_key(now)
 
@@ -340,7 +344,16 @@ def _form(
         for offset, members in enumerate(cuts)
     )
     run.next_index += len(records)
-    yield AddBatches(run.current_lease(), records)
+    # Stored a few batches per write, so one write stays small; a crash between two writes
+    # leaves the rest unbatched, which a resume batches anew.
+    group: list[BatchRecord] = []
+    for record in records:
+        group.append(record)
+        if sum(len(r.members) for r in group) >= _MEMBERS_PER_WRITE:
+            yield AddBatches(run.current_lease(), tuple(group))
+            group = []
+    if group:
+        yield AddBatches(run.current_lease(), tuple(group))
     return list(records)
 
 
