@@ -460,3 +460,35 @@ def test_a_crash_between_two_layout_writes_batches_the_rest_anew(
     assert [len(r.members) for r in journal.batches("split")] == [3, 3, 4, 3, 2]
     assert pushes_of(fake, "split.") == dict.fromkeys(openids, 1)
     inner.close()
+
+
+def test_a_run_whose_lease_was_taken_stops_before_its_next_write(tmp_path: Path) -> None:
+    """A run stalls past its lease mid-reserve; the new run finishes; the old one writes no more."""
+    clock = FixedClock(START)
+    fake = FakeWeChat(appid=APPID, secret=SECRET, clock=clock)
+    openids = sorted(fake.add_followers(12))
+    inner = make_ledger("memory", tmp_path)
+    journal = journal_for(inner)
+    campaign = Campaign("stall", EVERYONE, Text("hi"))
+    taken: list[object] = []
+
+    def take_over() -> None:
+        clock.advance(LEASE_TTL + timedelta(minutes=1))
+        with step_client(fake, clock, Steps(None, after=False, hang=None)) as other:
+            taken.append(execute(other, inner, campaign, openids, clock=clock, batch_size=3))
+
+    steps = Steps(2, after=False, hang=take_over)
+    with step_client(fake, clock, steps) as client, pytest.raises(LeaseLostError):
+        execute(
+            client,
+            StepLedger(inner, steps),
+            campaign,
+            openids,
+            clock=clock,
+            batch_size=3,
+            journal=StepJournal(journal, steps),
+        )
+    assert steps.count == 2  # the stalled reserve itself, then nothing
+    assert len(taken) == 1
+    assert pushes_of(fake, "stall.") == dict.fromkeys(openids, 1)
+    assert list(inner.pending("stall")) == []
