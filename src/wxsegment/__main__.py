@@ -1,10 +1,8 @@
-"""``python -m wxsegment``: a runnable tour of what the library does, on embedded defaults."""
+"""``python -m wxsegment``: the ``wxsegment`` command, e.g. ``python -m wxsegment demo``."""
 
 from __future__ import annotations
 
-import sys
-
-from wxsegment._demo import main
+from wxsegment._cli_entry import run
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    run()

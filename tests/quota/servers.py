@@ -10,13 +10,20 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Final
 
 import pytest
 
 from tests._services import PG_DSN, REDIS_URL, unreachable
+from tests.redis_cluster import RedisClusterInfo
 from wxsegment.quota import QuotaLedger
 
 LedgerFactory = Callable[..., QuotaLedger]
+
+#: Options of every RedisLedger on the shared test Redis. That server may run without
+#: persistence (it does on the development machines), so these ledgers opt out of the
+#: durability check explicitly; the check itself is tested against servers the tests start.
+SHARED_REDIS: Final = {"require_durable": False}
 
 
 def fresh_name(kind: str) -> str:
@@ -81,7 +88,7 @@ def redis_ledger_maker() -> Iterator[LedgerFactory]:
     made: list[RedisLedger] = []
 
     def make(account: str = "default", limit: int = 4) -> QuotaLedger:
-        ledger = RedisLedger(REDIS_URL, account=account, limit=limit, prefix=prefix)
+        ledger = RedisLedger(REDIS_URL, account=account, limit=limit, prefix=prefix, **SHARED_REDIS)
         made.append(ledger)
         return ledger
 
@@ -91,3 +98,24 @@ def redis_ledger_maker() -> Iterator[LedgerFactory]:
         for ledger in made:
             ledger.close()
         delete_prefix(prefix)
+
+
+@contextlib.contextmanager
+def redis_cluster_ledger_maker(cluster: RedisClusterInfo) -> Iterator[LedgerFactory]:
+    """RedisLedgers on the test Redis Cluster sharing one fresh key prefix, deleted at exit."""
+    from wxsegment.quota import RedisLedger
+
+    prefix = fresh_name("rcl")
+    made: list[RedisLedger] = []
+
+    def make(account: str = "default", limit: int = 4) -> QuotaLedger:
+        ledger = RedisLedger(cluster.url, account=account, limit=limit, prefix=prefix, cluster=True)
+        made.append(ledger)
+        return ledger
+
+    try:
+        yield make
+    finally:
+        for ledger in made:
+            ledger.close()
+        cluster.delete_matching(f"*{prefix}*")

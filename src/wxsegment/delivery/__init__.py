@@ -42,6 +42,20 @@ from wxsegment.delivery._execute import (
     execute,
     resolve_batch,
 )
+from wxsegment.delivery._followups import (
+    CLAIM_TTL,
+    ClaimStore,
+    FollowUp,
+    MemoryClaimStore,
+    Reminder,
+    TemplateFallback,
+    WindowOutcome,
+    WindowSendReport,
+    async_follow_up,
+    async_send_reminders,
+    follow_up,
+    send_reminders,
+)
 from wxsegment.delivery._journal import (
     BatchRecord,
     BatchState,
@@ -57,8 +71,10 @@ from wxsegment.delivery._journal_postgres import PostgresJournal
 from wxsegment.delivery._journal_redis import RedisJournal
 from wxsegment.delivery._journal_sqlite import SQLiteJournal
 from wxsegment.delivery._slots import SlotPlan, plan_month, rank
+from wxsegment.delivery._titles import TitleCheck, check_title
 
 __all__ = [
+    "CLAIM_TTL",
     "DEDUP_WINDOW",
     "DEFAULT_BATCH_SIZE",
     "LEASE_TTL",
@@ -70,24 +86,36 @@ __all__ = [
     "BatchState",
     "Campaign",
     "CampaignBusyError",
+    "ClaimStore",
     "DeliveryError",
     "DeliveryJournal",
+    "FollowUp",
     "JournalConflictError",
     "Lease",
     "LeaseLostError",
+    "MemoryClaimStore",
     "MemoryJournal",
     "Plan",
     "PostgresJournal",
     "RedisJournal",
+    "Reminder",
     "Report",
     "ResumeMismatchError",
     "SQLiteJournal",
     "SlotPlan",
+    "TemplateFallback",
+    "TitleCheck",
+    "WindowOutcome",
+    "WindowSendReport",
     "async_execute",
+    "async_follow_up",
     "async_run_ab_test",
+    "async_send_reminders",
     "async_send_winner",
     "batch_clientmsgid",
+    "check_title",
     "execute",
+    "follow_up",
     "form_batches",
     "is_definite_refusal",
     "journal_for",
@@ -97,6 +125,7 @@ __all__ = [
     "resolve_audience",
     "resolve_batch",
     "run_ab_test",
+    "send_reminders",
     "send_winner",
     "split",
 ]

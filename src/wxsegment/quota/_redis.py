@@ -1,19 +1,22 @@
 """`RedisLedger`: the ledger in Redis (redis-py), atomic Lua scripts, Redis Cluster ready.
 
 Followers are sharded into ``buckets`` by a stable hash of the openid (CRC-32). Every key of a
-bucket carries the hash tag ``{prefix:account:bucket}``, so one bucket lives in one cluster
+bucket carries one hash tag naming prefix, account and bucket, so one bucket lives in one cluster
 slot, and every script call touches the keys of exactly one bucket (named through its first
 key). A batch is cut into chunks; a chunk becomes one script call per bucket, all sent in one
-pipeline. Redis runs each script atomically, so concurrent clients never interleave inside a
+pipeline (on a cluster, a cluster pipeline that sends each node the calls of its buckets).
+Redis runs each script atomically, so concurrent clients never interleave inside a
 decision, and a client killed mid-batch leaves each follower either fully reserved (row,
 counters, content key) or untouched.
 
-Keys of one bucket ``T = {prefix:account:bucket}`` (hashes, field = openid unless noted):
+Keys of one bucket ``T = {P:prefix:A:account:bucket}`` (hashes, field = openid unless noted),
+where ``P`` and ``A`` are the lengths of ``prefix`` and ``account`` in characters, so that no
+two (prefix, account) pairs share a key even when they contain ``:``:
 ``T:r:<campaign>`` the reservation (``state|month|reserved_at|content_key``, state ``p``
 pending or ``c`` committed); ``T:m:<month>`` committed + pending; ``T:p:<month>`` pending;
 ``T:k:<content_key>`` live reservations carrying the key; ``T:c`` (field = campaign) pending
 reservations per campaign, for listing. No key expires: a pending reservation must keep
-counting until it is settled. The bucket count is recorded under ``{prefix:account}:buckets``
+counting until it is settled. The bucket count is recorded under ``{P:prefix:A:account}:buckets``
 at first use and every later ledger must agree with it.
 """
 
@@ -29,6 +32,7 @@ from wxsegment.quota._base import ALREADY, LedgerBase, Outcome, ReserveTally, ch
 from wxsegment.quota._types import (
     DEFAULT_ACCOUNT,
     MAX_PUSHES_PER_MONTH,
+    NotDurableError,
     PendingEntry,
     RefusalReason,
     Reservation,
@@ -171,6 +175,15 @@ return {redis.call('HGET', t .. ':m:' .. ARGV[1], ARGV[2]) or '0',
 """
 
 
+def _key_stem(prefix: str, account: str) -> str:
+    """The start of every key of (prefix, account) inside its hash tag.
+
+    Each part is preceded by its length, so no pair spells another's stem, whatever ``:``
+    they contain.
+    """
+    return f"{len(prefix)}:{prefix}:{len(account)}:{account}"
+
+
 def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -178,6 +191,7 @@ def _text(value: str | bytes) -> str:
 def _import_redis() -> Any:
     try:
         import redis
+        import redis.cluster
     except ImportError as error:  # pragma: no cover - exercised only without the extra
         raise ImportError("RedisLedger needs redis-py: pip install 'wxsegment[redis]'") from error
     return redis
@@ -186,9 +200,12 @@ def _import_redis() -> Any:
 class RedisLedger(LedgerBase):
     """A `QuotaLedger` in Redis (single node or Cluster): atomic Lua scripts per bucket.
 
-    ``url`` is a Redis URL or a client (``redis.Redis`` or ``redis.cluster.RedisCluster``;
-    the ledger then uses, and never closes, it). All keys start with ``{prefix:account:``.
-    ``buckets`` must be the same for every ledger of one prefix and account.
+    ``url`` is a Redis URL (of any node with ``cluster=True``) or a client (``redis.Redis``
+    or ``redis.cluster.RedisCluster``; the ledger then uses, and never closes, it). All keys
+    start with ``{P:prefix:A:account:``, ``P`` and ``A`` being the lengths of the two.
+    ``buckets`` must be the same for every ledger of one prefix and account. The server (every
+    master of a cluster) must persist every write and never evict ledger keys; otherwise
+    `NotDurableError`, unless ``require_durable=False``.
     """
 
     def __init__(
@@ -200,6 +217,8 @@ class RedisLedger(LedgerBase):
         prefix: str = "wxsegment",
         buckets: int = DEFAULT_BUCKETS,
         chunk_size: int = DEFAULT_CHUNK,
+        cluster: bool = False,
+        require_durable: bool = True,
     ) -> None:
         redis = _import_redis()
         super().__init__(account, limit)
@@ -211,18 +230,35 @@ class RedisLedger(LedgerBase):
             raise ValueError(f"buckets must be an int from 1 to 16384, got {buckets!r}")
         if not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"chunk_size must be an int of at least 1, got {chunk_size!r}")
+        if not isinstance(require_durable, bool):
+            raise TypeError("require_durable must be a bool")
         self._prefix = prefix
         self._buckets = buckets
         self._chunk = chunk_size
         self._owned = isinstance(url, str)
-        self._client: Any = redis.Redis.from_url(url) if isinstance(url, str) else url
+        if isinstance(url, str):
+            opener = redis.cluster.RedisCluster if cluster else redis.Redis
+            self._client: Any = opener.from_url(url)
+        else:
+            self._client = url
+        # A cluster pipeline refuses EVALSHA by name, routes raw commands by their first key
+        # and does not load scripts; `_evaluate` does that itself there.
+        self._cluster = isinstance(self._client, redis.cluster.RedisCluster)
         self._lock = threading.Lock()
-        self._tags = [f"{{{prefix}:{self._account}:{b}}}" for b in range(buckets)]
+        if require_durable:
+            try:
+                _check_durable(self._client, self._cluster, redis.exceptions.ResponseError)
+            except NotDurableError:
+                self.close()
+                raise
+        stem = _key_stem(prefix, self._account)
+        self._tags = [f"{{{stem}:{b}}}" for b in range(buckets)]
         self._reserve = self._client.register_script(_RESERVE)
         self._external = self._client.register_script(_EXTERNAL)
         self._settle_script = self._client.register_script(_SETTLE)
         self._usage = self._client.register_script(_USAGE)
-        meta = f"{{{prefix}:{self._account}}}:buckets"
+        self._noscript = redis.exceptions.NoScriptError
+        meta = f"{{{stem}}}:buckets"
         self._client.set(meta, buckets, nx=True)
         recorded = int(self._client.get(meta))
         if recorded != buckets:
@@ -249,18 +285,39 @@ class RedisLedger(LedgerBase):
             groups.setdefault(crc(openid.encode()) % buckets, []).append(position)
         return groups
 
+    def _pipeline(self) -> Any:
+        return self._client.pipeline() if self._cluster else self._client.pipeline(False)
+
+    def _evaluate(self, script: Any, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
+        """Run ``script`` once per (bucket tag, arguments), pipelined; the replies in order."""
+        with self._lock:
+            if not self._cluster:
+                pipe = self._client.pipeline(transaction=False)
+                for tag, args in calls:
+                    script(keys=[tag], args=args, client=pipe)
+                return list(pipe.execute())
+            pipe = self._client.pipeline()
+            for tag, args in calls:
+                pipe.execute_command("EVALSHA", script.sha, 1, tag, *args)
+            replies = list(pipe.execute(raise_on_error=False))
+            noscript = self._noscript
+            for index, reply in enumerate(replies):
+                if isinstance(reply, noscript):
+                    # Not run at all, so running it now is the first and only run.
+                    tag, args = calls[index]
+                    replies[index] = script(keys=[tag], args=args)
+                elif isinstance(reply, Exception):
+                    raise reply
+            return replies
+
     def _run(self, script: Any, head: list[Any], chunk: Sequence[str]) -> str:
         """One call of ``script`` per bucket, pipelined; the letters in chunk order."""
         groups = self._split(chunk)
-        with self._lock:
-            pipe = self._client.pipeline(transaction=False)
-            for bucket, positions in groups.items():
-                script(
-                    keys=[self._tags[bucket]],
-                    args=[*head, *(chunk[p] for p in positions)],
-                    client=pipe,
-                )
-            replies = pipe.execute()
+        calls = [
+            (self._tags[bucket], [*head, *(chunk[p] for p in positions)])
+            for bucket, positions in groups.items()
+        ]
+        replies = self._evaluate(script, calls)
         letters = [""] * len(chunk)
         for positions, reply in zip(groups.values(), replies, strict=True):
             text = _text(reply if isinstance(reply, (str, bytes)) else reply[0])
@@ -300,11 +357,7 @@ class RedisLedger(LedgerBase):
         targets = check_openids(openids)
         head = [campaign, "c" if commit else "r"]
         if targets is None:
-            with self._lock:
-                pipe = self._client.pipeline(transaction=False)
-                for tag in self._tags:
-                    self._settle_script(keys=[tag], args=head, client=pipe)
-                replies = pipe.execute()
+            replies = self._evaluate(self._settle_script, [(tag, head) for tag in self._tags])
             return sorted(_text(o) for reply in replies for o in reply), [], []
         moved: list[str] = []
         committed: list[str] = []
@@ -333,13 +386,13 @@ class RedisLedger(LedgerBase):
             check_id(campaign, "campaign")
         with self._lock:
             if campaign is None:
-                pipe = self._client.pipeline(transaction=False)
+                pipe = self._pipeline()
                 for tag in self._tags:
                     pipe.hkeys(f"{tag}:c")
                 names = [[_text(n) for n in reply] for reply in pipe.execute()]
             else:
                 names = [[campaign] for _ in self._tags]
-            pipe = self._client.pipeline(transaction=False)
+            pipe = self._pipeline()
             asked: list[str] = []
             for tag, mine in zip(self._tags, names, strict=True):
                 for name in mine:
@@ -384,7 +437,59 @@ class RedisLedger(LedgerBase):
         """Close the client if the ledger opened it."""
         with self._lock:
             if self._owned:
+                if self._cluster:
+                    # RedisCluster.close leaves its nodes' pooled sockets to the garbage
+                    # collector (which warns); close them now.
+                    for node in self._client.get_nodes():
+                        if node.redis_connection is not None:
+                            node.redis_connection.connection_pool.disconnect()
                 self._client.close()
+
+
+# What keeps every acknowledged grant across a restart: an append-only file synced at least
+# every second, and no eviction of keys without a TTL (the ledger never sets one). See the
+# deployment section of docs/quota-backends.md for what each other setting risks.
+_SAFE_FSYNC: Final = frozenset({"always", "everysec"})
+_SAFE_POLICIES: Final = frozenset(
+    {"noeviction", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"}
+)
+_OPT_OUT: Final = (
+    "; pass require_durable=False to use it anyway (e.g. a disposable test server), "
+    "accepting that a restart may forget grants and allow a fifth push"
+)
+
+
+def _check_durable(client: Any, cluster: bool, refused: type[Exception]) -> None:
+    """Raise `NotDurableError` unless every master keeps grants across a restart."""
+    nodes = client.get_primaries() if cluster else [None]
+    problems: list[str] = []
+    for node in nodes:
+        where = f" on {node.host}:{node.port}" if node is not None else ""
+        options = {} if node is None else {"target_nodes": node}
+        try:
+            found: dict[str, str] = {}
+            for name in ("appendonly", "appendfsync", "maxmemory-policy"):
+                reply = client.config_get(name, **options)
+                found.update({_text(k): _text(v) for k, v in reply.items()})
+        except refused as error:
+            # CONFIG is disabled, renamed or denied by an ACL: durability cannot be known.
+            raise NotDurableError(
+                f"cannot read the Redis server's persistence settings{where} with CONFIG GET "
+                f"({type(error).__name__}){_OPT_OUT}"
+            ) from None
+        if found.get("appendonly") != "yes":
+            problems.append(f"appendonly is {found.get('appendonly')!r}, not 'yes'{where}")
+        elif found.get("appendfsync") not in _SAFE_FSYNC:
+            problems.append(
+                f"appendfsync is {found.get('appendfsync')!r}, not 'always' or 'everysec'{where}"
+            )
+        if found.get("maxmemory-policy") not in _SAFE_POLICIES:
+            problems.append(
+                f"maxmemory-policy is {found.get('maxmemory-policy')!r}, which may evict "
+                f"ledger keys (use 'noeviction'){where}"
+            )
+    if problems:
+        raise NotDurableError("the Redis server may lose grants: " + "; ".join(problems) + _OPT_OUT)
 
 
 def _stamp(at: datetime) -> str:

@@ -17,7 +17,12 @@ import attrs
 
 __all__ = [
     "DEFAULT_ACCOUNT",
+    "MAX_ID_LENGTH",
+    "MAX_LIMIT",
+    "MAX_OPENID_LENGTH",
     "MAX_PUSHES_PER_MONTH",
+    "ConnectionBusyError",
+    "NotDurableError",
     "PendingEntry",
     "QuotaLedger",
     "RefusalReason",
@@ -29,8 +34,34 @@ __all__ = [
 #: WeChat delivers at most four mass pushes per follower per natural month to a service account.
 MAX_PUSHES_PER_MONTH: Final = 4
 
+#: The longest openid a ledger accepts, in characters. WeChat's are 28; the margin leaves room
+#: for other id schemes while keeping every backend's keys and index entries small.
+MAX_OPENID_LENGTH: Final = 64
+
+#: The longest account, campaign id, external id or content key a ledger accepts, in characters.
+MAX_ID_LENGTH: Final = 128
+
+#: The highest monthly limit a ledger accepts; WeChat's is four.
+MAX_LIMIT: Final = 1000
+
 #: The account a ledger is bound to when none is given.
 DEFAULT_ACCOUNT: Final = "default"
+
+
+class ConnectionBusyError(RuntimeError):
+    """A connection handed to a ledger is inside a transaction (or a query) of someone else.
+
+    Writing there would tie grants to a transaction the ledger does not control. Nothing was
+    written; finish the caller's transaction, or give the ledger a connection of its own.
+    """
+
+
+class NotDurableError(RuntimeError):
+    """The ledger's server could lose granted reservations (or may: its settings are hidden).
+
+    Raised when a ledger opens, before anything is written; the message names each unsafe
+    setting and how to opt out when the risk is accepted.
+    """
 
 
 class RefusalReason(enum.Enum):

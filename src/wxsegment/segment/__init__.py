@@ -27,6 +27,7 @@ from wxsegment.segment._builders import Attr, attr, tag
 from wxsegment.segment._equivalence import Counterexample, counterexample, equivalent
 from wxsegment.segment._evaluate import matches
 from wxsegment.segment._explain import Explanation, explain
+from wxsegment.segment._funnel import Funnel, FunnelStep, funnel
 from wxsegment.segment._json import SegmentJSONError, from_json, to_json
 from wxsegment.segment._nodes import (
     EVERYONE,
@@ -85,6 +86,8 @@ __all__ = [
     "DuplicateFollowerError",
     "Exists",
     "Explanation",
+    "Funnel",
+    "FunnelStep",
     "In",
     "IndexFormatError",
     "Node",
@@ -111,6 +114,7 @@ __all__ = [
     "explain",
     "follower_inserts",
     "from_json",
+    "funnel",
     "matches",
     "normalize",
     "not_",

@@ -8,7 +8,7 @@ re-applying the same changes is a no-op.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Final
 
@@ -26,7 +26,17 @@ RESERVED_TAG_IDS: Final = frozenset({0, 1, 2})
 
 
 def _freeze(groups: Mapping[str, Iterable[str]]) -> Mapping[str, tuple[str, ...]]:
-    return MappingProxyType({name: tuple(sorted(groups[name])) for name in sorted(groups)})
+    # The order of the groups is kept: it is the order in which tags are applied.
+    return MappingProxyType({name: tuple(sorted(openids)) for name, openids in groups.items()})
+
+
+def _in_order(groups: Mapping[str, set[str]], last: Sequence[str]) -> dict[str, set[str]]:
+    """``groups`` by name, except that the names in ``last`` come at the end, in that order."""
+    rank = {name: index for index, name in enumerate(last)}
+    return {
+        name: groups[name]
+        for name in sorted(groups, key=lambda n: (n in rank, rank.get(n, 0), n))
+    }
 
 
 def _frozen_ids(ids: Mapping[str, int]) -> Mapping[str, int]:
@@ -35,7 +45,10 @@ def _frozen_ids(ids: Mapping[str, int]) -> Mapping[str, int]:
 
 @attrs.frozen(kw_only=True)
 class SyncPlan:
-    """What `TagSync.apply` will do: tags to create, and per tag name the openids to change."""
+    """What `TagSync.apply` will do: tags to create, and per tag name the openids to change.
+
+    ``untag`` and ``tag`` are in the order the writes are made; see `TagSync`'s ``tag_order``.
+    """
 
     tag_ids: Mapping[str, int] = attrs.field(converter=_frozen_ids)
     create: tuple[str, ...]
@@ -87,6 +100,10 @@ class TagSync:
     With a ``store`` the followers' current tags are read from it (and it is kept up to date);
     without one each changed follower's tags are read with ``tags/getidlist``. The limits are
     WeChat's documented ones; pass others if WeChat changes them.
+
+    Tags are applied by name, except that those named in ``tag_order`` are applied last, in
+    that order. The order matters for conditional menus: WeChat matches a menu on the tag a
+    follower received most recently, so put the tag whose menu should win last.
     """
 
     def __init__(
@@ -97,6 +114,7 @@ class TagSync:
         max_tags: int = MAX_TAGS_PER_ACCOUNT,
         max_tags_per_follower: int = MAX_TAGS_PER_FOLLOWER,
         reserved_tag_ids: Iterable[int] = RESERVED_TAG_IDS,
+        tag_order: Sequence[str] = (),
     ) -> None:
         if not isinstance(client, Client):
             raise TypeError(f"client must be a wxsegment.api.Client, not {type(client).__name__}")
@@ -107,6 +125,9 @@ class TagSync:
             max_tags_per_follower, "max_tags_per_follower"
         )
         self.reserved_tag_ids: Final = frozenset(reserved_tag_ids)
+        if isinstance(tag_order, str) or not all(isinstance(n, str) for n in tag_order):
+            raise TypeError("tag_order must be a sequence of tag names")
+        self.tag_order: Final = tuple(dict.fromkeys(tag_order))
 
     def __repr__(self) -> str:
         return f"TagSync(store={self.store!r})"
@@ -146,7 +167,12 @@ class TagSync:
             raise TooManyAccountTagsError(create, own, self.max_tags)
         if over:
             raise TooManyFollowerTagsError(over, self.max_tags_per_follower)
-        return SyncPlan(tag_ids=ids, create=tuple(sorted(create)), untag=untag, tag=tag_groups)
+        return SyncPlan(
+            tag_ids=ids,
+            create=tuple(sorted(create)),
+            untag=_in_order(untag, ()),
+            tag=_in_order(tag_groups, self.tag_order),
+        )
 
     def apply(self, changes: Iterable[TagChanges]) -> SyncReport:
         """Plan, then create missing tags, untag, and tag (``tags/create``, ``batch(un)tagging``).

@@ -1,0 +1,372 @@
+"""The ``wxsegment`` command: click for parsing, rich for tables.
+
+Conventions: a usage error (unknown option, bad value, bad DSL) exits 2 naming the offending
+option; a configuration or connection problem exits 1 with a one-line message; nothing that
+writes to a ledger or sends runs without ``--yes``. Secrets are never printed.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from wxsegment.cli._config import ConfigError, Settings, load_settings
+from wxsegment.cli._ledgers import open_ledger
+from wxsegment.quota import QuotaLedger
+from wxsegment.segment import (
+    Dialect,
+    Segment,
+    SegmentSyntaxError,
+    parse,
+    render,
+    to_json,
+    to_sql,
+)
+
+__all__ = ["cli", "main"]
+
+_CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _console() -> Console:
+    # Rich decides colour and width from the real terminal; click's runner captures plain text.
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _fail(message: str) -> NoReturn:
+    raise click.ClickException(message)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings = ctx.find_object(Settings)
+    if settings is None:  # pragma: no cover - the group always sets it
+        raise click.UsageError("no settings loaded")
+    return settings
+
+
+def _ledger(ctx: click.Context, url: str | None, account: str | None) -> QuotaLedger:
+    settings = _settings(ctx)
+    target = url or settings.ledger
+    if target is None:
+        raise click.UsageError(
+            "no ledger given: pass --ledger URL or set WXSEGMENT_LEDGER", ctx=ctx
+        )
+    try:
+        return open_ledger(target, account=account or settings.appid)
+    except ConfigError as error:
+        _fail(str(error))
+
+
+def _parse_segment(text: str, param_hint: str = "'DSL'") -> Segment:
+    try:
+        return parse(text)
+    except SegmentSyntaxError as error:
+        raise click.BadParameter(f"\n{error}", param_hint=param_hint) from None
+
+
+@click.group(context_settings=_CONTEXT)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="WXSEGMENT_CONFIG",
+    help="TOML file with appid, secret, token, aes_key, ledger, store (env WXSEGMENT_CONFIG).",
+)
+@click.version_option(package_name="wxsegment", prog_name="wxsegment")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None) -> None:
+    """Segmentation and quota-aware delivery for WeChat service accounts.
+
+    Settings come from --config FILE, then from WXSEGMENT_APPID, WXSEGMENT_SECRET,
+    WXSEGMENT_TOKEN, WXSEGMENT_AES_KEY, WXSEGMENT_LEDGER and WXSEGMENT_STORE.
+    Start with `wxsegment demo`.
+    """
+    try:
+        ctx.obj = load_settings(config_path)
+    except ConfigError as error:
+        _fail(str(error))
+
+
+# -- demo ---------------------------------------------------------------------------------------
+
+
+@cli.command(context_settings=_CONTEXT)
+@click.option(
+    "--followers",
+    type=click.IntRange(100, 2_000_000),
+    default=20_000,
+    show_default=True,
+    help="How many synthetic followers to generate.",
+)
+@click.option("--seed", type=int, default=7, show_default=True, help="Seed of the synthetic data.")
+@click.option(
+    "--ledger",
+    "ledger_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SQLite ledger file to keep (default: a temporary file).",
+)
+def demo(followers: int, seed: int, ledger_path: Path | None) -> None:
+    """Run one month of campaigns end to end against the built-in fake WeChat.
+
+    Nothing leaves this machine: the real API client talks to FakeWeChat in process, and
+    the quota ledger is a SQLite file. The demo exits 1 if any follower would have received
+    a fifth push or the ledger and WeChat disagree.
+    """
+    from wxsegment._demo import main as run_demo
+
+    argv = ["--followers", str(followers), "--seed", str(seed)]
+    if ledger_path is not None:
+        argv += ["--ledger", str(ledger_path)]
+    code = run_demo(argv)
+    if code:
+        raise SystemExit(code)
+
+
+# -- segment ------------------------------------------------------------------------------------
+
+
+@cli.group(context_settings=_CONTEXT)
+def segment() -> None:
+    """Check, render and compile segment expressions written in the DSL."""
+
+
+@segment.command("check", context_settings=_CONTEXT)
+@click.argument("dsl")
+@click.option("--json", "as_json", is_flag=True, help="Print the segment's JSON form too.")
+def segment_check(dsl: str, as_json: bool) -> None:
+    """Parse DSL and print its canonical form (exit 2 with a caret line if it does not parse)."""
+    parsed = _parse_segment(dsl)
+    click.echo(render(parsed))
+    if as_json:
+        click.echo(json.dumps(to_json(parsed), ensure_ascii=False, indent=2))
+
+
+@segment.command("sql", context_settings=_CONTEXT)
+@click.argument("dsl")
+@click.option(
+    "--dialect",
+    type=click.Choice([d.value for d in Dialect]),
+    default="sqlite",
+    show_default=True,
+    help="SQL dialect to compile for.",
+)
+@click.option(
+    "--now",
+    type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]),
+    help="Instant for relative time (default: now, UTC).",
+)
+def segment_sql(dsl: str, dialect: str, now: datetime | None) -> None:
+    """Compile DSL into a parameterized SQL query over the documented follower layout."""
+    parsed = _parse_segment(dsl)
+    at = _aware(now)
+    sql, params = to_sql(parsed, dialect=dialect, now=at)
+    click.echo(sql)
+    click.echo("-- params: " + json.dumps([_jsonable(p) for p in params], ensure_ascii=False))
+
+
+def _aware(value: datetime | None) -> datetime:
+    if value is None:
+        return datetime.now(timezone.utc)
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+def _jsonable(value: Any) -> Any:
+    return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
+
+
+# -- quota --------------------------------------------------------------------------------------
+
+
+@cli.group(context_settings=_CONTEXT)
+def quota() -> None:
+    """Look at the quota ledger and settle reservations by hand."""
+
+
+_LEDGER_OPTION = click.option(
+    "--ledger",
+    "ledger_url",
+    metavar="URL",
+    help="sqlite:///FILE, postgresql://..., redis://... (default: WXSEGMENT_LEDGER).",
+)
+_ACCOUNT_OPTION = click.option(
+    "--account", metavar="APPID", help="Account the ledger counts for (default: the appid)."
+)
+
+
+@quota.command("pending", context_settings=_CONTEXT)
+@_LEDGER_OPTION
+@_ACCOUNT_OPTION
+@click.option("--campaign", help="Only this campaign's reservations.")
+@click.option("--openids", "show_openids", is_flag=True, help="List every pending openid.")
+@click.pass_context
+def quota_pending(
+    ctx: click.Context,
+    ledger_url: str | None,
+    account: str | None,
+    campaign: str | None,
+    show_openids: bool,
+) -> None:
+    """Reservations whose send outcome is unknown, per campaign and month.
+
+    Check each campaign's mass job with `mass/get` (or WeChat's console) before settling it
+    with `wxsegment quota settle`.
+    """
+    ledger = _ledger(ctx, ledger_url, account)
+    try:
+        entries = list(ledger.pending(campaign))
+    finally:
+        ledger.close()
+    console = _console()
+    if not entries:
+        console.print("no pending reservations" + (f" for {campaign!r}" if campaign else ""))
+        return
+    groups: Counter[tuple[str, str]] = Counter((e.campaign, e.month) for e in entries)
+    oldest: dict[tuple[str, str], datetime] = {}
+    for entry in entries:
+        key = (entry.campaign, entry.month)
+        oldest[key] = min(oldest.get(key, entry.reserved_at), entry.reserved_at)
+    table = Table("campaign", "month", "pending", "oldest reservation (UTC)")
+    for (name, month), count in sorted(groups.items()):
+        stamp = oldest[(name, month)].astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(name, month, str(count), stamp)
+    console.print(table)
+    if show_openids:
+        for entry in sorted(entries, key=lambda e: (e.campaign, e.openid)):
+            click.echo(f"{entry.campaign}\t{entry.openid}")
+
+
+@quota.command("settle", context_settings=_CONTEXT)
+@click.argument("campaign")
+@click.option("--commit", "action", flag_value="commit", help="WeChat delivered the job: count it.")
+@click.option(
+    "--release", "action", flag_value="release", help="WeChat has no job for it: free the slots."
+)
+@click.option("--openid", "openids", multiple=True, help="Only these followers (repeatable).")
+@click.option("--yes", is_flag=True, help="Really write to the ledger.")
+@_LEDGER_OPTION
+@_ACCOUNT_OPTION
+@click.pass_context
+def quota_settle(
+    ctx: click.Context,
+    campaign: str,
+    action: str | None,
+    openids: Sequence[str],
+    yes: bool,
+    ledger_url: str | None,
+    account: str | None,
+) -> None:
+    """Commit or release CAMPAIGN's pending reservations after checking `mass/get`.
+
+    Release only with proof that WeChat holds no job for the send: releasing a delivered
+    push lets a follower receive a fifth one later.
+    """
+    if action is None:
+        raise click.UsageError("choose --commit or --release", ctx=ctx)
+    ledger = _ledger(ctx, ledger_url, account)
+    try:
+        pending = list(ledger.pending(campaign))
+        targets = list(openids) if openids else None
+        count = len(targets) if targets is not None else len(pending)
+        if not yes:
+            click.echo(f"would {action} {count} reservation(s) of {campaign!r}; add --yes to do it")
+            return
+        if action == "commit":
+            result = ledger.commit(campaign, targets)
+        else:
+            result = ledger.release(campaign, targets)
+    except (TypeError, ValueError) as error:
+        raise click.BadParameter(str(error), param_hint="CAMPAIGN/--openid") from None
+    finally:
+        ledger.close()
+    verb = "committed" if action == "commit" else "released"
+    click.echo(
+        f"{verb} {len(result.done)}; already {len(result.already)}; "
+        f"not pending {len(result.missing)}; refused {len(result.refused)}"
+    )
+
+
+# -- fake ---------------------------------------------------------------------------------------
+
+
+@cli.group(context_settings=_CONTEXT)
+def fake() -> None:
+    """The built-in fake WeChat, for other programs' tests."""
+
+
+@fake.command("serve", context_settings=_CONTEXT)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8600,
+    show_default=True,
+    help="Port (0: any free port).",
+)
+@click.option(
+    "--followers",
+    type=click.IntRange(0, 1_000_000),
+    default=100,
+    show_default=True,
+    help="Followers to seed, openids o0000000, o0000001, ...",
+)
+@click.option("--appid", default="wxfake0000000001", show_default=True)
+@click.option(
+    "--secret",
+    envvar="WXSEGMENT_FAKE_SECRET",
+    default="fake-secret",
+    help="The appsecret clients must present (env WXSEGMENT_FAKE_SECRET).",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the fake's randomness."
+)
+def fake_serve(host: str, port: int, followers: int, appid: str, secret: str, seed: int) -> None:
+    """Serve FakeWeChat over HTTP until interrupted (point a client's base URL at it)."""
+    try:
+        import uvicorn
+    except ImportError:
+        _fail("`wxsegment fake serve` needs uvicorn: pip install 'wxsegment[server]'")
+    from wxsegment.testing import FakeConfig, FakeWeChat
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: serving the fake on {host}, not loopback", err=True)
+    server_fake = FakeWeChat(appid=appid, secret=secret, config=FakeConfig(seed=seed))
+    server_fake.add_followers([f"o{index:07d}" for index in range(followers)])
+    # Bind first, so the announced port is the real one even with --port 0.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as error:
+        listener.close()
+        _fail(f"cannot listen on {host}:{port}: {error.strerror}")
+    bound = listener.getsockname()[1]
+    config = uvicorn.Config(server_fake.asgi, log_level="warning")
+    click.echo(f"FakeWeChat for {appid} with {followers} followers on http://{host}:{bound}")
+    click.echo("stop with Ctrl-C", err=True)
+    try:
+        uvicorn.Server(config).run(sockets=[listener])
+    finally:
+        listener.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    try:
+        cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="wxsegment",
+            standalone_mode=True,
+        )
+    except SystemExit as done:
+        return int(done.code or 0) if not isinstance(done.code, str) else 1
+    return 0
