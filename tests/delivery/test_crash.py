@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -104,6 +104,16 @@ class StepLedger:
     def usage(self, openid: str, *, at: datetime) -> Usage:
         """Not a step."""
         return self.inner.usage(openid, at=at)
+
+    def usage_many(self, openids: Iterable[str], *, at: datetime) -> Mapping[str, Usage]:
+        """Not a step."""
+        return self.inner.usage_many(openids, at=at)
+
+    def held_content(
+        self, openids: Iterable[str], content_keys: Iterable[str]
+    ) -> Mapping[str, frozenset[str]]:
+        """Not a step."""
+        return self.inner.held_content(openids, content_keys)
 
     def remaining(self, openid: str, *, at: datetime) -> int:
         """Not a step."""

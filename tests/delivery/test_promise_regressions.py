@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 
 import httpx
@@ -158,6 +158,16 @@ class _Hooked:
     def usage(self, openid: str, *, at: datetime) -> Usage:
         """Delegate."""
         return self.inner.usage(openid, at=at)
+
+    def usage_many(self, openids: Iterable[str], *, at: datetime) -> Mapping[str, Usage]:
+        """Delegate."""
+        return self.inner.usage_many(openids, at=at)
+
+    def held_content(
+        self, openids: Iterable[str], content_keys: Iterable[str]
+    ) -> Mapping[str, frozenset[str]]:
+        """Delegate."""
+        return self.inner.held_content(openids, content_keys)
 
     def remaining(self, openid: str, *, at: datetime) -> int:
         """Delegate."""
