@@ -117,6 +117,14 @@ def _check_message(value: object) -> MassMessage:
     return value
 
 
+def _check_send_at(value: object) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise TypeError(f"send_at must be an aware datetime, not {type(value).__name__}")
+    return ensure_aware(value, "send_at")
+
+
 def _check_segment(value: object) -> Segment:
     if not isinstance(value, Segment):
         raise TypeError(f"segment must be a segment expression, not {type(value).__name__}")
@@ -136,6 +144,8 @@ class Campaign:
     message: MassMessage = attrs.field(converter=_check_message)
     content_key: str | None = attrs.field(default=None, converter=_check_optional_key)
     priority: int = attrs.field(default=0, converter=_check_priority)
+    #: When the campaign goes out (aware); needed for a `Calendar`, unused by `execute`.
+    send_at: datetime | None = attrs.field(default=None, converter=_check_send_at)
 
 
 def _clientmsgid_base(campaign_id: str) -> str:
