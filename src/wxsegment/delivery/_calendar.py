@@ -318,7 +318,8 @@ def _due_work(
         fresh.append(campaign)
     if fresh:
         plan = plan_calendar(calendar, audiences, ledger, journal=journal)
-        work.extend(_Due(c, plan.audience(c.id)) for c in fresh)
+        # A campaign planned for nobody has nothing to send (and nothing to store).
+        work.extend(_Due(c, plan.audience(c.id)) for c in fresh if plan.audience(c.id))
     return sorted(work, key=lambda d: (_send_at(d.campaign), -d.campaign.priority))
 
 
