@@ -16,11 +16,13 @@ ALLOWED: dict[str, set[str]] = {
     "api": set(),
     "segment": set(),
     "quota": set(),
+    "followers": {"segment"},
     "testing": {"api", "segment"},
     "delivery": {"api", "segment", "quota"},
-    "tagging": {"api", "segment"},
+    "tagging": {"api", "segment", "followers"},
     # The command line is an application: it may compose every part.
     "cli": {"api", "segment", "quota", "testing", "delivery", "tagging", "followers", "events"},
+    "events": {"api", "quota", "tagging", "followers"},
 }
 
 
@@ -66,7 +68,8 @@ def test_core_imports_need_no_optional_extra() -> None:
     code = (
         "import sys\n"
         "import wxsegment, wxsegment.api, wxsegment.segment, wxsegment.quota, wxsegment.testing\n"
-        "import wxsegment.api.callback, wxsegment.tagging, wxsegment.delivery\n"
+        "import wxsegment.api.callback, wxsegment.tagging, wxsegment.delivery, wxsegment.events\n"
+        "import wxsegment.followers\n"
         "heavy = {'pyroaring', 'numpy', 'psycopg', 'redis', 'defusedxml', 'cryptography',"
         " 'hypothesis', 'uvicorn'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"

@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +71,24 @@ def test_async_client_over_loopback(served: tuple[FakeWeChat, str]) -> None:
 
     asyncio.run(main())
     assert len([c for c in wechat.calls if c.path == "/cgi-bin/stable_token"]) == 1
+
+
+def test_uploads_and_downloads_over_loopback(
+    served: tuple[FakeWeChat, str], tmp_path: Path
+) -> None:
+    """A 1.5 MB file streams up from disk and comes back byte for byte, sync and async."""
+    wechat, base_url = served
+    content = bytes(range(256)) * (1_500_000 // 256)
+    path = tmp_path / "poster.jpg"
+    path.write_bytes(content)
+    with Client(wechat.appid, wechat.secret, base_url=base_url) as client:
+        media = client.media.upload("image", path)
+        assert client.media.get(media.media_id).content == content
+
+    async def main() -> bytes:
+        async with AsyncClient(wechat.appid, wechat.secret, base_url=base_url) as client:
+            with path.open("rb") as stream:
+                media = await client.media.upload("image", stream)
+            return (await client.media.get(media.media_id)).content
+
+    assert asyncio.run(main()) == content

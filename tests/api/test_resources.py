@@ -402,7 +402,8 @@ def test_send_to_tag_and_all(api: Harness, fake: FakeWeChat) -> None:
     openids = fake.add_followers(8)
     tag = api.run(lambda c: c.tags.create("vip"))
     api.run(lambda c: c.tags.tag_users(tag.id, openids[:5]))
-    result = api.run(lambda c: c.mass.send_to_tag(tag.id, MpNews("m1"), clientmsgid="c-1"))
+    draft = fake.content.add_draft()
+    result = api.run(lambda c: c.mass.send_to_tag(tag.id, MpNews(draft), clientmsgid="c-1"))
     job = fake.jobs[result.msg_id]
     assert (job.total_count, job.msgtype, job.clientmsgid) == (5, "mpnews", "c-1")
     assert result.msg_data_id is not None
@@ -414,7 +415,7 @@ def test_send_to_tag_and_all(api: Harness, fake: FakeWeChat) -> None:
     assert fake.jobs[everyone.msg_id].total_count == 8
     bodies = _bodies(fake, "/cgi-bin/message/mass/sendall")
     assert bodies[0]["filter"] == {"is_to_all": False, "tag_id": tag.id}
-    assert bodies[0]["mpnews"] == {"media_id": "m1"}
+    assert bodies[0]["mpnews"] == {"media_id": draft}
     assert bodies[1]["filter"] == {"is_to_all": True}
     assert bodies[1]["text"] == {"content": "你好"}
 
@@ -501,7 +502,8 @@ def test_preview_delete_status_speed(api: Harness, fake: FakeWeChat) -> None:
     with pytest.raises(WeChatValidationError):
         api.run(lambda c: c.mass.preview(Text("p")))
     assert len(fake.calls) == calls
-    sent = api.run(lambda c: c.mass.send_to_all(MpNews("m"), clientmsgid="s1"))
+    draft = fake.content.add_draft()
+    sent = api.run(lambda c: c.mass.send_to_all(MpNews(draft), clientmsgid="s1"))
     assert api.run(lambda c: c.mass.status(sent.msg_id)).status == "SEND_SUCCESS"
     api.run(lambda c: c.mass.delete(sent.msg_id))
     assert api.run(lambda c: c.mass.status(sent.msg_id)).status == "DELETE"

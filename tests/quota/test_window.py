@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,7 +22,6 @@ from tests.quota import _window_procs
 from wxsegment.quota import (
     Allowance,
     Interaction,
-    MemoryWindowStore,
     Overlap,
     ServiceWindow,
     SQLiteLedger,
@@ -36,19 +37,19 @@ SHANGHAI = timezone(timedelta(hours=8))
 US = timedelta(microseconds=1)
 H48 = timedelta(hours=48)
 MINUTE = timedelta(minutes=1)
-STORES = ("memory", "sqlite")
+STORES = _window_procs.STORES
 
 
 @pytest.fixture(params=STORES)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WindowStore]:
     """A fresh window store of each backend."""
-    made: WindowStore = (
-        MemoryWindowStore()
-        if request.param == "memory"
-        else SQLiteWindowStore(tmp_path / "window.sqlite3")
-    )
-    yield made
-    made.close()
+    cluster = _window_procs.cluster_for(request.param, request)
+    with _window_procs.store_spec(request.param, tmp_path, cluster) as spec:
+        made = _window_procs.open_store(spec)
+        try:
+            yield made
+        finally:
+            made.close()
 
 
 def sends_granted(window: ServiceWindow, openid: str, now: datetime, attempts: int) -> int:
@@ -275,11 +276,14 @@ def test_bad_configuration_raises(make: Callable[[], object], error: type[Except
 
 
 def test_bad_input_raises_and_changes_nothing(store: WindowStore) -> None:
-    """Naive datetimes, bad openids and bad kinds raise; the store is unchanged."""
+    """Naive or unconvertible datetimes, bad openids and kinds raise; nothing changes."""
     window = ServiceWindow(store)
     window.record("a", Interaction.MESSAGE, at=T)
     before = store.history(window.account, "a")
     naive = datetime(2026, 5, 10, 12)
+    # Aware, but with no UTC equivalent inside datetime's range.
+    edge = datetime(9999, 12, 31, 23, tzinfo=timezone(-timedelta(hours=5)))
+    assert window.allowance("o" * 64, now=T).refused is WindowRefusal.CLOSED
     calls: list[tuple[Callable[[], object], type[Exception]]] = [
         (lambda: window.record("a", Interaction.MESSAGE, at=naive), ValueError),
         (lambda: window.record("a", "message", at=T), TypeError),  # type: ignore[arg-type]
@@ -291,6 +295,15 @@ def test_bad_input_raises_and_changes_nothing(store: WindowStore) -> None:
         (lambda: window.allowance("a", now=naive), ValueError),
         (lambda: window.window_open("a", now="2026-05-10"), TypeError),  # type: ignore[arg-type]
         (lambda: window.prune(now=naive), ValueError),
+        (lambda: window.record("a\x00b", Interaction.MESSAGE, at=T), ValueError),
+        (lambda: window.record("\ud800", Interaction.MESSAGE, at=T), ValueError),
+        (lambda: window.record("o" * 65, Interaction.MESSAGE, at=T), ValueError),
+        (lambda: window.record_send("a\x00", at=T), ValueError),
+        (lambda: window.consume("o" * 65, now=T), ValueError),
+        (lambda: window.record(b"a", Interaction.MESSAGE, at=T), TypeError),  # type: ignore[arg-type]
+        (lambda: window.record_send("a", at=T.timestamp()), TypeError),  # type: ignore[arg-type]
+        (lambda: window.record("a", Interaction.MESSAGE, at=edge), ValueError),
+        (lambda: window.consume("a", now=edge), ValueError),
     ]
     for call, error in calls:
         with pytest.raises(error):
@@ -350,30 +363,61 @@ def test_window_never_touches_the_monthly_quota(tmp_path: Path) -> None:
         ledger.close()
 
 
-def test_processes_never_exceed_the_allowance(tmp_path: Path) -> None:
-    """Four processes consuming against one SQLite file get exactly the allowance in total."""
-    path = str(tmp_path / "window.sqlite3")
-    store = SQLiteWindowStore(path)
-    window = ServiceWindow(store, account="acct")
-    start = _window_procs.NOW - timedelta(seconds=30)
-    kinds = {"m": Interaction.MESSAGE, "c": Interaction.CLICK, "p": Interaction.PAYMENT}
-    for openid, kind in kinds.items():
-        window.record(openid, kind, at=start)
-    attempts = 8
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(4) as pool:
-        jobs = [
-            pool.apply_async(_window_procs.consume_many, (path, list(kinds), attempts))
-            for _ in range(4)
-        ]
-        results = [job.get(timeout=120) for job in jobs]
-    totals = {openid: sum(r[openid] for r in results) for openid in kinds}
-    try:
-        assert totals == {"m": 5, "c": 3, "p": 4 * attempts}
-        assert len(store.history("acct", "m").sends) == 5
-        assert window.consume("m", now=_window_procs.NOW).refused is WindowRefusal.EXHAUSTED
-    finally:
-        store.close()
+@pytest.mark.parametrize("backend", ["sqlite", "postgres", "redis", "redis_cluster"])
+def test_processes_never_exceed_the_allowance(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Four processes consuming against one shared store get exactly the allowance in total."""
+    cluster = _window_procs.cluster_for(backend, request)
+    with _window_procs.store_spec(backend, tmp_path, cluster) as spec:
+        store = _window_procs.open_store(spec)
+        try:
+            window = ServiceWindow(store, account="acct")
+            start = _window_procs.NOW - timedelta(seconds=30)
+            kinds = {"m": Interaction.MESSAGE, "c": Interaction.CLICK, "p": Interaction.PAYMENT}
+            for openid, kind in kinds.items():
+                window.record(openid, kind, at=start)
+            attempts = 8
+            context = multiprocessing.get_context("spawn")
+            with context.Pool(4) as pool:
+                jobs = [
+                    pool.apply_async(_window_procs.consume_many, (spec, list(kinds), attempts))
+                    for _ in range(4)
+                ]
+                results = [job.get(timeout=120) for job in jobs]
+            totals = {openid: sum(r[openid] for r in results) for openid in kinds}
+            assert totals == {"m": 5, "c": 3, "p": 4 * attempts}
+            assert len(store.history("acct", "m").sends) == 5
+            assert window.consume("m", now=_window_procs.NOW).refused is WindowRefusal.EXHAUSTED
+        finally:
+            store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres", "redis", "redis_cluster"])
+def test_a_consumer_killed_mid_decision_stores_nothing_and_blocks_nobody(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """SIGKILL between reading and writing: no send is stored and the next consume proceeds."""
+    cluster = _window_procs.cluster_for(backend, request)
+    with _window_procs.store_spec(backend, tmp_path, cluster) as spec:
+        context = multiprocessing.get_context("spawn")
+        ready = context.Event()
+        child = context.Process(target=_window_procs.consume_and_hang, args=(spec, ready))
+        child.start()
+        store = _window_procs.open_store(spec)
+        try:
+            assert ready.wait(60)
+            assert child.pid is not None
+            os.kill(child.pid, signal.SIGKILL)
+            child.join(30)
+            window = ServiceWindow(store, account="acct")
+            assert store.history("acct", "o").sends == ()
+            granted = [window.consume("o", now=_window_procs.NOW).granted for _ in range(6)]
+            assert granted == [True] * 5 + [False]
+        finally:
+            if child.is_alive():
+                child.kill()
+            store.close()
 
 
 def test_public_names() -> None:
@@ -544,17 +588,20 @@ class WindowMachine(RuleBasedStateMachine):
 
 @pytest.mark.parametrize("overlap", list(Overlap))
 @pytest.mark.parametrize("backend", STORES)
-def test_window_state_machine(backend: str, overlap: Overlap) -> None:
+def test_window_state_machine(
+    backend: str, overlap: Overlap, request: pytest.FixtureRequest
+) -> None:
     """Random call sequences agree with the model and never exceed a window's allowance."""
-    with tempfile.TemporaryDirectory() as directory:
+    cluster = _window_procs.cluster_for(backend, request)
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        _window_procs.store_spec(backend, Path(directory), cluster) as spec,
+    ):
         stores: list[WindowStore] = []
 
         def make_store() -> WindowStore:
-            made: WindowStore = (
-                MemoryWindowStore()
-                if backend == "memory"
-                else SQLiteWindowStore(Path(directory) / "window.sqlite3")
-            )
+            # Each example runs under a fresh account, so examples sharing a store never meet.
+            made = _window_procs.open_store(spec)
             stores.append(made)
             return made
 
@@ -566,7 +613,11 @@ def test_window_state_machine(backend: str, overlap: Overlap) -> None:
                 "policy": attrs.evolve(SMALL, overlap=overlap),
             },
         )
-        machine.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
+        # Server round trips make an example costlier; the in-process stores explore more.
+        examples = 60 if backend in ("memory", "sqlite") else 20
+        machine.TestCase.settings = settings(
+            max_examples=examples, stateful_step_count=40, deadline=None
+        )
         try:
             machine.TestCase().runTest()
         finally:

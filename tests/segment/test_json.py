@@ -56,7 +56,10 @@ def test_document_order_does_not_depend_on_construction_order(parts: list[Segmen
     # came first; only compare when that choice did not happen.
     assume(render(forward) == render(backward))
     assert json.dumps(to_json(forward)) == json.dumps(to_json(backward))
-    assert json.dumps(to_json(or_(*parts))) == json.dumps(to_json(or_(*reversed(parts))))
+    either, either_back = or_(*parts), or_(*reversed(parts))
+    # The same choice can happen inside `or` alone (its children deduplicate separately).
+    assume(render(either) == render(either_back))
+    assert json.dumps(to_json(either)) == json.dumps(to_json(either_back))
 
 
 def test_children_are_sorted_by_their_text() -> None:

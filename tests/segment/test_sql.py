@@ -1,12 +1,16 @@
-"""Tests of the SQL compiler: SQLite, PostgreSQL and DuckDB agree exactly with `matches`."""
+"""Tests of the SQL compiler: SQLite, PostgreSQL, DuckDB and MySQL agree exactly with `matches`."""
 
 from __future__ import annotations
 
+import os
+import re
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 import pytest
@@ -78,7 +82,14 @@ COLLATED = SqlSchema(
     tags_table="collated_tags",
     attributes_table=None,
 )
-COLLATIONS = {"sqlite": "NOCASE", "duckdb": "NOCASE", "postgresql": '"en-x-icu"'}
+COLLATIONS = {
+    "sqlite": "TEXT COLLATE NOCASE",
+    "duckdb": "TEXT COLLATE NOCASE",
+    "postgresql": 'TEXT COLLATE "en-x-icu"',
+    # Case-insensitive and PAD SPACE: "a" = "A " under this collation.
+    "mysql": "VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci",
+}
+MYSQL_URL = os.environ.get("WXSEGMENT_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
 
 # -- databases -----------------------------------------------------------------------------------
 
@@ -93,13 +104,14 @@ class Database:
     def create(self) -> None:
         for schema in (None, CUSTOM):
             for statement in sql_schema_ddl(self.dialect, schema):
-                self.connection.execute(statement)
-        text = "TEXT COLLATE " + COLLATIONS[self.dialect]
-        self.connection.execute(
+                self.connection.cursor().execute(statement)
+        text = COLLATIONS[self.dialect]
+        cursor = self.connection.cursor()
+        cursor.execute(
             f"CREATE TABLE collated_users (openid {text} PRIMARY KEY, "
             f"subscribe_time BIGINT NOT NULL, city {text})"
         )
-        self.connection.execute(f"CREATE TABLE collated_tags (openid TEXT, tag {text})")
+        cursor.execute(f"CREATE TABLE collated_tags (openid {text}, tag {text})")
         self.connection.commit()
 
     def select(
@@ -120,7 +132,11 @@ class Database:
             for insert in inserts:
                 if insert.rows:
                     cursor.executemany(insert.sql, insert.rows)
-            rows = cursor.execute(sql, params).fetchall()
+            if self.dialect == "mysql":
+                cursor.execute(sql, params)
+                rows = cursor.fetchall()
+            else:
+                rows = cursor.execute(sql, params).fetchall()
         finally:
             self.connection.rollback()
         openids = [row[0] for row in rows]
@@ -168,6 +184,35 @@ def postgresql_db() -> Iterator[Database]:
         connection.rollback()
         connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         connection.commit()
+        connection.close()
+
+
+@pytest.fixture(scope="module")
+def mysql_db() -> Iterator[Database]:
+    """A fresh database on the MariaDB/MySQL test server, dropped at the end of the module."""
+    reason = unreachable(MYSQL_URL)
+    if reason:
+        pytest.skip(f"MySQL: {reason}")
+    pymysql = pytest.importorskip("pymysql")
+    parts = urlsplit(MYSQL_URL)
+    connection = pymysql.connect(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 3306,
+        user=parts.username or "root",
+        password=parts.password or "",
+        charset="utf8mb4",
+    )
+    database = f"wxs_sql_{uuid.uuid4().hex[:12]}"
+    cursor = connection.cursor()
+    cursor.execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
+    cursor.execute(f"USE `{database}`")
+    try:
+        db = Database("mysql", connection)
+        db.create()
+        yield db
+    finally:
+        connection.rollback()
+        connection.cursor().execute(f"DROP DATABASE IF EXISTS `{database}`")
         connection.close()
 
 
@@ -396,7 +441,7 @@ def test_sql_text_holds_no_value(data: st.DataObject) -> None:
     assert not any(ch in sql for ch in "'0123456789;\\")
     assert "--" not in sql
     assert "/*" not in sql
-    mark = "%s" if dialect == "postgresql" else "?"
+    mark = "%s" if dialect in ("postgresql", "mysql") else "?"
     assert sql.count(mark) == len(params)
     assert sql.replace(mark, "").count("?") + sql.replace(mark, "").count("%") == 0
 
@@ -536,8 +581,8 @@ def test_qualified_table_names_in_sqlite() -> None:
 
 def test_unknown_dialect_is_a_value_error() -> None:
     """An unknown dialect is refused by every entry point."""
-    with pytest.raises(ValueError, match="unknown SQL dialect 'mysql'"):
-        to_sql(EVERYONE, dialect="mysql", now=NOW)
+    with pytest.raises(ValueError, match="unknown SQL dialect 'mssql'"):
+        to_sql(EVERYONE, dialect="mssql", now=NOW)
     with pytest.raises(ValueError, match="unknown SQL dialect"):
         sql_schema_ddl("oracle")
     with pytest.raises(ValueError, match="unknown SQL dialect"):
@@ -562,7 +607,7 @@ def test_nul_is_refused_for_postgresql_only(segment: Segment) -> None:
     """PostgreSQL text cannot hold NUL: to_sql refuses it there and accepts it elsewhere."""
     with pytest.raises(ValueError, match="NUL"):
         to_sql(segment, dialect="postgresql", now=NOW)
-    for dialect in ("sqlite", "duckdb"):
+    for dialect in ("sqlite", "duckdb", "mysql"):
         to_sql(segment, dialect=dialect, now=NOW)
     follower = Follower("o\x00", NOW)
     with pytest.raises(ValueError, match="NUL"):
@@ -645,6 +690,18 @@ def test_ddl_names_every_layout_table() -> None:
     """The DDL creates the followers, tags and attributes tables, with indexes except on DuckDB."""
     for dialect in DIALECTS:
         text = "\n".join(sql_schema_ddl(dialect))
+        quote = "`" if dialect == "mysql" else '"'
         for table in ("wxs_followers", "wxs_follower_tags", "wxs_follower_attributes"):
-            assert f'CREATE TABLE IF NOT EXISTS "{table}"' in text
-        assert ("CREATE INDEX" in text) is (dialect != "duckdb")
+            assert f"CREATE TABLE IF NOT EXISTS {quote}{table}{quote}" in text
+        assert ("CREATE INDEX" in text) is (dialect not in ("duckdb", "mysql"))
+        assert ("INDEX `by_tag`" in text) is (dialect == "mysql")
+
+
+def test_the_mysql_mapping_example_of_the_docs_runs() -> None:
+    """docs/segment.md's MySQL CRM mapping compiles as the page says."""
+    page = Path(__file__).resolve().parents[2] / "docs" / "segment.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.S)
+    (example,) = [block for block in blocks if 'dialect="mysql"' in block]
+    namespace: dict[str, Any] = {}
+    exec(compile(example, str(page), "exec"), namespace)
+    assert namespace["params"][-1] == "vip"

@@ -6,12 +6,14 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 import httpx
 import pytest
 import uvicorn
 
 from tests.testing.conftest import APPID, SECRET
+from wxsegment.api import Client
 from wxsegment.testing import FakeConfig, FakeWeChat
 
 
@@ -94,3 +96,13 @@ def test_async_client_concurrently(served: tuple[FakeWeChat, str]) -> None:
 
     assert asyncio.run(scenario()) == set(range(100, 120))
     assert len(fake.tags) == 21
+
+
+def test_paths_outside_cgi_bin_over_real_http(served: tuple[FakeWeChat, str]) -> None:
+    """/datacube/ and /customservice/ endpoints answer over the loopback server too."""
+    fake, base = served
+    with Client(APPID, SECRET, base_url=base) as client:
+        client.kf.add("alice@fakeaccount", "Alice")
+        yesterday = fake.clock.now().date() - timedelta(days=2)
+        assert client.datacube.user_cumulate(yesterday, yesterday)[0].cumulate_user == 0
+    assert list(fake.kf_accounts) == ["alice@fakeaccount"]

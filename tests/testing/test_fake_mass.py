@@ -69,9 +69,10 @@ def test_sendall_to_tag_and_to_all(wire: Wire) -> None:
 def test_mpnews_has_msg_data_id_and_payload_errors(wire: Wire) -> None:
     """mpnews answers msg_data_id; unknown msgtype 40008; missing media 41006; empty text 44004."""
     base = {"filter": {"is_to_all": True}}
+    draft = wire.fake.content.add_draft()
     answer = wire.post(
         "/cgi-bin/message/mass/sendall",
-        {**base, "msgtype": "mpnews", "mpnews": {"media_id": "m1"}, "send_ignore_reprint": 1},
+        {**base, "msgtype": "mpnews", "mpnews": {"media_id": draft}, "send_ignore_reprint": 1},
     )
     assert isinstance(answer["msg_data_id"], int)
     post = wire.post
@@ -203,7 +204,8 @@ def test_preview_counting_configurable(clock: FixedClock) -> None:
 
 def test_delete_and_status(wire: Wire) -> None:
     """Only mpnews/video jobs can be deleted; status turns DELETE; bad ids 40059, idx 40060."""
-    news = {"filter": {"is_to_all": True}, "msgtype": "mpnews", "mpnews": {"media_id": "m"}}
+    draft = wire.fake.content.add_draft()
+    news = {"filter": {"is_to_all": True}, "msgtype": "mpnews", "mpnews": {"media_id": draft}}
     msg_id = wire.post("/cgi-bin/message/mass/sendall", news)["msg_id"]
     assert (
         errcode(wire.post("/cgi-bin/message/mass/delete", {"msg_id": msg_id, "article_idx": 9}))

@@ -122,7 +122,8 @@ def test_trymatch_by_tag_and_platform(wire: Wire) -> None:
     assert trymatch(wire, "oI")["button"][0]["name"] == "iOS"
     assert errcode(trymatch(wire, "zz")) == 65302
     got = wire.get("/cgi-bin/menu/get")
-    assert got["conditionalmenu"][0]["menuid"] == menuid
+    assert got["conditionalmenu"][0]["menuid"] == int(menuid)
+    assert type(got["menu"]["menuid"]) is type(got["conditionalmenu"][0]["menuid"])
     assert got["conditionalmenu"][0]["matchrule"] == {"tag_id": str(vip)}
     assert wire.post("/cgi-bin/menu/delconditional", {"menuid": menuid}) == OK
     assert trymatch(wire, "oA")["button"][0]["name"] == "今日歌曲"

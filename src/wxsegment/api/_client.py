@@ -9,7 +9,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Literal
 
@@ -17,6 +17,7 @@ import httpx
 import tenacity
 
 from wxsegment._clock import Clock, SystemClock
+from wxsegment.api._blacklist import AsyncBlacklist, Blacklist
 from wxsegment.api._core import (
     DEFAULT_BASE_URL,
     Call,
@@ -24,23 +25,33 @@ from wxsegment.api._core import (
     RetryPolicy,
     Token,
     chain_retry,
+    custom_call,
+    decode_file_response,
     decode_response,
     dumps,
     should_retry,
     token_from_response,
     transport_error,
 )
+from wxsegment.api._datacube import AsyncDatacube, Datacube
+from wxsegment.api._drafts import AsyncDrafts, Drafts
 from wxsegment.api._errors import (
     CredentialError,
     InvalidTokenError,
     WeChatError,
     WeChatValidationError,
 )
+from wxsegment.api._kf import AsyncCustomerService, CustomerService
 from wxsegment.api._mass import AsyncMass, Mass
+from wxsegment.api._media import AsyncMaterials, AsyncMedia, Materials, Media
 from wxsegment.api._menus import AsyncMenus, Menus
 from wxsegment.api._messaging import AsyncMessages, Messages
+from wxsegment.api._publish import AsyncPublish, Publish
 from wxsegment.api._qrcode import AsyncQRCodes, QRCodes
+from wxsegment.api._quota_ops import AsyncQuotaOps, ClearQuotaLedger, QuotaOps
+from wxsegment.api._subscribe import AsyncSubscribeMessages, SubscribeMessages
 from wxsegment.api._tags import AsyncTags, Tags
+from wxsegment.api._templates import AsyncTemplates, Templates
 from wxsegment.api._tokens import MemoryTokenStore, SharedTokenStore, TokenStore
 from wxsegment.api._users import AsyncUsers, Users
 
@@ -163,12 +174,22 @@ class _BaseClient:
         if token is not None:
             params["access_token"] = token
         args: dict[str, Any] = {"params": params}
-        if call.body is not None:
+        if call.files is not None:
+            args["files"] = dict(call.files)
+            args["data"] = dict(call.form)
+        elif call.body is not None:
             args["content"] = dumps(call.body)
             args["headers"] = _JSON_HEADERS
         return args
 
     def _decode(self, call: Call, response: httpx.Response) -> dict[str, Any]:
+        if call.binary:
+            return decode_file_response(
+                response.status_code,
+                response.content,
+                response.headers.get("content-type", ""),
+                call.path,
+            )
         return decode_response(response.status_code, response.content, call.path)
 
     def __repr__(self) -> str:
@@ -176,6 +197,12 @@ class _BaseClient:
             f"{type(self).__name__}(appid={self.appid!r}, base_url={self.base_url!r}, "
             f"token_endpoint={self.token_endpoint!r})"
         )
+
+
+def _release_taken(taking: asyncio.Future[Any], lock: AbstractContextManager[None]) -> None:
+    """Release a lock that a cancelled refresh's thread took after all."""
+    if not taking.cancelled() and taking.exception() is None:
+        lock.__exit__(None, None, None)
 
 
 def _token_error(error: InvalidTokenError) -> CredentialError:
@@ -186,7 +213,9 @@ def _token_error(error: InvalidTokenError) -> CredentialError:
 class Client(_BaseClient):
     """A blocking WeChat client over `httpx.Client`.
 
-    Resource groups: `users`, `tags`, `qrcode`, `mass`, `messages`, `menus`. Tokens come from
+    Resource groups: `users`, `tags`, `qrcode`, `mass`, `messages`, `menus`; for content
+    `media`, `materials`, `drafts`, `publish`, `templates`, `subscribe_messages`; and
+    `datacube`, `quota`, `blacklist`, `kf`; `call` reaches any other endpoint. Tokens come from
     ``stable_token`` unless ``token_endpoint="classic"``; ``token_store`` shares them between
     processes; ``sleep`` is used for retries and pacing (tests pass a fake one).
     """
@@ -206,6 +235,7 @@ class Client(_BaseClient):
         mass_per_minute: int | None = 60,
         clock: Clock | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clear_quota_ledger: ClearQuotaLedger | None = None,
     ) -> None:
         super().__init__(
             appid,
@@ -229,6 +259,16 @@ class Client(_BaseClient):
         self.mass = Mass(self)
         self.messages = Messages(self)
         self.menus = Menus(self)
+        self.media = Media(self)
+        self.materials = Materials(self)
+        self.drafts = Drafts(self)
+        self.publish = Publish(self)
+        self.templates = Templates(self)
+        self.subscribe_messages = SubscribeMessages(self)
+        self.datacube = Datacube(self)
+        self.quota = QuotaOps(self, clear_quota_ledger)
+        self.blacklist = Blacklist(self)
+        self.kf = CustomerService(self)
 
     def close(self) -> None:
         """Close the HTTP client if this client created it."""
@@ -304,6 +344,23 @@ class Client(_BaseClient):
             logger.debug("token refused at %s; refreshing once", call.path)
             return self._send(call, self._refresh(token))
 
+    def call(
+        self,
+        method: Literal["GET", "POST"],
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Mapping[str, Any] | None = None,
+        replayable: bool | None = None,
+    ) -> dict[str, Any]:
+        """Call an endpoint the library does not wrap; returns the decoded JSON answer.
+
+        Tokens, retries, pacing and the errcode mapping apply as for the wrapped groups.
+        ``replayable`` (default: GET yes, POST no) says whether a retry after an ambiguous
+        failure is harmless.
+        """
+        return self._request(custom_call(method, path, params, json, replayable))
+
     def _request(self, call: Call) -> dict[str, Any]:
         # The first attempt runs outside tenacity: most calls succeed at once, and building
         # the retry machinery for each of them costs more than the call's own decoding.
@@ -353,6 +410,7 @@ class AsyncClient(_BaseClient):
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         concurrency: int = 16,
         pools: int = 4,
+        clear_quota_ledger: ClearQuotaLedger | None = None,
     ) -> None:
         super().__init__(
             appid,
@@ -388,6 +446,16 @@ class AsyncClient(_BaseClient):
         self.mass = AsyncMass(self)
         self.messages = AsyncMessages(self)
         self.menus = AsyncMenus(self)
+        self.media = AsyncMedia(self)
+        self.materials = AsyncMaterials(self)
+        self.drafts = AsyncDrafts(self)
+        self.publish = AsyncPublish(self)
+        self.templates = AsyncTemplates(self)
+        self.subscribe_messages = AsyncSubscribeMessages(self)
+        self.datacube = AsyncDatacube(self)
+        self.quota = AsyncQuotaOps(self, clear_quota_ledger)
+        self.blacklist = AsyncBlacklist(self)
+        self.kf = AsyncCustomerService(self)
 
     async def aclose(self) -> None:
         """Close the HTTP client if this client created it."""
@@ -422,7 +490,13 @@ class AsyncClient(_BaseClient):
                 return await self._refresh_locked(stale)
             shared = self._store.refresh_lock(self._token_key)
             # A cross-process lock may block; wait for it off the event loop.
-            await asyncio.to_thread(shared.__enter__)
+            taking = asyncio.ensure_future(asyncio.to_thread(shared.__enter__))
+            try:
+                await asyncio.shield(taking)
+            except asyncio.CancelledError:
+                # The thread goes on and may still take the lock: give it back once it has.
+                taking.add_done_callback(lambda done: _release_taken(done, shared))
+                raise
             try:
                 return await self._refresh_locked(stale)
             finally:
@@ -473,6 +547,23 @@ class AsyncClient(_BaseClient):
         except InvalidTokenError:
             logger.debug("token refused at %s; refreshing once", call.path)
             return await self._send(call, await self._refresh(token))
+
+    async def call(
+        self,
+        method: Literal["GET", "POST"],
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Mapping[str, Any] | None = None,
+        replayable: bool | None = None,
+    ) -> dict[str, Any]:
+        """Call an endpoint the library does not wrap; returns the decoded JSON answer.
+
+        Tokens, retries, pacing and the errcode mapping apply as for the wrapped groups.
+        ``replayable`` (default: GET yes, POST no) says whether a retry after an ambiguous
+        failure is harmless.
+        """
+        return await self._request(custom_call(method, path, params, json, replayable))
 
     async def _request(self, call: Call) -> dict[str, Any]:
         try:

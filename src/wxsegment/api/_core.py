@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import random
+import re
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, Literal, TypeVar
@@ -30,6 +31,8 @@ from wxsegment.api._errors import (
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "FILE_CONTENT",
+    "FILE_CONTENT_TYPE",
     "QRCODE_IMAGE_URL",
     "TOKEN_RECHECK_INTERVAL",
     "Call",
@@ -38,6 +41,8 @@ __all__ = [
     "Token",
     "chain_retry",
     "chunked",
+    "custom_call",
+    "decode_file_response",
     "decode_response",
     "derive_clientmsgid",
     "dumps",
@@ -74,6 +79,66 @@ class Call:
     replayable: bool = True
     paced: bool = False
     token: bool = True
+    #: A multipart upload: form files (``{"media": (filename, stream, content_type)}``) and
+    #: plain form fields; ``body`` is then None. httpx rewinds each stream on every attempt.
+    files: Mapping[str, tuple[str, Any, str]] | None = None
+    form: Mapping[str, str] = attrs.field(factory=dict)
+    #: The answer may be a file instead of JSON (see `decode_file_response`).
+    binary: bool = False
+
+
+#: Paths the mass-send pacer governs, also when reached through `custom_call`.
+PACED_PATHS: Final = frozenset(
+    {
+        "/cgi-bin/message/mass/sendall",
+        "/cgi-bin/message/mass/send",
+        "/cgi-bin/message/mass/preview",
+        "/cgi-bin/message/mass/delete",
+    }
+)
+_TOKEN_PATHS: Final = frozenset({"/cgi-bin/token", "/cgi-bin/stable_token"})
+
+
+def custom_call(
+    method: str,
+    path: str,
+    params: Mapping[str, str] | None,
+    body: Mapping[str, Any] | None,
+    replayable: bool | None,
+) -> Call:
+    """A `Call` for an endpoint the library does not wrap, checked before any I/O.
+
+    Reads (GET) are replayable unless said otherwise; POSTs are not, because the library
+    cannot know whether sending one twice is harmless.
+    """
+    if method not in ("GET", "POST"):
+        raise WeChatValidationError(f"method must be 'GET' or 'POST', got {method!r}")
+    if not isinstance(path, str) or not path.startswith("/") or "?" in path or "#" in path:
+        raise WeChatValidationError(
+            f"path must start with '/' and carry no query string, got {path!r}"
+        )
+    if path in _TOKEN_PATHS:
+        raise WeChatValidationError(f"{path} is the token endpoint; the client calls it itself")
+    query: dict[str, str] = {}
+    for key, value in (params or {}).items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError("params must map str to str")
+        if key == "access_token":
+            raise WeChatValidationError("params must not carry access_token; the client adds it")
+        query[key] = value
+    if body is not None and not isinstance(body, Mapping):
+        raise TypeError(f"json must be a mapping, not {type(body).__name__}")
+    if method == "GET" and body is not None:
+        raise WeChatValidationError("a GET call takes no json body")
+    verb: Literal["GET", "POST"] = "GET" if method == "GET" else "POST"
+    return Call(
+        verb,
+        path,
+        params=query,
+        body=dict(body) if body is not None else ({} if method == "POST" else None),
+        replayable=method == "GET" if replayable is None else bool(replayable),
+        paced=path in PACED_PATHS,
+    )
 
 
 def dumps(body: Mapping[str, Any]) -> bytes:
@@ -107,6 +172,26 @@ def decode_response(status_code: int, content: bytes, endpoint: str) -> dict[str
     if errcode != 0:
         raise error_for(errcode, str(data.get("errmsg", "")), endpoint, data)
     return data
+
+
+#: The key under which `decode_file_response` returns a file answer's bytes.
+FILE_CONTENT: Final = "__file_content__"
+FILE_CONTENT_TYPE: Final = "__file_content_type__"
+
+
+def decode_file_response(
+    status_code: int, content: bytes, content_type: str, endpoint: str
+) -> dict[str, Any]:
+    """Like `decode_response`, but a non-JSON answer is a file.
+
+    Media downloads answer the file itself, or JSON (an error, or a video's ``video_url``): only
+    the Content-Type tells them apart. A file comes back as ``{FILE_CONTENT: bytes,
+    FILE_CONTENT_TYPE: str}``.
+    """
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if not 200 <= status_code < 300 or kind in ("application/json", "text/plain", "text/json"):
+        return decode_response(status_code, content, endpoint)
+    return {FILE_CONTENT: content, FILE_CONTENT_TYPE: kind}
 
 
 def transport_error(error: httpx.HTTPError, endpoint: str, *secrets: str) -> WeChatTransportError:
@@ -378,6 +463,23 @@ def check_openid(openid: str, name: str = "openid") -> str:
     if not openid or openid != openid.strip():
         raise WeChatValidationError(f"{name} must be a non-empty string without spaces")
     return openid
+
+
+#: ``prefix@wechat_id``: a prefix of 1..10 letters, digits or ``_``; at most 30 characters.
+KF_ACCOUNT_MAX_CHARS: Final = 30
+_KF_ACCOUNT: Final = re.compile(r"[A-Za-z0-9_]{1,10}@[A-Za-z0-9_-]+")
+
+
+def check_kf_account(kf_account: str) -> str:
+    """Refuse a customer-service account that is not ``prefix@wechat_id``."""
+    if not isinstance(kf_account, str):
+        raise TypeError(f"kf_account must be a str, not {type(kf_account).__name__}")
+    if len(kf_account) > KF_ACCOUNT_MAX_CHARS or not _KF_ACCOUNT.fullmatch(kf_account):
+        raise WeChatValidationError(
+            "kf_account must be prefix@wechat_id (prefix: 1..10 letters, digits or _; "
+            f"at most {KF_ACCOUNT_MAX_CHARS} characters), got {kf_account!r}"
+        )
+    return kf_account
 
 
 def unique_openids(openids: Sequence[str] | Any) -> list[str]:

@@ -12,7 +12,8 @@ none ever carries the access token or the app secret. The tree::
     ├── RateLimitError                  quotas
     │   ├── DailyQuotaError             45009
     │   ├── MinuteQuotaError            45011
-    │   └── MassQuotaError              45028
+    │   ├── MassQuotaError              45028
+    │   └── ClearQuotaExhaustedError    48006: the month's 10 clear_quota resets are used
     ├── ClientMsgIdError                the idempotency key of a send
     │   ├── DuplicateClientMsgIdError   45065 (.msg_id of the original send)
     │   ├── ClientMsgIdRetryTooFastError 45066
@@ -46,6 +47,7 @@ from typing import Any, Final
 __all__ = [
     "ERRCODE_FAMILIES",
     "BusyError",
+    "ClearQuotaExhaustedError",
     "ClientMsgIdError",
     "ClientMsgIdRetryTooFastError",
     "ClientMsgIdTooLongError",
@@ -175,6 +177,10 @@ class MassQuotaError(RateLimitError):
     """45028: the account has no mass-send quota left."""
 
 
+class ClearQuotaExhaustedError(RateLimitError):
+    """48006: this month's ``clear_quota`` resets are used up (also raised locally, unsent)."""
+
+
 class ClientMsgIdError(WeChatError):
     """A problem with the idempotency key (``clientmsgid``) of a send."""
 
@@ -276,7 +282,7 @@ _FAMILIES: Final[tuple[tuple[type[WeChatError], Iterable[int]], ...]] = (
     (DailyQuotaError, _codes(45009)),
     (MinuteQuotaError, _codes(45011)),
     (MassQuotaError, _codes(45028)),
-    (RateLimitError, _codes(48006)),
+    (ClearQuotaExhaustedError, _codes(48006)),
     (DuplicateClientMsgIdError, _codes(45065)),
     (ClientMsgIdRetryTooFastError, _codes(45066)),
     (ClientMsgIdTooLongError, _codes(45067)),
@@ -299,14 +305,23 @@ _FAMILIES: Final[tuple[tuple[type[WeChatError], Iterable[int]], ...]] = (
                44001, 45001, 45007, 46001, 48005),
     ),
     (TemplateError, _codes(40037, 40102, 43100, 45026, 45027, 47003)),
-    (PermissionDeniedError, _codes(40155, 43001, 43002, 43003, 48001, 48003, 48004, 48008, 50001)),
+    (
+        PermissionDeniedError,
+        _codes(40155, 43001, 43002, 43003, 48001, 48003, 48004, 48008, 50001, 65400, 76003),
+    ),
     (
         InvalidRequestError,
         _codes(40008, 40032, 40033, 40035, 40038, 40039, 40048, 40050, 40051, 40053, 40059,
                40060, 40092, 40117, 40130, 44002, 44003, 44004, range(45002, 45007), 45008,
                range(45016, 45019), 45072, 45081, 45083, 45084, 45166, 47001,
-               range(61450, 61458), 61500, 76021),
+               range(61450, 61458), 61500, 61501, range(40201, 40204),
+               range(65401, 65409), 76001, 76002, 76021),
     ),
+    # Content APIs: industries, category and subscribe templates, subscribe page paths, and
+    # the retired article-material endpoints ("This API has been unsupported").
+    (TemplateError, _codes(40103, 40246, range(200011, 200015), range(200016, 200022))),
+    (InvalidRequestError, _codes(41030)),
+    (PermissionDeniedError, _codes(45103, 45106)),
 )
 
 

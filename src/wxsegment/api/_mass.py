@@ -144,6 +144,16 @@ def delete_call(msg_id: int, article_idx: int) -> Call:
     return Call("POST", "/cgi-bin/message/mass/delete", body=body, replayable=False, paced=True)
 
 
+def delete_by_url_call(url: str, article_idx: int) -> Call:
+    """``POST /cgi-bin/message/mass/delete`` naming the send by an article URL (no msg_id)."""
+    if isinstance(article_idx, bool) or not isinstance(article_idx, int) or article_idx < 0:
+        raise WeChatValidationError(f"article_idx must be an int >= 0, got {article_idx!r}")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise WeChatValidationError(f"url must be an article URL, got {url!r}")
+    body = {"url": url, "article_idx": article_idx}
+    return Call("POST", "/cgi-bin/message/mass/delete", body=body, replayable=False, paced=True)
+
+
 def status_call(msg_id: int) -> Call:
     """``POST /cgi-bin/message/mass/get``."""
     return Call("POST", "/cgi-bin/message/mass/get", body={"msg_id": _check_msg_id(msg_id)})
@@ -227,6 +237,10 @@ class Mass:
         """Delete a sent mpnews/video (``POST /cgi-bin/message/mass/delete``)."""
         self._client._request(delete_call(msg_id, article_idx))
 
+    def delete_by_url(self, url: str, *, article_idx: int = 0) -> None:
+        """Delete a sent article by its URL when the msg_id is unknown (``mass/delete``)."""
+        self._client._request(delete_by_url_call(url, article_idx))
+
     def status(self, msg_id: int) -> MassStatus:
         """The state of a send (``POST /cgi-bin/message/mass/get``)."""
         return parse_status(self._client._request(status_call(msg_id)))
@@ -302,6 +316,10 @@ class AsyncMass:
     async def delete(self, msg_id: int, *, article_idx: int = 0) -> None:
         """Delete a sent mpnews/video (``POST /cgi-bin/message/mass/delete``)."""
         await self._client._request(delete_call(msg_id, article_idx))
+
+    async def delete_by_url(self, url: str, *, article_idx: int = 0) -> None:
+        """Delete a sent article by its URL when the msg_id is unknown (``mass/delete``)."""
+        await self._client._request(delete_by_url_call(url, article_idx))
 
     async def status(self, msg_id: int) -> MassStatus:
         """The state of a send (``POST /cgi-bin/message/mass/get``)."""

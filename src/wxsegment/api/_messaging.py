@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from wxsegment.api._core import Call, check_openid, validate_clientmsgid
+from wxsegment.api._core import Call, check_kf_account, check_openid, validate_clientmsgid
 from wxsegment.api._errors import WeChatValidationError
+from wxsegment.api._keywords import KEYWORD_RULES, KeywordRule, check_keyword_values
 from wxsegment.api._messages import CUSTOM_TYPES, CustomMessage
 from wxsegment.api._models import TemplateSendResult
 
@@ -25,7 +26,7 @@ def custom_call(openid: str, message: CustomMessage, kf_account: str | None) -> 
         raise TypeError(f"{type(message).__name__} is not a customer-service message")
     body: dict[str, Any] = {"touser": check_openid(openid), **message.payload()}
     if kf_account is not None:
-        body["customservice"] = {"kf_account": kf_account}
+        body["customservice"] = {"kf_account": check_kf_account(kf_account)}
     return Call("POST", "/cgi-bin/message/custom/send", body=body, replayable=False)
 
 
@@ -43,10 +44,15 @@ def template_call(
     url: str | None,
     miniprogram: tuple[str, str] | None,
     client_msg_id: str | None,
+    rules: Mapping[str, KeywordRule] = KEYWORD_RULES,
 ) -> Call:
-    """``POST /cgi-bin/message/template/send``; replayable only with a ``client_msg_id``."""
+    """``POST /cgi-bin/message/template/send``; replayable only with a ``client_msg_id``.
+
+    Values of typed keys (``thing1``, ``time2``, ...) are checked against ``rules`` first.
+    """
     if not isinstance(template_id, str) or not template_id:
         raise WeChatValidationError("template_id must be a non-empty string")
+    check_keyword_values(data, rules)
     fields: dict[str, Any] = {}
     for key, value in data.items():
         fields[key] = {"value": value} if isinstance(value, str) else dict(value)
@@ -77,10 +83,14 @@ def parse_template(data: Mapping[str, Any], call: Call) -> TemplateSendResult:
 
 
 class Messages:
-    """Customer-service and template messages (blocking)."""
+    """Customer-service and template messages (blocking).
+
+    ``keyword_rules`` (type prefix -> `KeywordRule`) is checked before `send_template`.
+    """
 
     def __init__(self, client: Client) -> None:
         self._client = client
+        self.keyword_rules: Mapping[str, KeywordRule] = KEYWORD_RULES
 
     def send(self, openid: str, message: CustomMessage, *, kf_account: str | None = None) -> None:
         """A customer-service message inside the 48 h window (``message/custom/send``)."""
@@ -103,7 +113,7 @@ class Messages:
         """A template message (``message/template/send``); ``miniprogram`` is (appid, page)."""
         call = template_call(
             openid, template_id, data, url=url, miniprogram=miniprogram,
-            client_msg_id=client_msg_id,
+            client_msg_id=client_msg_id, rules=self.keyword_rules,
         )
         return parse_template(self._client._request(call), call)
 
@@ -113,6 +123,7 @@ class AsyncMessages:
 
     def __init__(self, client: AsyncClient) -> None:
         self._client = client
+        self.keyword_rules: Mapping[str, KeywordRule] = KEYWORD_RULES
 
     async def send(
         self, openid: str, message: CustomMessage, *, kf_account: str | None = None
@@ -137,6 +148,6 @@ class AsyncMessages:
         """A template message (``message/template/send``); ``miniprogram`` is (appid, page)."""
         call = template_call(
             openid, template_id, data, url=url, miniprogram=miniprogram,
-            client_msg_id=client_msg_id,
+            client_msg_id=client_msg_id, rules=self.keyword_rules,
         )
         return parse_template(await self._client._request(call), call)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+import attrs
+
 from wxsegment.api._core import (
     Call,
     check_openid,
@@ -18,7 +20,7 @@ from wxsegment.api._models import User
 if TYPE_CHECKING:
     from wxsegment.api._client import AsyncClient, Client
 
-__all__ = ["AsyncUsers", "PageLimitError", "Users"]
+__all__ = ["AsyncUsers", "FollowerPage", "PageLimitError", "Users"]
 
 #: ``user/info/batchget`` takes at most 100 openids per call.
 BATCHGET_MAX: Final = 100
@@ -41,6 +43,18 @@ def check_max_pages(max_pages: int) -> int:
     return max_pages
 
 
+@attrs.frozen
+class FollowerPage:
+    """One page of ``user/get``: its openids, the cursor of the next page, and the total.
+
+    ``next_openid`` is None on the last page; pass it back to resume the walk there.
+    """
+
+    openids: tuple[str, ...]
+    next_openid: str | None
+    total: int
+
+
 def parse_page(data: Mapping[str, Any], cursor: str) -> tuple[list[str], str | None]:
     """The openids of one page and the cursor of the next (None at the end).
 
@@ -55,6 +69,13 @@ def parse_page(data: Mapping[str, Any], cursor: str) -> tuple[list[str], str | N
     if not following or following == cursor:
         return openids, None
     return openids, following
+
+
+def follower_page(data: Mapping[str, Any], cursor: str) -> FollowerPage:
+    """The `FollowerPage` of one ``user/get`` answer."""
+    openids, following = parse_page(data, cursor)
+    total = data.get("total")
+    return FollowerPage(tuple(openids), following, int(total) if total is not None else 0)
 
 
 def page_call(cursor: str) -> Call:
@@ -119,6 +140,23 @@ class Users:
             cursor = following
         raise PageLimitError(f"user/get: no end of list after {max_pages} pages")
 
+    def iter_pages(
+        self, *, next_openid: str = "", max_pages: int = DEFAULT_MAX_PAGES
+    ) -> Iterator[FollowerPage]:
+        """The follower list page by page (``GET /cgi-bin/user/get``), for resumable walks.
+
+        Raises `PageLimitError` after ``max_pages`` pages without reaching the end.
+        """
+        check_max_pages(max_pages)
+        cursor = next_openid
+        for _ in range(max_pages):
+            page = follower_page(self._client._request(page_call(cursor)), cursor)
+            yield page
+            if page.next_openid is None:
+                return
+            cursor = page.next_openid
+        raise PageLimitError(f"user/get: no end of list after {max_pages} pages")
+
     def get(self, openid: str, *, lang: Lang = "zh_CN") -> User:
         """One follower's profile (``GET /cgi-bin/user/info``)."""
         return User.from_wechat(self._client._request(info_call(openid, lang)))
@@ -158,6 +196,23 @@ class AsyncUsers:
             if following is None:
                 return
             cursor = following
+        raise PageLimitError(f"user/get: no end of list after {max_pages} pages")
+
+    async def iter_pages(
+        self, *, next_openid: str = "", max_pages: int = DEFAULT_MAX_PAGES
+    ) -> AsyncIterator[FollowerPage]:
+        """The follower list page by page (``GET /cgi-bin/user/get``), for resumable walks.
+
+        Raises `PageLimitError` after ``max_pages`` pages without reaching the end.
+        """
+        check_max_pages(max_pages)
+        cursor = next_openid
+        for _ in range(max_pages):
+            page = follower_page(await self._client._request(page_call(cursor)), cursor)
+            yield page
+            if page.next_openid is None:
+                return
+            cursor = page.next_openid
         raise PageLimitError(f"user/get: no end of list after {max_pages} pages")
 
     async def get(self, openid: str, *, lang: Lang = "zh_CN") -> User:

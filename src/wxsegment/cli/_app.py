@@ -21,6 +21,8 @@ from rich.table import Table
 
 from wxsegment.cli._config import ConfigError, Settings, load_settings
 from wxsegment.cli._ledgers import open_ledger
+from wxsegment.cli._stores import open_client, open_store
+from wxsegment.followers import FollowerStore, ImportRejectedError
 from wxsegment.quota import QuotaLedger
 from wxsegment.segment import (
     Dialect,
@@ -64,6 +66,24 @@ def _ledger(ctx: click.Context, url: str | None, account: str | None) -> QuotaLe
         return open_ledger(target, account=account or settings.appid)
     except ConfigError as error:
         _fail(str(error))
+
+
+def _store(ctx: click.Context, url: str | None) -> FollowerStore:
+    target = url or _settings(ctx).store
+    if target is None:
+        raise click.UsageError("no store given: pass --store URL or set WXSEGMENT_STORE", ctx=ctx)
+    try:
+        return open_store(target)
+    except ConfigError as error:
+        _fail(str(error))
+
+
+_STORE_OPTION = click.option(
+    "--store",
+    "store_url",
+    metavar="URL",
+    help="sqlite:///FILE or postgresql://... (default: WXSEGMENT_STORE).",
+)
 
 
 def _parse_segment(text: str, param_hint: str = "'DSL'") -> Segment:
@@ -181,6 +201,155 @@ def _aware(value: datetime | None) -> datetime:
 
 def _jsonable(value: Any) -> Any:
     return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
+
+
+@segment.command("count", context_settings=_CONTEXT)
+@click.argument("dsl")
+@_STORE_OPTION
+@click.pass_context
+def segment_count(ctx: click.Context, dsl: str, store_url: str | None) -> None:
+    """Count the store's followers matching DSL (checked against the attribute schema)."""
+    parsed = _parse_segment(dsl)
+    store = _store(ctx, store_url)
+    try:
+        click.echo(str(store.count(parsed, now=datetime.now(timezone.utc))))
+    except (TypeError, ValueError) as error:
+        raise click.BadParameter(str(error), param_hint="'DSL'") from None
+    finally:
+        store.close()
+
+
+@segment.command("explain", context_settings=_CONTEXT)
+@click.argument("dsl")
+@_STORE_OPTION
+@click.pass_context
+def segment_explain(ctx: click.Context, dsl: str, store_url: str | None) -> None:
+    """Each sub-expression's count over everyone, then the funnel as the conjunction narrows."""
+    parsed = _parse_segment(dsl)
+    store = _store(ctx, store_url)
+    now = datetime.now(timezone.utc)
+    try:
+        explanation = store.explain(parsed, now=now)
+        steps = _store_funnel(store, parsed, now)
+    except (TypeError, ValueError) as error:
+        raise click.BadParameter(str(error), param_hint="'DSL'") from None
+    finally:
+        store.close()
+    console = _console()
+    table = Table("matched", "share", "sub-expression", title="each sub-expression, over everyone")
+    for depth, node in _walk(explanation):
+        table.add_row(f"{node.matched:,}", f"{node.share:.1%}", "  " * depth + render(node.segment))
+    console.print(table)
+    funnel_table = Table(
+        "left", "dropped", "condition", title="funnel: adding one condition at a time"
+    )
+    funnel_table.add_row(f"{explanation.total:,}", "", "everyone")
+    left = explanation.total
+    for part, count in steps:
+        funnel_table.add_row(f"{count:,}", f"-{left - count:,}", "and " + render(part))
+        left = count
+    console.print(funnel_table)
+
+
+def _walk(node: Any, depth: int = 0) -> Any:
+    yield depth, node
+    for child in node.children:
+        yield from _walk(child, depth + 1)
+
+
+def _store_funnel(
+    store: FollowerStore, segment: Segment, now: datetime
+) -> list[tuple[Segment, int]]:
+    """The narrowest-first funnel with one COUNT per candidate and step, run in the store."""
+    from wxsegment.segment import And, and_
+
+    parts = sorted(segment.children, key=render) if isinstance(segment, And) else [segment]
+    chosen: list[Segment] = []
+    steps: list[tuple[Segment, int]] = []
+    while parts:
+        counts = [(store.count(and_(*chosen, part), now=now), part) for part in parts]
+        count, pick = min(counts, key=lambda pair: pair[0])
+        parts.remove(pick)
+        chosen.append(pick)
+        steps.append((pick, count))
+    return steps
+
+
+# -- store --------------------------------------------------------------------------------------
+
+
+@cli.command("import", context_settings=_CONTEXT)
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_STORE_OPTION
+@click.pass_context
+def import_csv(ctx: click.Context, path: Path, store_url: str | None) -> None:
+    """Merge the CRM rows of a CSV file into the store, all or nothing.
+
+    The file has a header row with an `openid` column; other columns are attributes declared
+    in the store's schema (or `tags`, `subscribe_time`, `unionid`, `last_interaction_at`).
+    """
+    store = _store(ctx, store_url)
+    try:
+        report = store.import_csv(path)
+    except ImportRejectedError as error:
+        _fail(f"nothing imported from {path.name}: {error}")
+    except (TypeError, ValueError) as error:
+        _fail(f"nothing imported from {path.name}: {error}")
+    finally:
+        store.close()
+    click.echo(f"imported {path.name}: {report.inserted} inserted, {report.updated} updated")
+
+
+@cli.command("sync", context_settings=_CONTEXT)
+@_STORE_OPTION
+@click.pass_context
+def sync(ctx: click.Context, store_url: str | None) -> None:
+    """Pull every follower and tag from WeChat into the store; resumes an interrupted pull."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from wxsegment.tagging import SyncProgress, sync_followers
+
+    settings = _settings(ctx)
+    try:
+        client = open_client(settings)
+    except ConfigError as error:
+        raise click.UsageError(str(error), ctx=ctx) from None
+    store = _store(ctx, store_url)
+    try:
+        with Progress(
+            TextColumn("followers"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=_console(),
+            transient=True,
+        ) as bar:
+            task = bar.add_task("pull", total=None)
+
+            def show(progress: SyncProgress) -> None:
+                bar.update(task, completed=progress.done, total=progress.total)
+
+            report = sync_followers(client, store, on_progress=show)
+    except Exception as error:
+        from wxsegment.api import WeChatError
+
+        if isinstance(error, WeChatError):
+            _fail(f"WeChat refused the pull: {error} (run `wxsegment sync` again to resume)")
+        raise
+    finally:
+        store.close()
+        client.close()
+    resumed = f", resumed at {report.resumed_from}" if report.resumed_from else ""
+    click.echo(
+        f"pulled {report.pulled:,} followers in {report.pages} pages{resumed}; "
+        f"{report.unsubscribed:,} marked unsubscribed; {report.tags} tags"
+    )
 
 
 # -- quota --------------------------------------------------------------------------------------

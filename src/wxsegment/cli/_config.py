@@ -19,7 +19,7 @@ __all__ = ["ENV_PREFIX", "ConfigError", "Secret", "Settings", "load_settings"]
 #: Environment variables are named ``WXSEGMENT_<FIELD>``, e.g. ``WXSEGMENT_SECRET``.
 ENV_PREFIX: Final = "WXSEGMENT_"
 
-_FIELDS: Final = ("appid", "secret", "token", "aes_key", "ledger", "store")
+_FIELDS: Final = ("appid", "secret", "token", "aes_key", "ledger", "store", "base_url")
 _SECRET_FIELDS: Final = frozenset({"secret", "token", "aes_key"})
 
 
@@ -53,6 +53,8 @@ class Settings:
     aes_key: Secret | None = None
     ledger: str | None = None
     store: str | None = None
+    #: WeChat's API address; set it to a `wxsegment fake serve` URL for tests.
+    base_url: str | None = None
     source: str = "defaults"
 
     def require(self, name: str) -> str:

@@ -39,6 +39,8 @@ from wxsegment.quota._window import (
     WindowRule,
     WindowStore,
 )
+from wxsegment.quota._window_postgres import PostgresWindowStore
+from wxsegment.quota._window_redis import RedisWindowStore
 from wxsegment.quota._window_stores import MemoryWindowStore, SQLiteWindowStore
 
 __all__ = [
@@ -59,8 +61,10 @@ __all__ = [
     "Overlap",
     "PendingEntry",
     "PostgresLedger",
+    "PostgresWindowStore",
     "QuotaLedger",
     "RedisLedger",
+    "RedisWindowStore",
     "RefusalReason",
     "Reservation",
     "SQLiteLedger",

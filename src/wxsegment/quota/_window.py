@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Any, Final, Protocol, runtime_checkable
 
 import attrs
 
 from wxsegment._clock import ensure_aware
-from wxsegment.quota._types import DEFAULT_ACCOUNT
-from wxsegment.quota._validate import check_account
+from wxsegment.quota._types import DEFAULT_ACCOUNT, MAX_OPENID_LENGTH
+from wxsegment.quota._validate import check_account, check_id
 
 __all__ = [
     "DEFAULT_WINDOW_POLICY",
@@ -274,11 +274,23 @@ class WindowStore(Protocol):
 
 
 def _check_openid(openid: object) -> str:
-    if not isinstance(openid, str):
-        raise TypeError(f"openid must be a string, not {type(openid).__name__}")
-    if not openid:
-        raise ValueError("openid must not be empty")
-    return openid
+    # Every store must be able to keep it: no NUL, no lone surrogate, the ledger's bound.
+    checked = check_id(openid, "openid")
+    if len(checked) > MAX_OPENID_LENGTH:
+        raise ValueError(
+            f"openid must be at most {MAX_OPENID_LENGTH} characters, got {len(checked)}"
+        )
+    return checked
+
+
+def _check_instant(value: datetime, what: str) -> datetime:
+    """An aware datetime that converts to UTC (stores keep instants in UTC)."""
+    ensure_aware(value, what)
+    try:
+        value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError(f"{what} is out of the supported range: {value.isoformat()}") from None
+    return value
 
 
 def _closed(openid: str) -> Allowance:
@@ -348,7 +360,8 @@ class ServiceWindow:
     Record interactions as callbacks arrive (`record`), then call `consume` right before
     sending a customer-service message and send only if it was granted. Time is always
     passed in (``at``/``now``, timezone-aware); the wall clock is never read. Several
-    processes share one allowance through a shared store (e.g. `SQLiteWindowStore`).
+    processes share one allowance through a shared store (`SQLiteWindowStore` on one host,
+    `PostgresWindowStore` or `RedisWindowStore` across hosts).
     """
 
     def __init__(
@@ -392,26 +405,29 @@ class ServiceWindow:
     def _cutoff(self, now: datetime) -> datetime:
         # Pruning is tied to ``now`` only: an ``at`` from a clock running ahead must not drop
         # rows that still matter.
-        return now - self._policy.horizon
+        try:
+            return now - self._policy.horizon
+        except OverflowError:
+            return datetime.min.replace(tzinfo=timezone.utc)
 
     def record(self, openid: str, kind: Interaction, *, at: datetime) -> None:
         """Record that ``openid`` interacted at ``at``; recording it twice is harmless."""
         _check_openid(openid)
         if not isinstance(kind, Interaction):
             raise TypeError(f"kind must be an Interaction, not {type(kind).__name__}")
-        ensure_aware(at, "at")
+        _check_instant(at, "at")
         self._store.add_interaction(self._account, openid, kind, at)
 
     def record_send(self, openid: str, *, at: datetime) -> None:
         """Count a customer-service message sent outside `consume` (e.g. by an agent)."""
         _check_openid(openid)
-        ensure_aware(at, "at")
+        _check_instant(at, "at")
         self._store.add_send(self._account, openid, at)
 
     def allowance(self, openid: str, *, now: datetime) -> Allowance:
         """Whether a message may go out to ``openid`` at ``now``, how many, until when."""
         _check_openid(openid)
-        ensure_aware(now, "now")
+        _check_instant(now, "now")
         return _assess(self._policy, openid, self._store.history(self._account, openid), now)
 
     def window_open(self, openid: str, *, now: datetime) -> bool:
@@ -424,7 +440,7 @@ class ServiceWindow:
         Call it right before sending; a granted message counts even if the send then fails.
         """
         _check_openid(openid)
-        ensure_aware(now, "now")
+        _check_instant(now, "now")
         policy = self._policy
 
         def decide(history: WindowHistory) -> bool:
@@ -441,5 +457,5 @@ class ServiceWindow:
 
     def prune(self, *, now: datetime) -> int:
         """Drop interactions and sends that can no longer matter at ``now``; return how many."""
-        ensure_aware(now, "now")
+        _check_instant(now, "now")
         return self._store.prune(self._account, self._cutoff(now))

@@ -1,10 +1,11 @@
-"""Compile a segment into one parameterized SQL query (SQLite, PostgreSQL, DuckDB).
+"""Compile a segment into one parameterized SQL query (SQLite, PostgreSQL, DuckDB, MySQL).
 
 `to_sql` returns ``(sql, params)``: a ``SELECT`` of one column, ``openid``, listing the followers
 that match the segment, in no particular order. Every value and every tag or attribute name is a
-bound parameter; only identifiers from a validated `SqlSchema` (always double-quoted) and fixed
-keywords appear in the SQL text. Placeholders are positional: ``?`` for SQLite (``sqlite3``) and
-DuckDB, ``%s`` for PostgreSQL (psycopg 3), with ``params`` a list in placeholder order.
+bound parameter; only identifiers from a validated `SqlSchema` (always quoted: double quotes,
+backticks for MySQL) and fixed keywords appear in the SQL text. Placeholders are positional:
+``?`` for SQLite (``sqlite3``) and DuckDB, ``%s`` for PostgreSQL (psycopg 3) and MySQL/MariaDB
+(PyMySQL), with ``params`` a list in placeholder order.
 
 Invariant: over rows written by `follower_inserts` into tables made by `sql_schema_ddl`, the query
 returns exactly ``{f.openid for f in followers if matches(segment, f, now=now)}``. Every compiled
@@ -76,6 +77,7 @@ class Dialect(str, enum.Enum):
     SQLITE = "sqlite"
     POSTGRESQL = "postgresql"
     DUCKDB = "duckdb"
+    MYSQL = "mysql"
 
 
 def _dialect(value: object) -> Dialect:
@@ -198,7 +200,17 @@ def _quote(identifier: str) -> str:
 
 
 def _placeholder(dialect: Dialect) -> str:
-    return "%s" if dialect is Dialect.POSTGRESQL else "?"
+    return "%s" if dialect in (Dialect.POSTGRESQL, Dialect.MYSQL) else "?"
+
+
+def _finish(sql: str, dialect: Dialect) -> str:
+    """Statement text in the dialect's identifier quotes.
+
+    Statements are built with double-quoted identifiers. The only other double quotes are the
+    collation names of PostgreSQL and DuckDB, and no value is ever spliced in, so for MySQL
+    (whose default SQL mode reads double quotes as strings) every one is an identifier quote.
+    """
+    return sql.replace('"', "`") if dialect is Dialect.MYSQL else sql
 
 
 # -- value encoding ------------------------------------------------------------------------------
@@ -395,8 +407,8 @@ class _Compiler:
         return f"a.{_quote(column)}"
 
     def _split(self, *, typed: bool) -> bool:
-        """Whether numbers compare as (double, correction) pairs: DuckDB's attribute table."""
-        return self.dialect is Dialect.DUCKDB and not typed
+        """Whether numbers compare as (double, correction) pairs: DuckDB's and MySQL's EAV."""
+        return self.dialect in _SPLIT_DIALECTS and not typed
 
     def _condition(
         self, node: Compare | In | Between | Within, column: str, kind: str | None, *, typed: bool
@@ -494,6 +506,10 @@ class _Compiler:
                 return f'{column} COLLATE "C"' if ordering else column
             case Dialect.DUCKDB:
                 return f'{column} COLLATE "binary"'
+            case Dialect.MYSQL:
+                # Bytes of UTF-8 order as code points do, and binary strings are never padded
+                # (MariaDB's utf8mb4_bin would find "a" equal to "a ").
+                return f"CAST({column} AS BINARY)"
             case _:
                 assert_never(self.dialect)
 
@@ -529,11 +545,12 @@ def to_sql(
         raise TypeError(f"expected a Segment, got {type(segment).__name__}")
     s = _check_schema(schema)
     where, params = _Compiler(target, s, now).compile(segment)
-    sql = (
-        f'SELECT f.{_quote(s.openid_column)} AS "openid" '
-        f"FROM {_quote(s.followers_table)} AS f WHERE {where}"
-    )
-    return sql, params
+    # MySQL's layout keeps openids as bytes (see sql_schema_ddl): hand them back as text.
+    selected = f"f.{_quote(s.openid_column)}"
+    if target is Dialect.MYSQL:
+        selected = f"CAST({selected} AS CHAR)"
+    sql = f'SELECT {selected} AS "openid" FROM {_quote(s.followers_table)} AS f WHERE {where}'
+    return _finish(sql, target), params
 
 
 # -- layout and loading -------------------------------------------------------------------------
@@ -547,7 +564,14 @@ _COLUMN_TYPES: Final[dict[Dialect, dict[str, str]]] = {
         "datetime": "BIGINT",
     },
     Dialect.DUCKDB: {"str": "VARCHAR", "number": "DOUBLE", "bool": "BOOLEAN", "datetime": "BIGINT"},
+    # VARBINARY compares bytes with no padding and no case folding; a prefix indexes BLOBs.
+    Dialect.MYSQL: {"str": "BLOB", "number": "DOUBLE", "bool": "BOOLEAN", "datetime": "BIGINT"},
 }
+_SPLIT_DIALECTS: Final = frozenset({Dialect.DUCKDB, Dialect.MYSQL})
+#: MySQL key columns (openids, tag and attribute names): bytes, short enough for an index.
+_MYSQL_KEY: Final = "VARBINARY(255)"
+#: Bytes of a MySQL BLOB column an index covers.
+_MYSQL_PREFIX: Final = 255
 
 
 def _index(dialect: Dialect, table: str, suffix: str, columns: Iterable[str]) -> str:
@@ -567,18 +591,21 @@ def sql_schema_ddl(dialect: Dialect | str, schema: SqlSchema | None = None) -> l
     """``CREATE TABLE``/``CREATE INDEX`` statements for the layout `to_sql` reads, in order.
 
     Datetimes are ``BIGINT`` UTC microseconds since the Unix epoch; strings compare in code-point
-    order. DuckDB gets no secondary indexes: it scans columns with zone maps instead.
+    order. DuckDB gets no secondary indexes: it scans columns with zone maps instead. MySQL keeps
+    strings as bytes (``VARBINARY``/``BLOB``) and declares its indexes inside ``CREATE TABLE``.
     """
     target = _dialect(dialect)
     s = _check_schema(schema)
     types = _COLUMN_TYPES[target]
     text, number, boolean, micros = types["str"], types["number"], types["bool"], types["datetime"]
+    mysql = target is Dialect.MYSQL
+    key_type = _MYSQL_KEY if mysql else text
     followers = [
-        f"{_quote(s.openid_column)} {text} NOT NULL PRIMARY KEY",
+        f"{_quote(s.openid_column)} {key_type} NOT NULL PRIMARY KEY",
         f"{_quote(s.subscribe_time_column)} {micros} NOT NULL",
     ]
     if s.unionid_column is not None:
-        followers.append(f"{_quote(s.unionid_column)} {text}")
+        followers.append(f"{_quote(s.unionid_column)} {key_type}")
     if s.last_interaction_at_column is not None:
         followers.append(f"{_quote(s.last_interaction_at_column)} {micros}")
     followers.extend(f"{_quote(c.column)} {types[c.kind]}" for c in s.columns.values())
@@ -586,7 +613,8 @@ def sql_schema_ddl(dialect: Dialect | str, schema: SqlSchema | None = None) -> l
     statements = [
         f"CREATE TABLE IF NOT EXISTS {_quote(s.followers_table)} ({', '.join(followers)})",
         f"CREATE TABLE IF NOT EXISTS {_quote(s.tags_table)} ("
-        f"{_quote(s.tags_openid_column)} {text} NOT NULL, {_quote(s.tag_column)} {text} NOT NULL, "
+        f"{_quote(s.tags_openid_column)} {key_type} NOT NULL, "
+        f"{_quote(s.tag_column)} {key_type} NOT NULL, "
         f"PRIMARY KEY ({_quote(s.tags_openid_column)}, {_quote(s.tag_column)})){without_rowid}",
     ]
     indexed: list[tuple[str, str, list[str]]] = [
@@ -604,12 +632,13 @@ def sql_schema_ddl(dialect: Dialect | str, schema: SqlSchema | None = None) -> l
             Dialect.SQLITE: " + ".join(f"({_quote(v)} IS NOT NULL)" for v in values),
             Dialect.POSTGRESQL: f"num_nonnulls({', '.join(_quote(v) for v in values)})",
             Dialect.DUCKDB: " + ".join(f"CAST({_quote(v)} IS NOT NULL AS INTEGER)" for v in values),
+            Dialect.MYSQL: " + ".join(f"({_quote(v)} IS NOT NULL)" for v in values),
         }[target]
-        adjust = f"{_quote(s.num_adjust_column)} BIGINT, " if target is Dialect.DUCKDB else ""
+        adjust = f"{_quote(s.num_adjust_column)} BIGINT, " if target in _SPLIT_DIALECTS else ""
         statements.append(
             f"CREATE TABLE IF NOT EXISTS {_quote(s.attributes_table)} ("
-            f"{_quote(s.attributes_openid_column)} {text} NOT NULL, "
-            f"{_quote(s.name_column)} {text} NOT NULL, "
+            f"{_quote(s.attributes_openid_column)} {key_type} NOT NULL, "
+            f"{_quote(s.name_column)} {key_type} NOT NULL, "
             f"{_quote(s.str_value_column)} {text}, {_quote(s.num_value_column)} {number}, "
             f"{adjust}{_quote(s.bool_value_column)} {boolean}, "
             f"{_quote(s.time_value_column)} {micros}, "
@@ -619,6 +648,16 @@ def sql_schema_ddl(dialect: Dialect | str, schema: SqlSchema | None = None) -> l
         for value, suffix in zip(values, ("str", "num", "bool", "time"), strict=True):
             key = [s.name_column, value, s.attributes_openid_column]
             indexed.append((s.attributes_table, f"by_{suffix}", key))
+    if mysql:
+        prefixed = {s.str_value_column} | {c.column for c in s.columns.values() if c.kind == "str"}
+        tables = [s.followers_table, s.tags_table, s.attributes_table]
+        for table, suffix, cols in indexed:
+            listed = ", ".join(
+                f"{_quote(c)}({_MYSQL_PREFIX})" if c in prefixed else _quote(c) for c in cols
+            )
+            at = tables.index(table)
+            statements[at] = f"{statements[at][:-1]}, INDEX {_quote(suffix)} ({listed}))"
+        return [_finish(statement, target) for statement in statements]
     if target is not Dialect.DUCKDB:
         statements.extend(_index(target, table, suffix, cols) for table, suffix, cols in indexed)
     return statements
@@ -626,7 +665,8 @@ def sql_schema_ddl(dialect: Dialect | str, schema: SqlSchema | None = None) -> l
 
 def _insert(dialect: Dialect, table: str, columns: list[str]) -> str:
     marks = ", ".join(_placeholder(dialect) for _ in columns)
-    return f"INSERT INTO {_quote(table)} ({', '.join(_quote(c) for c in columns)}) VALUES ({marks})"
+    sql = f"INSERT INTO {_quote(table)} ({', '.join(_quote(c) for c in columns)}) VALUES ({marks})"
+    return _finish(sql, dialect)
 
 
 def follower_inserts(
@@ -655,7 +695,7 @@ def follower_inserts(
         s.name_column,
         s.str_value_column,
         s.num_value_column,
-        *([s.num_adjust_column] if target is Dialect.DUCKDB else []),
+        *([s.num_adjust_column] if target in _SPLIT_DIALECTS else []),
         s.bool_value_column,
         s.time_value_column,
     ]
@@ -719,10 +759,10 @@ def _attribute_values(value: AttributeValue, dialect: Dialect) -> tuple[SqlParam
     micros = _scalar(value, dialect, "datetime") if kind == "datetime" else None
     number: tuple[SqlParam, ...]
     if kind != "number":
-        number = (None, None) if dialect is Dialect.DUCKDB else (None,)
+        number = (None, None) if dialect in _SPLIT_DIALECTS else (None,)
     else:
         assert isinstance(value, (int, float))
-        if dialect is Dialect.DUCKDB:
+        if dialect in _SPLIT_DIALECTS:
             number = _split_number(value, "number")
         else:
             number = (_number(value, dialect, "number"),)

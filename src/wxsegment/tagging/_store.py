@@ -1,4 +1,4 @@
-"""Where the sync keeps the account's tags and who carries them: a protocol and a dict."""
+"""Where the sync keeps the account's tags and who carries them: a protocol, a dict, a store."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 from wxsegment._model import Follower
+from wxsegment.followers import FollowerStore
 
-__all__ = ["MemoryTagStore", "TagStore"]
+__all__ = ["FollowerTagStore", "MemoryTagStore", "TagStore"]
 
 
 @runtime_checkable
@@ -101,3 +102,54 @@ class MemoryTagStore:
     def follower(self, openid: str, *, subscribe_time: datetime, **fields: Any) -> Follower:
         """A `Follower` with the stored tag names; other fields as for `Follower` itself."""
         return Follower(openid, subscribe_time, tags=self.names_of(openid), **fields)
+
+
+class FollowerTagStore:
+    """A `TagStore` over a `FollowerStore`: WeChat tag ids map to the store's tag names.
+
+    Memberships live in the follower store itself, so segments over the store see what the
+    sync pulled and applied.
+    """
+
+    def __init__(self, store: FollowerStore) -> None:
+        self.store = store
+
+    def __repr__(self) -> str:
+        return f"FollowerTagStore({self.store!r})"
+
+    def replace(self, tags: Mapping[int, str], members: Mapping[str, Iterable[int]]) -> None:
+        """Replace the tag ids and the members of every WeChat tag (what `TagSync.pull` does)."""
+        names = {int(tag_id): str(name) for tag_id, name in tags.items()}
+        groups: dict[str, set[str]] = {name: set() for name in names.values()}
+        for openid, ids in members.items():
+            for tag_id in ids:
+                if tag_id in names:
+                    groups[names[tag_id]].add(openid)
+        self.store.replace_tags(names, groups)
+
+    def set_tag(self, tag_id: int, name: str) -> None:
+        """Record a tag (created or renamed; a rename keeps its members)."""
+        self.store.set_tag_id(name, tag_id)
+
+    def change(
+        self, openids: Iterable[str], *, add: int | None = None, remove: int | None = None
+    ) -> None:
+        """Add tag id ``add`` to, or remove ``remove`` from, each of ``openids``."""
+        listed = list(openids)
+        names = self.store.tag_ids()
+        for tag_id in (add, remove):
+            if tag_id is not None and tag_id not in names:
+                raise LookupError(f"tag id {tag_id} is not known to the store; set_tag it first")
+        if remove is not None:
+            self.store.remove_tags(listed, [names[remove]])
+        if add is not None:
+            self.store.add_tags(listed, [names[add]])
+
+    def tags(self) -> Mapping[int, str]:
+        """Every known tag, id to name."""
+        return MappingProxyType(dict(self.store.tag_ids()))
+
+    def tag_ids_of(self, openid: str) -> frozenset[int]:
+        """The WeChat tag ids of a follower's tags (tags without an id are left out)."""
+        ids = {name: tag_id for tag_id, name in self.store.tag_ids().items()}
+        return frozenset(ids[name] for name in self.store.tags_of(openid) if name in ids)

@@ -30,7 +30,17 @@ import attrs
 import httpx
 
 from wxsegment._clock import SHANGHAI, Clock, SystemClock, ensure_aware, month_key
+from wxsegment.testing._fake_blacklist import FakeBlacklist
+from wxsegment.testing._fake_content import FakeContent
+from wxsegment.testing._fake_datacube import DATACUBE_SPANS, FakeDatacube, article_url
+from wxsegment.testing._fake_events import EventPusher, FollowerActor, PushMode, PushResult
+from wxsegment.testing._fake_kf import FakeCustomerService, FakeKfAccount
+from wxsegment.testing._fake_limits import check_custom_sizes, check_media
+from wxsegment.testing._fake_media import FakeFile, FakeMedia, retired
 from wxsegment.testing._fake_menu import check_buttons, check_matchrule, menu_domains
+from wxsegment.testing._fake_multipart import UploadedFile, parse_multipart
+from wxsegment.testing._fake_ops import FakeOps
+from wxsegment.testing._fake_templates import FakeTemplates
 from wxsegment.testing._fake_types import (
     FAULT_KINDS,
     FakeCall,
@@ -64,6 +74,8 @@ _JPEG: Final = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9")
 _DEFAULT_MENUID: Final = 208_379_532
 _FIRST_MSG_ID: Final = 3_147_494_441
 _FIRST_MSG_DATA_ID: Final = 2_247_483_647
+# Endpoint families WeChat serves outside /cgi-bin.
+_OUTSIDE_CGI_BIN: Final = ("/datacube/", "/customservice/")
 
 
 @attrs.define
@@ -129,10 +141,13 @@ class _Fault:
 @attrs.frozen
 class _Route:
     method: Literal["GET", "POST"]
-    handler: Callable[[FakeWeChat, _Request], dict[str, Any]]
+    handler: Callable[[FakeWeChat, _Request], dict[str, Any] | FakeFile]
     token: bool = True
     paced: bool = False
     empty_body: bool = False
+    multipart: bool = False
+    #: Also answer GET with the query string (legacy SDKs call some POST endpoints so).
+    also_get: bool = False
 
 
 @attrs.frozen
@@ -143,6 +158,7 @@ class _Incoming:
     path: str
     query: Mapping[str, str]
     content: bytes
+    content_type: str = ""
 
 
 @attrs.frozen
@@ -150,6 +166,7 @@ class _Request:
     query: Mapping[str, str]
     body: Mapping[str, Any]
     now: datetime
+    files: Mapping[str, UploadedFile] = attrs.field(factory=dict)
 
 
 class _Timeout(Exception):
@@ -163,6 +180,8 @@ def _copy_buttons(buttons: list[Any]) -> list[dict[str, Any]]:
 
 def _norm_path(path: str) -> str:
     path = "/" + path.strip("/")
+    if path.startswith(_OUTSIDE_CGI_BIN):
+        return path
     return path if path.startswith("/cgi-bin/") else "/cgi-bin" + path
 
 
@@ -225,6 +244,18 @@ class FakeWeChat:
         self._next_menuid = 208_379_533
         self._asgi = FakeASGIApp(self)
         self._parsed: Any = None
+        self._media_store = FakeMedia(self.config, self._lock, self.clock.now)
+        self._content_store = FakeContent(
+            self.config, self._lock, self.clock.now, self._media_store
+        )
+        self._template_store = FakeTemplates(self.config, self._lock, self.clock.now)
+        self._events = EventPusher(self)
+        self._datacube = FakeDatacube(self)
+        self._ops = FakeOps(self)
+        self._blacklist = FakeBlacklist(self)
+        self._foreign: set[str] = set()
+        self._kf = FakeCustomerService(self)
+        self._media: dict[str, datetime | None] = {}
 
     def __repr__(self) -> str:
         return f"FakeWeChat(appid={self.appid!r}, followers={len(self._followers)})"
@@ -275,6 +306,7 @@ class FakeWeChat:
                 platform=platform,
             )
             self._order.append(openid)
+            self._datacube.follow(openid, when, subscribe_scene)
 
     def add_followers(self, n_or_openids: int | Iterable[str]) -> list[str]:
         """Add many followers at once: ``n`` generated openids or the given ones; returns them."""
@@ -306,6 +338,8 @@ class FakeWeChat:
         """The follower unfollows: user/info then answers ``subscribe: 0``; tags are dropped."""
         with self._lock:
             follower = self._known(openid)
+            if follower.subscribed:
+                self._datacube.unfollow(openid, self.clock.now(), follower.subscribe_scene)
             follower.subscribed = False
             for tag_id in follower.tags:
                 self._tags[tag_id].members.pop(openid, None)
@@ -329,14 +363,17 @@ class FakeWeChat:
             if follower is not None and follower.subscribed:
                 self.open_window(openid, "scan", at=when)
                 return "SCAN", scene
+            just_added = follower is None
             if follower is None:
-                self.add_follower(openid, subscribe_time=when)
+                self.add_follower(openid, subscribe_time=when, subscribe_scene="ADD_SCENE_QR_CODE")
                 follower = self._followers[openid]
             follower.subscribed = True
             follower.subscribe_time = when
             follower.subscribe_scene = "ADD_SCENE_QR_CODE"
             follower.qr_scene = code.scene_id or 0
             follower.qr_scene_str = code.scene_str or ""
+            if not just_added:
+                self._datacube.follow(openid, when, "ADD_SCENE_QR_CODE")
             self.open_window(openid, "follow", at=when)
             return "subscribe", "qrscene_" + scene
 
@@ -363,6 +400,8 @@ class FakeWeChat:
             last = self._last_interaction.get(openid)
             if last is None or when > last:
                 self._last_interaction[openid] = when
+            if kind == "message":
+                self._datacube.message(openid, when)
 
     def record_mass_push(self, openid: str, at: datetime | None = None) -> None:
         """Count a push sent outside the API (e.g. from the web console) for that month."""
@@ -371,6 +410,143 @@ class FakeWeChat:
             self._known(openid)
             key = (openid, month_key(when))
             self._monthly[key] = self._monthly.get(key, 0) + 1
+
+    # ------------------------------------------------------------------ pushes (_fake_events)
+
+    def set_callback(
+        self,
+        target: Any,
+        *,
+        token: str,
+        encoding_aes_key: str | None = None,
+        mode: PushMode = "plain",
+    ) -> None:
+        """Push events to ``target`` (an ASGI app, a WSGI app or a URL), after the handshake.
+
+        ``mode`` seals pushes as WeChat does: ``plain``, ``compatible`` or ``safe``.
+        """
+        self._events.set_callback(target, token=token, encoding_aes_key=encoding_aes_key, mode=mode)
+
+    def follower(self, openid: str) -> FollowerActor:
+        """A user who follows, scans, clicks, writes... each action pushing its event."""
+        return FollowerActor(self, openid)
+
+    @property
+    def pushes(self) -> tuple[PushResult, ...]:
+        """Every push delivered so far, with its attempts and the checked reply."""
+        return self._events.results
+
+    def push_pending(self) -> list[PushResult]:
+        """Deliver the queued job-finish pushes now (else they go before the next API answer)."""
+        return self._events.flush()
+    def read_article(
+        self,
+        openid: str,
+        msg_id: int,
+        *,
+        index: int = 1,
+        source: int = 0,
+        at: datetime | None = None,
+    ) -> str:
+        """A user reads article ``index`` (1-based) of mass job ``msg_id``; returns its msgid.
+
+        ``source`` is the datacube ``user_source`` (0 session, 1 friends, 2 moments, 4 history
+        page, 5 other, 6 look, 7 search). The read shows up in the article statistics.
+        """
+        when = ensure_aware(at, "at") if at is not None else self.clock.now()
+        with self._lock:
+            self._known(openid)
+            msgid = self._datacube.article_msgid(msg_id, index)
+            self._datacube.read(openid, msgid, when, source)
+            return msgid
+
+    def share_article(
+        self,
+        openid: str,
+        msg_id: int,
+        *,
+        index: int = 1,
+        scene: int = 1,
+        at: datetime | None = None,
+    ) -> str:
+        """A user shares article ``index`` of mass job ``msg_id`` (``scene``: 1 friend,
+        2 moments, 255 other); returns its msgid."""
+        when = ensure_aware(at, "at") if at is not None else self.clock.now()
+        with self._lock:
+            self._known(openid)
+            msgid = self._datacube.article_msgid(msg_id, index)
+            self._datacube.share(openid, msgid, when, scene)
+            return msgid
+
+    def article_url(self, msg_id: int, index: int = 1) -> str:
+        """The link of article ``index`` (1-based) of mass job ``msg_id`` (for delete by url)."""
+        with self._lock:
+            job = self._jobs.get(msg_id)
+            if job is None or job.msg_data_id is None:
+                raise ValueError(f"no mass-sent article job with msg_id {msg_id!r}")
+            return article_url(job.msg_data_id, index)
+
+    def record_callback(
+        self, *, ok: bool = True, cost_ms: int = 20, at: datetime | None = None
+    ) -> None:
+        """Count one passive reply to a push in the interface statistics."""
+        when = ensure_aware(at, "at") if at is not None else self.clock.now()
+        with self._lock:
+            self._datacube.callback(when, ok, cost_ms)
+
+    def add_foreign_openid(self, openid: str) -> None:
+        """Make ``openid`` an openid of another account: tagging and blacklist calls naming it
+        answer 49003 (an unknown openid answers 40003)."""
+        if not isinstance(openid, str) or not openid:
+            raise ValueError(f"openid must be a non-empty string, got {openid!r}")
+        with self._lock:
+            if openid in self._followers:
+                raise ValueError(f"{openid!r} is a follower of this account")
+            self._foreign.add(openid)
+
+    @property
+    def blacklist(self) -> tuple[str, ...]:
+        """Blacklisted openids, oldest first."""
+        with self._lock:
+            return self._blacklist.openids
+
+    def add_media(self, media_id: str, *, expires_at: datetime | None = None) -> None:
+        """Register a media id messages may use (with `FakeConfig.check_media_ids`).
+
+        Temporary media expire (WeChat: three days after upload); permanent ones do not.
+        """
+        if not isinstance(media_id, str) or not media_id:
+            raise ValueError(f"media_id must be a non-empty string, got {media_id!r}")
+        when = ensure_aware(expires_at, "expires_at") if expires_at is not None else None
+        with self._lock:
+            self._media[media_id] = when
+
+    @property
+    def kf_accounts(self) -> Mapping[str, FakeKfAccount]:
+        """Customer-service accounts by ``kf_account``."""
+        with self._lock:
+            return MappingProxyType(dict(self._kf.accounts))
+
+    def accept_kf_invite(self, kf_account: str) -> None:
+        """The WeChat user invited to ``kf_account`` accepts and now operates it."""
+        with self._lock:
+            self._kf.accept(kf_account, self.clock.now())
+
+    def set_kf_online(self, kf_account: str, online: bool = True, accepted_case: int = 0) -> None:
+        """Put a customer-service account online (or offline), serving ``accepted_case``."""
+        with self._lock:
+            account = self._kf.accounts.get(kf_account)
+            if account is None:
+                raise ValueError(f"unknown kf_account {kf_account!r}")
+            self._kf.accounts[kf_account] = attrs.evolve(
+                account, online=online, accepted_case=accepted_case
+            )
+
+    def record_clear_quota(self, at: datetime | None = None) -> None:
+        """Count a ``clear_quota`` reset made elsewhere (the web console): it shares the pool."""
+        when = ensure_aware(at, "at") if at is not None else self.clock.now()
+        with self._lock:
+            self._ops.record_clear(month_key(when))
 
     def _known(self, openid: str) -> _Follower:
         follower = self._followers.get(openid)
@@ -437,6 +613,31 @@ class FakeWeChat:
         with self._lock:
             return self._monthly.get((openid, key), 0)
 
+    @property
+    def media(self) -> FakeMedia:
+        """Temporary media and permanent materials (views and set-up helpers)."""
+        return self._media_store
+
+    @property
+    def content(self) -> FakeContent:
+        """Drafts, publish tasks and published articles (views and test controls)."""
+        return self._content_store
+
+    @property
+    def templates(self) -> FakeTemplates:
+        """Template-message and subscribe templates, subscriptions (views and controls)."""
+        return self._template_store
+    def set_job_status(self, msg_id: int, status: str) -> None:
+        """Give a mass job its final status (``SEND_SUCCESS``, ``SEND_FAIL``, ``SENDING``,
+        ``DELETE``), as mass/get will answer it; ``SENDING`` keeps it sending for good."""
+        if status not in ("SEND_SUCCESS", "SEND_FAIL", "SENDING", "DELETE"):
+            raise ValueError(f"unknown mass job status {status!r}")
+        with self._lock:
+            job = self._jobs.get(msg_id)
+            if job is None:
+                raise ValueError(f"unknown mass job {msg_id!r}")
+            self._jobs[msg_id] = attrs.evolve(job, status=status)
+
     def menu_for(self, openid: str) -> list[dict[str, Any]] | None:
         """The buttons trymatch would answer for a follower, or None without a default menu."""
         with self._lock:
@@ -463,7 +664,8 @@ class FakeWeChat:
         """Make the next ``times`` matching calls fail with ``kind`` (or a random fraction).
 
         Kinds: ``busy`` (-1), ``http_500``, ``http_502``, ``timeout``, ``rate_limited``
-        (45009), ``mass_rate`` (45011), ``token_expired`` (42001), ``token_invalid`` (40001).
+        (45009), ``mass_rate`` (45011), ``token_expired`` (42001), ``token_invalid`` (40001),
+        ``mass_quota`` (45028), ``mass_agreement`` (48003), ``mass_busy`` (9500002).
         ``path=None`` matches every endpoint but the token ones. With ``probability``, each
         matching call fails with that chance (``times=None``: without end). With
         ``after_processing``, the fault replaces the answer of a request that took effect.
@@ -505,7 +707,11 @@ class FakeWeChat:
     def handler(self, request: httpx.Request) -> httpx.Response:
         """Answer one request; for ``httpx.MockTransport`` (sync and async clients alike)."""
         incoming = _Incoming(
-            request.method, request.url.path, dict(request.url.params), request.content
+            request.method,
+            request.url.path,
+            dict(request.url.params),
+            request.content,
+            request.headers.get("content-type", ""),
         )
         try:
             status, content, content_type = self._answer(incoming)
@@ -522,6 +728,8 @@ class FakeWeChat:
 
     def _answer(self, request: _Incoming) -> tuple[int, bytes, str]:
         """Status, body and content type for one request; raises `_Timeout` for that fault."""
+        # Job events queued by earlier requests arrive now, before this answer: "later".
+        self._events.deliver(self._events.take())
         with self._lock:
             now = self.clock.now()
             self._parsed = None
@@ -532,13 +740,15 @@ class FakeWeChat:
             raise _Timeout
         if isinstance(payload, bytes):
             return status, payload, "image/jpg"
+        if isinstance(payload, FakeFile):
+            return status, payload.content, payload.content_type
         if payload is None:
             return status, b"", "text/plain"
         return status, dumps(payload), "application/json; encoding=utf-8"
 
     def _dispatch(
         self, request: _Incoming, path: str, query: Mapping[str, str], now: datetime
-    ) -> tuple[int, dict[str, Any] | bytes | None, str | None]:
+    ) -> tuple[int, dict[str, Any] | bytes | FakeFile | None, str | None]:
         if path == _SHOWQRCODE:
             fault = self._take_fault(path)
             if fault is not None:
@@ -556,13 +766,20 @@ class FakeWeChat:
                 self._check_token(query, now)
             if route.paced:
                 self._pace(now)
+            self._ops.count(path, now)
             body: Mapping[str, Any] = {}
-            if route.method == "POST" and (request.content or not route.empty_body):
+            files: Mapping[str, UploadedFile] = {}
+            if route.multipart:
+                body, files = parse_multipart(request.content_type, request.content)
+                self._parsed = {**body, **{name: f.filename for name, f in files.items()}}
+            elif request.method == "POST" and (request.content or not route.empty_body):
                 body = self._body(request)
                 self._parsed = body
-            payload = route.handler(self, _Request(query, body, now))
+            payload = route.handler(self, _Request(query, body, now, files))
         except Reply as reply:
-            payload = reply.body(self._next_rid())
+            rid = self._next_rid()
+            payload = reply.body(rid)
+            self._ops.remember(rid, now, query, request.content, payload)
         if fault is not None:
             return (*self._fault_answer(fault), fault.kind)
         return 200, payload, None
@@ -574,6 +791,9 @@ class FakeWeChat:
             "mass_rate": 45011,
             "token_expired": 42001,
             "token_invalid": 40001,
+            "mass_quota": 45028,
+            "mass_agreement": 48003,
+            "mass_busy": 9500002,
         }
         if fault.kind in codes:
             return 200, Reply(codes[fault.kind]).body(self._next_rid())
@@ -624,7 +844,7 @@ class FakeWeChat:
 
     @staticmethod
     def _check_method(method: str, route: _Route) -> None:
-        if method != route.method:
+        if method != route.method and not (route.also_get and method == "GET"):
             raise Reply(43001 if route.method == "GET" else 43002)
 
     def _body(self, request: _Incoming) -> Mapping[str, Any]:
@@ -717,12 +937,21 @@ class FakeWeChat:
     # ------------------------------------------------------------------ followers
 
     def _follower(self, openid: object, *, subscribed: bool = False) -> _Follower:
+        """A known user; ``subscribed`` for a message recipient (following, not blacklisted)."""
         follower = self._followers.get(openid) if isinstance(openid, str) else None
         if follower is None:
             raise Reply(40003)
         if subscribed and not follower.subscribed:
             raise Reply(43004)
+        if subscribed and follower.openid in self._blacklist:
+            raise Reply(43019)
         return follower
+
+    def _check_own_openid(self, openid: object) -> None:
+        """40003 for an openid nobody knows, 49003 for one of another account."""
+        if isinstance(openid, str) and openid in self._foreign:
+            raise Reply(49003)
+        self._follower(openid)
 
     def _current(self, openid: object) -> _Follower:
         """A current follower; anyone else is an invalid openid for user and tag calls."""
@@ -865,6 +1094,9 @@ class FakeWeChat:
             raise Reply(45159)
         if not all(isinstance(o, str) for o in openids):
             raise Reply(40003)
+        for openid in openids:
+            if openid in self._foreign:
+                raise Reply(49003)
         return tag, [self._current(o) for o in dict.fromkeys(openids)]
 
     def _h_batchtagging(self, req: _Request) -> dict[str, Any]:
@@ -916,7 +1148,7 @@ class FakeWeChat:
                 raise Reply(40053, "scene_str longer than 64")
         else:
             scene_id = get_int(scene, "scene_id", 40053)
-            top = 100_000 if permanent else 2**32 - 1
+            top = 100_000 if permanent else self.config.qrcode_temp_scene_max
             if not 1 <= scene_id <= top:
                 raise Reply(40053, "scene_id out of range")
         expires_at: datetime | None = None
@@ -1000,6 +1232,8 @@ class FakeWeChat:
     ) -> dict[str, Any]:
         body = req.body
         msgtype, content = self._mass_content(body, endpoint)
+        self._check_mpnews(msgtype, content)
+        check_media(self.config, self._media, body, msgtype, req.now)
         reprint = body.get("send_ignore_reprint", 0)
         if reprint not in (0, 1) or isinstance(reprint, bool):
             raise Reply(40035, "send_ignore_reprint must be 0 or 1")
@@ -1025,6 +1259,8 @@ class FakeWeChat:
                 if age < self.config.clientmsgid_window:
                     raise Reply(45065, msg_id=msg_id)
         job = self._deliver(req.now, endpoint, msgtype, clientmsgid, audience, monthly=True)
+        if msgtype == "mpnews":
+            self._content_store.consume_draft(content["mpnews"]["media_id"])
         if key is not None:
             self._clientmsgids[key] = (job.msg_id, req.now)
         answer: dict[str, Any] = {
@@ -1035,6 +1271,13 @@ class FakeWeChat:
         if job.msg_data_id is not None:
             answer["msg_data_id"] = job.msg_data_id
         return answer
+
+    def _check_mpnews(self, msgtype: str, content: Mapping[str, Any]) -> None:
+        # Mass mpnews takes a draft's media_id (or a legacy news material's), nothing else.
+        if msgtype != "mpnews" or not self.config.require_known_mpnews:
+            return
+        if not self._content_store.knows_mpnews(content["mpnews"]["media_id"]):
+            raise Reply(40007, "mpnews needs the media_id of a draft")
 
     def _deliver(
         self,
@@ -1051,7 +1294,7 @@ class FakeWeChat:
         filtered: list[str] = []
         for openid in audience:
             follower = self._followers.get(openid)
-            if follower is None or not follower.subscribed:
+            if follower is None or not follower.subscribed or openid in self._blacklist:
                 filtered.append(openid)
                 continue
             if monthly:
@@ -1082,6 +1325,7 @@ class FakeWeChat:
         )
         self._next_msg_id += 1
         self._jobs[job.msg_id] = job
+        self._events.job_finished(job)
         return job
 
     def _h_mass_sendall(self, req: _Request) -> dict[str, Any]:
@@ -1092,7 +1336,10 @@ class FakeWeChat:
         if to_all:
             audience = [o for o in self._order if self._followers[o].subscribed]
             return self._mass_send(req, "sendall", audience, "all")
-        tag = self._tags.get(get_int(flt, "tag_id", 40050))
+        key = "tag_id"
+        if "tag_id" not in flt and "group_id" in flt and self.config.legacy_group_id == "tag":
+            key = "group_id"
+        tag = self._tags.get(get_int(flt, key, 40050))
         if tag is None:
             raise Reply(40050)
         members = sorted(tag.members, key=lambda o: self._followers[o].index)
@@ -1109,10 +1356,14 @@ class FakeWeChat:
         if not all(isinstance(o, str) and o for o in touser):
             raise Reply(40031)
         audience = list(dict.fromkeys(touser))
+        if len(audience) < len(touser) and self.config.mass_duplicate_touser == "reject":
+            raise Reply(40031, "duplicate openid in touser")
         return self._mass_send(req, "send", audience, "openids:" + ",".join(sorted(audience)))
 
     def _h_mass_preview(self, req: _Request) -> dict[str, Any]:
-        msgtype, _content = self._mass_content(req.body, "preview")
+        msgtype, content = self._mass_content(req.body, "preview")
+        self._check_mpnews(msgtype, content)
+        check_media(self.config, self._media, req.body, msgtype, req.now)
         towxname = req.body.get("towxname")
         if towxname is not None:
             if not isinstance(towxname, str) or not towxname:
@@ -1133,9 +1384,29 @@ class FakeWeChat:
             raise Reply(40059)
         return job
 
+    def _status(self, job: MassJob, now: datetime) -> str:
+        sending = timedelta(seconds=self.config.mass_sending_duration)
+        if job.status == "SEND_SUCCESS" and now < job.created_at + sending:
+            return "SENDING"
+        return job.status
+
+    def _job_by_url(self, body: Mapping[str, Any]) -> MassJob:
+        url = body.get("url")
+        for job in self._jobs.values():
+            if (
+                job.msg_data_id is not None
+                and job.endpoint != "preview"
+                and isinstance(url, str)
+                and url.startswith(article_url(job.msg_data_id, 1)[:-1])
+            ):
+                return job
+        raise Reply(40059, "no send of this article url")
+
     def _h_mass_delete(self, req: _Request) -> dict[str, Any]:
-        job = self._job(req.body)
-        if job.msgtype not in _DELETABLE or job.status not in ("SEND_SUCCESS", "DELETE"):
+        # The article url identifies the send only when msg_id is absent.
+        job = self._job(req.body) if "msg_id" in req.body else self._job_by_url(req.body)
+        status = self._status(job, req.now)
+        if job.msgtype not in _DELETABLE or status not in ("SEND_SUCCESS", "DELETE"):
             raise Reply(40059, "only successful mpnews and video sends can be deleted")
         index = req.body.get("article_idx", 0)
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= 8:
@@ -1146,7 +1417,7 @@ class FakeWeChat:
 
     def _h_mass_get(self, req: _Request) -> dict[str, Any]:
         job = self._job(req.body)
-        return {"msg_id": job.msg_id, "msg_status": job.status}
+        return {"msg_id": job.msg_id, "msg_status": self._status(job, req.now)}
 
     def _h_speed_get(self, req: _Request) -> dict[str, Any]:
         return {"speed": self._speed, "realspeed": _REALSPEED[self._speed]}
@@ -1204,6 +1475,10 @@ class FakeWeChat:
     def _h_custom_send(self, req: _Request) -> dict[str, Any]:
         follower = self._follower(req.body.get("touser"), subscribed=True)
         msgtype = self._custom_content(req.body)
+        check_custom_sizes(self.config, req.body, msgtype)
+        check_media(self.config, self._media, req.body, msgtype, req.now)
+        if "customservice" in req.body:
+            self._kf.existing(get_dict(req.body, "customservice", 40035).get("kf_account"))
         grants = [
             g for g in self._grants.get(follower.openid, {}).values() if g.expires_at > req.now
         ]
@@ -1257,15 +1532,17 @@ class FakeWeChat:
     def _h_template_send(self, req: _Request) -> dict[str, Any]:
         body = req.body
         template_id = get_str(body, "template_id", 40037)
-        if self.config.templates is not None and template_id not in self.config.templates:
+        if (
+            self.config.templates is not None
+            and template_id not in self.config.templates
+            and not self._template_store.knows(template_id)
+        ):
             raise Reply(40037)
         follower = self._follower(body.get("touser"), subscribed=True)
         data = body.get("data", {})
         if not isinstance(data, dict):
             raise Reply(47001)
-        for key, item in data.items():
-            if not isinstance(item, dict) or not isinstance(item.get("value"), str):
-                raise Reply(47003, f"data.{key}.value invalid")
+        self._template_store.check_values(data, self._template_store.template_keys(template_id))
         if "url" in body and not isinstance(body["url"], str):
             raise Reply(40035, "url")
         if "miniprogram" in body:
@@ -1293,7 +1570,25 @@ class FakeWeChat:
                 body=MappingProxyType(dict(body)),
             )
         )
+        self._events.template_sent(follower.openid, msgid)
         return {"errcode": 0, "errmsg": "ok", "msgid": msgid}
+
+    # ------------------------------------------------------------------ subscribe notifications
+
+    def _h_bizsend(self, req: _Request) -> dict[str, Any]:
+        follower = self._follower(req.body.get("touser"))
+        answer = self._template_store.bizsend(req, follower.openid)
+        self._messages.append(
+            FakeMessage(
+                kind="subscribe",
+                openid=follower.openid,
+                msgtype="subscribe",
+                msgid=None,
+                at=req.now,
+                body=MappingProxyType(dict(req.body)),
+            )
+        )
+        return answer
 
     # ------------------------------------------------------------------ menus
 
@@ -1316,7 +1611,9 @@ class FakeWeChat:
         if self._conditional:
             menu["menuid"] = _DEFAULT_MENUID
             answer["conditionalmenu"] = [
-                {"button": self._shown(buttons), "matchrule": dict(rule), "menuid": menuid}
+                # addconditional answers the id as a string; menu/get lists it as a number,
+                # like the default menu's.
+                {"button": self._shown(buttons), "matchrule": dict(rule), "menuid": int(menuid)}
                 for menuid, (buttons, rule) in self._conditional.items()
             ]
         return answer
@@ -1420,7 +1717,17 @@ class FakeASGIApp:
         query = dict(
             parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         )
-        request = _Incoming(scope["method"], scope["path"], query, b"".join(chunks))
+        content_type = next(
+            (
+                value.decode("latin-1")
+                for name, value in scope.get("headers", ())
+                if name.lower() == b"content-type"
+            ),
+            "",
+        )
+        request = _Incoming(
+            scope["method"], scope["path"], query, b"".join(chunks), content_type
+        )
         if self._fake.config.latency:
             await asyncio.sleep(self._fake.config.latency)
         try:
@@ -1442,6 +1749,25 @@ class FakeASGIApp:
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
+
+
+def _ops_route(
+    method: Literal["GET", "POST"],
+    answer: Callable[[FakeOps, _Request], dict[str, Any]],
+    *,
+    token: bool = True,
+) -> _Route:
+    def handle(fake: FakeWeChat, req: _Request) -> dict[str, Any]:
+        return answer(fake._ops, req)
+
+    return _Route(method, handle, token=token)
+
+
+def _datacube_handler(name: str) -> Callable[[FakeWeChat, _Request], dict[str, Any]]:
+    def handle(fake: FakeWeChat, req: _Request) -> dict[str, Any]:
+        return fake._datacube.answer(name, req.body, req.now)
+
+    return handle
 
 
 _ROUTES: Final[Mapping[str, _Route]] = {
@@ -1476,4 +1802,93 @@ _ROUTES: Final[Mapping[str, _Route]] = {
     "/cgi-bin/menu/addconditional": _Route("POST", FakeWeChat._h_menu_addconditional),
     "/cgi-bin/menu/delconditional": _Route("POST", FakeWeChat._h_menu_delconditional),
     "/cgi-bin/menu/trymatch": _Route("POST", FakeWeChat._h_menu_trymatch),
+    # Content APIs; their state lives in _fake_media, _fake_content and _fake_templates.
+    "/cgi-bin/media/upload": _Route("POST", lambda f, r: f._media_store.upload(r), multipart=True),
+    "/cgi-bin/media/get": _Route("GET", lambda f, r: f._media_store.get(r)),
+    "/cgi-bin/media/uploadimg": _Route(
+        "POST", lambda f, r: f._media_store.upload_image(r), multipart=True
+    ),
+    "/cgi-bin/material/add_material": _Route(
+        "POST", lambda f, r: f._media_store.add_material(r), multipart=True
+    ),
+    "/cgi-bin/material/get_material": _Route("POST", lambda f, r: f._media_store.get_material(r)),
+    "/cgi-bin/material/del_material": _Route("POST", lambda f, r: f._media_store.del_material(r)),
+    "/cgi-bin/material/get_materialcount": _Route("GET", lambda f, r: f._media_store.count(r)),
+    "/cgi-bin/material/batchget_material": _Route("POST", lambda f, r: f._media_store.batchget(r)),
+    "/cgi-bin/material/add_news": _Route("POST", lambda f, r: retired(r)),
+    "/cgi-bin/material/update_news": _Route("POST", lambda f, r: retired(r)),
+    "/cgi-bin/media/uploadnews": _Route("POST", lambda f, r: retired(r)),
+    "/cgi-bin/draft/add": _Route("POST", lambda f, r: f._content_store.add(r)),
+    "/cgi-bin/draft/get": _Route("POST", lambda f, r: f._content_store.get(r)),
+    "/cgi-bin/draft/update": _Route("POST", lambda f, r: f._content_store.update(r)),
+    "/cgi-bin/draft/delete": _Route("POST", lambda f, r: f._content_store.delete(r)),
+    "/cgi-bin/draft/count": _Route("GET", lambda f, r: f._content_store.count(r)),
+    "/cgi-bin/draft/batchget": _Route("POST", lambda f, r: f._content_store.batchget(r)),
+    "/cgi-bin/freepublish/submit": _Route("POST", lambda f, r: f._content_store.submit(r)),
+    "/cgi-bin/freepublish/get": _Route("POST", lambda f, r: f._content_store.status(r)),
+    "/cgi-bin/freepublish/delete": _Route(
+        "POST", lambda f, r: f._content_store.delete_published(r)
+    ),
+    "/cgi-bin/freepublish/getarticle": _Route("POST", lambda f, r: f._content_store.get_article(r)),
+    "/cgi-bin/freepublish/batchget": _Route(
+        "POST", lambda f, r: f._content_store.batchget_published(r)
+    ),
+    "/cgi-bin/template/api_set_industry": _Route(
+        "POST", lambda f, r: f._template_store.set_industry(r)
+    ),
+    "/cgi-bin/template/get_industry": _Route("GET", lambda f, r: f._template_store.get_industry(r)),
+    "/cgi-bin/template/api_add_template": _Route(
+        "POST", lambda f, r: f._template_store.add_template(r)
+    ),
+    "/cgi-bin/template/get_all_private_template": _Route(
+        "GET", lambda f, r: f._template_store.list_templates(r)
+    ),
+    "/cgi-bin/template/del_private_template": _Route(
+        "POST", lambda f, r: f._template_store.delete_template(r)
+    ),
+    "/wxaapi/newtmpl/getcategory": _Route("GET", lambda f, r: f._template_store.categories(r)),
+    "/wxaapi/newtmpl/getpubtemplatetitles": _Route("GET", lambda f, r: f._template_store.titles(r)),
+    "/wxaapi/newtmpl/getpubtemplatekeywords": _Route(
+        "GET", lambda f, r: f._template_store.keywords(r)
+    ),
+    "/wxaapi/newtmpl/addtemplate": _Route("POST", lambda f, r: f._template_store.add_subscribe(r)),
+    "/wxaapi/newtmpl/gettemplate": _Route("GET", lambda f, r: f._template_store.list_subscribe(r)),
+    "/wxaapi/newtmpl/deltemplate": _Route(
+        "POST", lambda f, r: f._template_store.delete_subscribe(r)
+    ),
+    "/cgi-bin/message/subscribe/bizsend": _Route("POST", FakeWeChat._h_bizsend),
+    **{f"/datacube/{name}": _Route("POST", _datacube_handler(name)) for name in DATACUBE_SPANS},
+    "/cgi-bin/tags/members/getblacklist": _Route(
+        "POST", lambda fake, req: fake._blacklist.page(req.body)
+    ),
+    "/cgi-bin/tags/members/batchblacklist": _Route(
+        "POST", lambda fake, req: fake._blacklist.block(req.body)
+    ),
+    "/cgi-bin/tags/members/batchunblacklist": _Route(
+        "POST", lambda fake, req: fake._blacklist.unblock(req.body)
+    ),
+    "/customservice/kfaccount/add": _Route("POST", lambda fake, req: fake._kf.add(req.body)),
+    "/customservice/kfaccount/update": _Route(
+        "POST", lambda fake, req: fake._kf.update(req.body)
+    ),
+    "/customservice/kfaccount/del": _Route(
+        "POST", lambda fake, req: fake._kf.delete(req.query, req.body), also_get=True
+    ),
+    "/customservice/kfaccount/inviteworker": _Route(
+        "POST", lambda fake, req: fake._kf.invite(req.body, req.now)
+    ),
+    "/cgi-bin/customservice/getkflist": _Route("GET", lambda fake, req: fake._kf.list(req.now)),
+    "/cgi-bin/customservice/getonlinekflist": _Route("GET", lambda fake, req: fake._kf.online()),
+    "/cgi-bin/openapi/quota/get": _ops_route(
+        "POST", lambda ops, req: ops.quota_get(req.body, req.now, _ROUTED)
+    ),
+    "/cgi-bin/clear_quota": _ops_route("POST", lambda ops, req: ops.clear_quota(req.body, req.now)),
+    "/cgi-bin/clear_quota/v2": _ops_route(
+        "POST", lambda ops, req: ops.clear_quota_v2(req.query, req.now), token=False
+    ),
+    "/cgi-bin/openapi/rid/get": _ops_route("POST", lambda ops, req: ops.rid_get(req.body, req.now)),
+    "/cgi-bin/getcallbackip": _ops_route("GET", lambda ops, req: ops.callback_ips()),
+    "/cgi-bin/get_api_domain_ip": _ops_route("GET", lambda ops, req: ops.api_domain_ips()),
+    "/cgi-bin/callback/check": _ops_route("POST", lambda ops, req: ops.callback_check(req.body)),
 }
+_ROUTED: Final[frozenset[str]] = frozenset(_ROUTES)

@@ -13,6 +13,8 @@ from typing import Any, Final, Literal
 
 import attrs
 
+from wxsegment._keywords import KEYWORD_RULES
+
 __all__ = [
     "DEFAULT_WINDOW_RULES",
     "FAULT_KINDS",
@@ -36,6 +38,9 @@ FaultKind = Literal[
     "mass_rate",
     "token_expired",
     "token_invalid",
+    "mass_quota",
+    "mass_agreement",
+    "mass_busy",
 ]
 
 #: The fault kinds `FakeWeChat.inject` accepts.
@@ -49,6 +54,9 @@ FAULT_KINDS: Final[frozenset[str]] = frozenset(
         "mass_rate",
         "token_expired",
         "token_invalid",
+        "mass_quota",
+        "mass_agreement",
+        "mass_busy",
     }
 )
 
@@ -79,6 +87,36 @@ def _frozen_mapping(value: Mapping[Any, Any]) -> Mapping[Any, Any]:
 
 def _reserved_default() -> Mapping[int, str]:
     return MappingProxyType({2: "星标组"})
+
+
+def _daily_default() -> Mapping[str, int]:
+    # The documented defaults of a new account (API_Call_Limits); the console value may differ.
+    return MappingProxyType(
+        {
+            "/cgi-bin/token": 2000,
+            "/cgi-bin/stable_token": 500_000,
+            "/cgi-bin/menu/create": 1000,
+            "/cgi-bin/menu/get": 10_000,
+            "/cgi-bin/menu/delete": 1000,
+            "/cgi-bin/menu/addconditional": 2000,
+            "/cgi-bin/menu/delconditional": 2000,
+            "/cgi-bin/menu/trymatch": 20_000,
+            "/cgi-bin/media/upload": 100_000,
+            "/cgi-bin/media/get": 200_000,
+            "/cgi-bin/message/custom/send": 500_000,
+            "/cgi-bin/message/mass/sendall": 100,
+            "/cgi-bin/message/mass/send": 100,
+            "/cgi-bin/message/template/send": 100_000,
+            "/cgi-bin/qrcode/create": 100_000,
+            "/cgi-bin/user/get": 500,
+            "/cgi-bin/user/info": 5_000_000,
+            "/cgi-bin/user/info/updateremark": 10_000,
+        }
+    )
+
+
+def _minute_default() -> Mapping[str, int]:
+    return MappingProxyType({"/cgi-bin/stable_token": 10_000})
 
 
 def _optional_frozenset(value: Iterable[str] | None) -> frozenset[str] | None:
@@ -189,12 +227,120 @@ class FakeConfig:
     max_conditional_menus: int | None = None
     #: Distinct URL domains all conditional menus together may link to (65316).
     max_conditional_menu_domains: int = attrs.field(default=3, validator=_at_least(0))
+    #: Calls per Asia/Shanghai day per API path before 45009 (paths not listed: unlimited).
+    #: Defaults: WeChat's table for a new account; ``clear_quota`` resets the counters.
+    daily_quotas: Mapping[str, int] = attrs.field(
+        factory=_daily_default, converter=_frozen_mapping
+    )
+    #: Calls per rolling minute per API path before 45011 (mass sends: ``mass_per_minute``).
+    minute_quotas: Mapping[str, int] = attrs.field(
+        factory=_minute_default, converter=_frozen_mapping
+    )
+    #: UNCONFIRMED: the largest temporary QR ``scene_id`` ("a 32-bit non-zero integer"; read as
+    #: a positive signed int32).
+    qrcode_temp_scene_max: int = attrs.field(default=2**31 - 1, validator=_at_least(1))
+    #: UNCONFIRMED limits of customer-service messages: text content in UTF-8 bytes (45002), a
+    #: news article's title (45003, 64 characters per wechatpy) and description (45004).
+    custom_text_max_bytes: int = attrs.field(default=2048, validator=_at_least(1))
+    custom_news_title_max_chars: int = attrs.field(default=64, validator=_at_least(1))
+    custom_news_description_max_chars: int = attrs.field(default=120, validator=_at_least(1))
+    #: UNCONFIRMED: a mass ``touser`` naming an openid twice is delivered once (``"dedup"``) or
+    #: refused with 40031 (``"reject"``). The at-least-two rule (40130) counts list entries.
+    mass_duplicate_touser: Literal["dedup", "reject"] = attrs.field(
+        default="dedup", validator=attrs.validators.in_(("dedup", "reject"))
+    )
+    #: A mass job answers ``SENDING`` from mass/get this long before its final status.
+    mass_sending_duration: float = attrs.field(default=0.0, converter=_seconds)
+    #: Check media ids in customer-service and mass messages against those registered with
+    #: `FakeWeChat.add_media` (40007 for unknown or expired ones); off: any id is accepted.
+    check_media_ids: bool = False
+    #: The account's WeChat ID: customer-service accounts are ``prefix@<wechat_id>``.
+    wechat_id: str = "fakeaccount"
+    #: Customer-service accounts per account (65405 beyond).
+    max_kf_accounts: int = attrs.field(default=100, validator=_at_least(0))
+    #: CONFLICT: ``getblacklist`` page size (new docs 1,000; legacy 10,000).
+    blacklist_page_size: int = attrs.field(default=1000, validator=_at_least(1))
+    #: ``clear_quota`` (and ``clear_quota/v2``) resets per natural month before 48006.
+    clear_quota_per_month: int = attrs.field(default=10, validator=_at_least(0))
+    #: ``getcallbackip`` and ``get_api_domain_ip`` answers (single IPs or CIDR ranges).
+    callback_ips: tuple[str, ...] = ("101.226.103.0/25", "101.226.62.77", "203.205.254.0/24")
+    api_domain_ips: tuple[str, ...] = ("101.89.47.18", "101.91.34.103", "109.244.145.10")
+    #: The callback URL ``callback/check`` probes; ``None`` answers 40201 (none configured).
+    callback_url: str | None = "https://example.com/wechat/callback"
+    #: Asia/Shanghai hour from which yesterday's datacube figures are published (WeChat: after
+    #: 08:00; earlier queries get an empty ``list`` for that day, not an error).
+    datacube_ready_hour: int = attrs.field(default=8, validator=_at_least(0))
     #: Refuse request bodies carrying ``\\uXXXX`` escapes (40033), as WeChat does.
     reject_unicode_escapes: bool = True
     #: Keep a record of every call in `FakeWeChat.calls`.
     record_calls: bool = True
     #: Seed for tokens, tickets and sampled faults, so runs are reproducible.
     seed: int = 0
+    # -- content APIs (media, materials, drafts, publishing, templates, subscribe notifications)
+    #: CONFLICT: the temporary image cap (documented as both 2 MB and 10 MB); the stricter one.
+    temp_image_max_bytes: int = attrs.field(default=2 * 1024 * 1024, validator=_at_least(1))
+    #: How long a temporary media_id works after its upload (3 days).
+    temp_media_ttl: float = attrs.field(default=3 * 86400.0, converter=_seconds)
+    #: Permanent materials: images and news together, and every other type, at most this many.
+    max_image_materials: int = attrs.field(default=100_000, validator=_at_least(0))
+    max_other_materials: int = attrs.field(default=1_000, validator=_at_least(0))
+    #: UNCONFIRMED: the errcode for a full material library.
+    material_limit_errcode: int = 45001
+    #: UNCONFIRMED: the most articles in one draft (the retired news materials allowed 8).
+    max_draft_articles: int = attrs.field(default=8, validator=_at_least(1))
+    #: UNCONFIRMED: whether batchget accepts ``no_content`` as a JSON boolean (doc: a number).
+    accept_bool_no_content: bool = False
+    #: A publish task stays "publishing" this long on the fake clock, then finishes.
+    publish_seconds: float = attrs.field(default=60.0, converter=_seconds)
+    #: False: freepublish answers 48001, as for unverified or personal accounts.
+    can_publish: bool = True
+    #: CONFLICT: ``publish_id`` answered as a JSON number (real answers) or a string (doc).
+    publish_id_type: Literal["number", "string"] = attrs.field(
+        default="number", validator=attrs.validators.in_(("number", "string"))
+    )
+    #: An mpnews mass send or preview needs a media_id the fake knows (a draft or a news
+    #: material); others answer 40007.
+    require_known_mpnews: bool = True
+    #: UNCONFIRMED: whether a draft's media_id still works for further mass sends once the
+    #: first send took the draft out of the box (needed to send one article in several
+    #: batches); False answers 40007 to the later sends.
+    mpnews_reusable_after_send: bool = True
+    #: Template messages: templates an account holds at most (45026 beyond).
+    max_private_templates: int = attrs.field(default=25, validator=_at_least(0))
+    #: Industry ids and their (first, second) class names; None: ids 1..41 with generic names.
+    industries: Mapping[int, tuple[str, str]] | None = None
+    #: UNCONFIRMED (legacy rule): the industry may change once per natural month (43100).
+    industry_change_once_a_month: bool = True
+    #: The template-message library (short id -> template); None: a small built-in one.
+    template_library: Mapping[str, Any] | None = None
+    #: Keyword value rules checked by template/send and bizsend (47003).
+    keyword_rules: Mapping[str, Any] = KEYWORD_RULES
+    #: The subscribe-notification library (`SubscribeLibrary`); None: a small built-in one.
+    subscribe_library: Any = None
+    #: Subscribe-notification templates an account holds at most (200012 beyond).
+    max_subscribe_templates: int = attrs.field(default=25, validator=_at_least(0))
+    #: bizsend needs a one-time subscription the user accepted (43101 otherwise).
+    bizsend_requires_subscription: bool = True
+    #: The account's original id (``gh_...``): ``ToUserName`` of every push.
+    original_id: str = "gh_fa4e00000001"
+    #: WeChat waits this long for the callback's answer, then drops the connection.
+    callback_timeout: float = attrs.field(default=5.0, converter=_seconds)
+    #: Deliveries of one push in all when no valid answer comes (WeChat: 3).
+    callback_tries: int = attrs.field(default=3, validator=_at_least(1))
+    #: Extra deliveries of every push after a good answer, as when WeChat lost the answer.
+    callback_redeliver: int = attrs.field(default=0, validator=_at_least(0))
+    #: UNCONFIRMED: an HTTP error answer (not 200) is retried like no answer.
+    callback_retry_on_error: bool = True
+    #: UNCONFIRMED: ``FromUserName`` of ``MASSSENDJOBFINISH`` (the mass-send assistant).
+    mass_assistant_openid: str = "oMassSendAssistant00000000000"
+    #: UNCONFIRMED: how ``sendall`` treats wechatpy 1.8.18's legacy ``filter.group_id``
+    #: (from the groups API that tags replaced). Today's documentation names only ``tag_id``
+    #: and SDKs fixed ``group_id`` as a parameter error when tags came (2016-2018), so the
+    #: default ``"error"`` refuses it like any send without ``tag_id`` (40050); ``"tag"``
+    #: reads it as ``tag_id``.
+    legacy_group_id: Literal["tag", "error"] = attrs.field(
+        default="error", validator=attrs.validators.in_(("tag", "error"))
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -266,9 +412,9 @@ class MassJob:
 
 @attrs.frozen(kw_only=True)
 class FakeMessage:
-    """One customer-service or template message the fake delivered."""
+    """One customer-service, template or subscribe message the fake delivered."""
 
-    kind: Literal["custom", "template"]
+    kind: Literal["custom", "template", "subscribe"]
     openid: str
     msgtype: str
     msgid: int | None

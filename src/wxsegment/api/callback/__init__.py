@@ -4,12 +4,19 @@ The flow for one POST (see ``docs/callbacks.md``)::
 
     verify_signature / MessageCrypto.decrypt  ->  parse  ->  Deduplicator.seen  ->  reply
 
+`CallbackHandler` runs that flow (plus freshness, replay and account checks, dispatch to
+registered handlers and passive replies) behind one ``handle(method, query, body)``;
+`asgi_app` and `wsgi_app` serve it.
+
 Errors, all ``ValueError`` subclasses (the request is bad, not the program)::
 
     CallbackError(ValueError)
     ├── SignatureError          signature or msg_signature does not match
+    │   ├── StaleRequest        signed timestamp further from now than max_age
+    │   └── ReplayedRequest     nonce + timestamp + signature reused for another push
     ├── DecryptError            not base64, truncated, bad padding, not UTF-8
     │   └── AppIdMismatch       decrypted, but sealed for another AppID
+    ├── WrongAccount            ToUserName is not the endpoint's account
     └── CallbackParseError      malformed or unsafe XML (DTD, entity), missing or bad field
         └── PayloadTooLarge     body over the size limit, refused before parsing
 
@@ -19,6 +26,7 @@ Misuse (a wrong argument type, a malformed EncodingAESKey, a naive datetime) rai
 
 from __future__ import annotations
 
+from wxsegment.api.callback._adapters import asgi_app, wsgi_app
 from wxsegment.api.callback._crypto import BLOCK_SIZE, Decrypted, MessageCrypto
 from wxsegment.api.callback._dedup import (
     DEFAULT_WINDOW,
@@ -35,7 +43,19 @@ from wxsegment.api.callback._errors import (
     CallbackParseError,
     DecryptError,
     PayloadTooLarge,
+    ReplayedRequest,
     SignatureError,
+    StaleRequest,
+    WrongAccount,
+)
+from wxsegment.api.callback._handler import (
+    DEFAULT_MAX_AGE,
+    DEFAULT_REPLY_TIMEOUT,
+    CallbackHandler,
+    CallbackResponse,
+    Executor,
+    PushHandler,
+    Renderable,
 )
 from wxsegment.api.callback._messages import (
     QR_SCENE_PREFIX,
@@ -52,12 +72,18 @@ from wxsegment.api.callback._messages import (
     PicPhotoOrAlbumEvent,
     PicSysPhotoEvent,
     PicWeixinEvent,
+    PublishJobFinishEvent,
     ScanCodeEvent,
     ScanCodePushEvent,
     ScanCodeWaitMsgEvent,
     ScanEvent,
     ShortVideoMessage,
     SubscribeEvent,
+    SubscribeMsgChangeEvent,
+    SubscribeMsgChoice,
+    SubscribeMsgPopupEvent,
+    SubscribeMsgSent,
+    SubscribeMsgSentEvent,
     TemplateSendJobFinishEvent,
     TextMessage,
     UnknownEvent,
@@ -80,7 +106,9 @@ from wxsegment.api.callback._xml import DEFAULT_MAX_SIZE, FieldValue
 
 __all__ = [
     "BLOCK_SIZE",
+    "DEFAULT_MAX_AGE",
     "DEFAULT_MAX_SIZE",
+    "DEFAULT_REPLY_TIMEOUT",
     "DEFAULT_WINDOW",
     "MAX_NEWS_ARTICLES",
     "QR_SCENE_PREFIX",
@@ -88,13 +116,16 @@ __all__ = [
     "AppIdMismatch",
     "Article",
     "CallbackError",
+    "CallbackHandler",
     "CallbackParseError",
+    "CallbackResponse",
     "ClickEvent",
     "DecryptError",
     "Decrypted",
     "DedupStore",
     "Deduplicator",
     "Event",
+    "Executor",
     "FieldValue",
     "ImageMessage",
     "LinkMessage",
@@ -111,7 +142,11 @@ __all__ = [
     "PicPhotoOrAlbumEvent",
     "PicSysPhotoEvent",
     "PicWeixinEvent",
+    "PublishJobFinishEvent",
+    "PushHandler",
     "RedisDedupStore",
+    "Renderable",
+    "ReplayedRequest",
     "SQLiteDedupStore",
     "ScanCodeEvent",
     "ScanCodePushEvent",
@@ -119,7 +154,13 @@ __all__ = [
     "ScanEvent",
     "ShortVideoMessage",
     "SignatureError",
+    "StaleRequest",
     "SubscribeEvent",
+    "SubscribeMsgChangeEvent",
+    "SubscribeMsgChoice",
+    "SubscribeMsgPopupEvent",
+    "SubscribeMsgSent",
+    "SubscribeMsgSentEvent",
     "TemplateSendJobFinishEvent",
     "TextMessage",
     "TextReply",
@@ -129,9 +170,12 @@ __all__ = [
     "VideoMessage",
     "ViewEvent",
     "VoiceMessage",
+    "WrongAccount",
+    "asgi_app",
     "dedup_key",
     "echostr_response",
     "parse",
     "sign",
     "verify_signature",
+    "wsgi_app",
 ]

@@ -8,7 +8,10 @@ __all__ = [
     "CallbackParseError",
     "DecryptError",
     "PayloadTooLarge",
+    "ReplayedRequest",
     "SignatureError",
+    "StaleRequest",
+    "WrongAccount",
 ]
 
 
@@ -34,3 +37,15 @@ class CallbackParseError(CallbackError):
 
 class PayloadTooLarge(CallbackParseError):
     """The body is larger than the configured limit; it was refused before parsing."""
+
+
+class StaleRequest(SignatureError):
+    """The signed ``timestamp`` is further from now than the endpoint's ``max_age``."""
+
+
+class ReplayedRequest(SignatureError):
+    """The same ``nonce``, ``timestamp`` and signature already carried a different push."""
+
+
+class WrongAccount(CallbackError):
+    """The push is addressed (``ToUserName``) to another account than the endpoint's."""

@@ -28,12 +28,18 @@ __all__ = [
     "PicPhotoOrAlbumEvent",
     "PicSysPhotoEvent",
     "PicWeixinEvent",
+    "PublishJobFinishEvent",
     "ScanCodeEvent",
     "ScanCodePushEvent",
     "ScanCodeWaitMsgEvent",
     "ScanEvent",
     "ShortVideoMessage",
     "SubscribeEvent",
+    "SubscribeMsgChangeEvent",
+    "SubscribeMsgChoice",
+    "SubscribeMsgPopupEvent",
+    "SubscribeMsgSent",
+    "SubscribeMsgSentEvent",
     "TemplateSendJobFinishEvent",
     "TextMessage",
     "UnknownEvent",
@@ -294,6 +300,74 @@ class TemplateSendJobFinishEvent(Event):
 
     msg_id: int
     status: str
+
+
+@attrs.frozen(kw_only=True)
+class PublishJobFinishEvent(Event):
+    """A publish task (``freepublish/submit``) ended (``PUBLISHJOBFINISH``).
+
+    ``publish_status``: 0 success, 2-4 failures (``fail_idx`` lists the 1-based articles that
+    failed), other values kept raw. ``article_urls`` are in article order.
+    """
+
+    publish_id: str
+    publish_status: int
+    article_id: str | None = None
+    article_urls: tuple[str, ...] = ()
+    fail_idx: tuple[int, ...] = ()
+
+    @property
+    def succeeded(self) -> bool:
+        """True when the articles were published."""
+        return self.publish_status == 0
+
+
+@attrs.frozen
+class SubscribeMsgChoice:
+    """A user's answer for one template: ``status`` ``accept`` or ``reject``.
+
+    ``popup_scene`` (popup events only): 1 an H5 page, 2 an article; None when absent.
+    """
+
+    template_id: str
+    status: str
+    popup_scene: int | None = None
+
+    @property
+    def accepted(self) -> bool:
+        """True for ``accept``."""
+        return self.status.strip().lower() == "accept"
+
+
+@attrs.frozen
+class SubscribeMsgSent:
+    """The delivery result of one subscribe notification (``error_code`` 0: delivered)."""
+
+    template_id: str
+    msg_id: int
+    error_code: int
+    error_status: str
+
+
+@attrs.frozen(kw_only=True)
+class SubscribeMsgPopupEvent(Event):
+    """A user answered a subscription popup (``subscribe_msg_popup_event``), per template."""
+
+    choices: tuple[SubscribeMsgChoice, ...]
+
+
+@attrs.frozen(kw_only=True)
+class SubscribeMsgChangeEvent(Event):
+    """A user changed subscriptions in the settings (``subscribe_msg_change_event``)."""
+
+    choices: tuple[SubscribeMsgChoice, ...]
+
+
+@attrs.frozen(kw_only=True)
+class SubscribeMsgSentEvent(Event):
+    """Delivery results of subscribe notifications (``subscribe_msg_sent_event``)."""
+
+    results: tuple[SubscribeMsgSent, ...]
 
 
 @attrs.frozen(kw_only=True)
@@ -591,6 +665,94 @@ def _template_send_finish(fields: _Fields, common: _EventCommon) -> Event:
     )
 
 
+def _repeated(value: FieldValue | None, where: str) -> tuple[_Fields, ...]:
+    """A repeated element (one mapping, or a tuple of them) as a tuple of mappings."""
+    if value is None or value == "":
+        return ()
+    items = value if isinstance(value, tuple) else (value,)
+    for item in items:
+        if not isinstance(item, Mapping):
+            raise CallbackParseError(f"<{where}> must hold elements")
+    return tuple(item for item in items if isinstance(item, Mapping))
+
+
+def _texts(value: FieldValue | None, where: str) -> tuple[str, ...]:
+    if value is None or value == "":
+        return ()
+    items = value if isinstance(value, tuple) else (value,)
+    if not all(isinstance(item, str) for item in items):
+        raise CallbackParseError(f"<{where}> must hold text")
+    return tuple(item for item in items if isinstance(item, str))
+
+
+def _publish_finish(fields: _Fields, common: _EventCommon) -> Event:
+    info = _section(fields, "PublishEventInfo")
+    where = "PublishEventInfo/"
+    detail = info.get("article_detail")
+    items: tuple[_Fields, ...] = ()
+    if isinstance(detail, Mapping):
+        items = _repeated(detail.get("item"), where + "article_detail/item")
+    ordered = sorted(
+        items, key=lambda item: _int(_required(item, "idx", where + "item/"), "idx")
+    )
+    return PublishJobFinishEvent(
+        **common,
+        # Lower-case snake_case children, unlike every other push.
+        publish_id=_required(info, "publish_id", where),
+        publish_status=_int(_required(info, "publish_status", where), "publish_status"),
+        article_id=_text(info, "article_id", where) or None,
+        article_urls=tuple(_required(item, "article_url", where) for item in ordered),
+        fail_idx=tuple(
+            _int(text, "fail_idx") for text in _texts(info.get("fail_idx"), where + "fail_idx")
+        ),
+    )
+
+
+def _subscribe_list(fields: _Fields, wrappers: tuple[str, ...]) -> tuple[_Fields, ...]:
+    # The legacy sample of the change event used the popup wrapper: accept either name.
+    for wrapper in wrappers:
+        if wrapper in fields:
+            section = _section(fields, wrapper)
+            return _repeated(section.get("List"), wrapper + "/List")
+    raise CallbackParseError(f"push lacks the <{wrappers[0]}> section")
+
+
+def _choices(fields: _Fields, wrappers: tuple[str, ...]) -> tuple[SubscribeMsgChoice, ...]:
+    choices = []
+    for item in _subscribe_list(fields, wrappers):
+        scene = _text(item, "PopupScene")
+        choices.append(
+            SubscribeMsgChoice(
+                template_id=_required(item, "TemplateId", "List/"),
+                status=_required(item, "SubscribeStatusString", "List/"),
+                popup_scene=_int(scene, "PopupScene") if scene else None,
+            )
+        )
+    return tuple(choices)
+
+
+def _subscribe_popup(fields: _Fields, common: _EventCommon) -> Event:
+    return SubscribeMsgPopupEvent(**common, choices=_choices(fields, ("SubscribeMsgPopupEvent",)))
+
+
+def _subscribe_change(fields: _Fields, common: _EventCommon) -> Event:
+    wrappers = ("SubscribeMsgChangeEvent", "SubscribeMsgPopupEvent")
+    return SubscribeMsgChangeEvent(**common, choices=_choices(fields, wrappers))
+
+
+def _subscribe_sent(fields: _Fields, common: _EventCommon) -> Event:
+    results = tuple(
+        SubscribeMsgSent(
+            template_id=_required(item, "TemplateId", "List/"),
+            msg_id=_job_msg_id(item),
+            error_code=_int(_required(item, "ErrorCode", "List/"), "ErrorCode"),
+            error_status=_text(item, "ErrorStatus", "List/") or "",
+        )
+        for item in _subscribe_list(fields, ("SubscribeMsgSentEvent",))
+    )
+    return SubscribeMsgSentEvent(**common, results=results)
+
+
 def _unknown_event(fields: _Fields, common: _EventCommon) -> Event:
     return UnknownEvent(**common, event_key=_optional(fields, "EventKey"))
 
@@ -620,6 +782,10 @@ _EVENTS: Final[Mapping[str, _EventBuilder]] = {
     "location_select": _location_select,
     "masssendjobfinish": _mass_send_finish,
     "templatesendjobfinish": _template_send_finish,
+    "publishjobfinish": _publish_finish,
+    "subscribe_msg_popup_event": _subscribe_popup,
+    "subscribe_msg_change_event": _subscribe_change,
+    "subscribe_msg_sent_event": _subscribe_sent,
 }
 
 

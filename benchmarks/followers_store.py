@@ -1,0 +1,231 @@
+"""Benchmark: the follower store's import, count and index build at scale.
+
+Imports N synthetic CRM rows (openid, subscribe time, city, spend, member level, one or two
+tags) with ``store.import_rows`` into SQLite and PostgreSQL, beside a plain ``executemany``
+loop inserting the same rows into one wide table of the same database (what a user would
+hand-write); then counts a segment with ``store.count`` (in the database) beside
+``SegmentIndex.count`` on ``store.index()``, and times the index build.
+
+    PYTHONPATH=src python benchmarks/followers_store.py [--rows 1000000] [--postgres DSN]
+        [--dir /tmp] [--skip-sqlite]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sqlite3
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from wxsegment.followers import SQLiteFollowerStore
+from wxsegment.segment import attr, tag
+
+NOW = datetime(2026, 3, 1, tzinfo=timezone.utc)
+KINDS: dict[str, Any] = {"city": "str", "spend": "float", "member_level": "int"}
+CITIES = ["杭州", "上海", "北京", "广州", "深圳", "成都", "武汉", "南京"]
+TAGS = ["90后", "已购", "vip", "杭州门店", "新客", "老客"]
+SEGMENT = (
+    tag("90后")
+    & attr("city").isin(["杭州", "上海"])
+    & attr("subscribe_time").within(timedelta(days=180))
+    & (attr("spend") >= 100)
+)
+
+
+def rows(count: int, seed: int = 7) -> list[dict[str, Any]]:
+    """Synthetic CRM rows, the same for every run with the same seed."""
+    pick = random.Random(seed)
+    made = []
+    for i in range(count):
+        made.append(
+            {
+                "openid": f"o{i:027d}",
+                "subscribe_time": NOW - timedelta(seconds=pick.randrange(0, 3 * 365 * 86400)),
+                "city": pick.choice(CITIES),
+                "spend": round(pick.uniform(0, 500), 2),
+                "member_level": pick.randrange(0, 5),
+                "tags": frozenset(pick.sample(TAGS, pick.randrange(1, 3))),
+            }
+        )
+    return made
+
+
+def timed(action: Callable[[], Any]) -> tuple[float, Any]:
+    """Seconds one call took, and its result."""
+    start = time.perf_counter()
+    result = action()
+    return time.perf_counter() - start, result
+
+
+def chunks(items: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    """Consecutive slices of ``size`` items."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def plain_rows(data: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """The rows as a hand-written loader would bind them (one wide table, tags joined)."""
+    return [
+        (
+            r["openid"],
+            int(r["subscribe_time"].timestamp() * 1_000_000),
+            r["city"],
+            r["spend"],
+            r["member_level"],
+            "|".join(sorted(r["tags"])),
+        )
+        for r in data
+    ]
+
+
+def report(name: str, seconds: float, count: int) -> None:
+    """One line: the time and the rate."""
+    print(f"  {name:<44} {seconds:8.2f} s  {count / seconds:>10,.0f} rows/s")
+
+
+def frame(data: list[dict[str, Any]]) -> Any:
+    """The rows as one Arrow table (what a polars or pandas export converts to)."""
+    import pyarrow as pa
+
+    return pa.table(
+        {
+            "openid": [r["openid"] for r in data],
+            "subscribe_time": pa.array(
+                [r["subscribe_time"] for r in data], pa.timestamp("us", "UTC")
+            ),
+            "city": [r["city"] for r in data],
+            "spend": [r["spend"] for r in data],
+            "member_level": [r["member_level"] for r in data],
+            "tags": [sorted(r["tags"]) for r in data],
+        }
+    )
+
+
+def bench_frame(label: str, store: Any, table: Any, batch: int) -> None:
+    """import_frame into an empty store, in slices of ``batch`` rows."""
+    seconds, _ = timed(
+        lambda: [
+            store.import_frame(table.slice(start, batch))
+            for start in range(0, table.num_rows, batch)
+        ]
+    )
+    report(f"{label}: store.import_frame ({batch:,} per call)", seconds, table.num_rows)
+
+
+def bench_store(label: str, store: Any, data: list[dict[str, Any]], batch: int) -> None:
+    """Import, count and index build on one store."""
+    seconds, _ = timed(lambda: [store.import_rows(part) for part in chunks(data, batch)])
+    report(f"{label}: store.import_rows ({batch:,} per call)", seconds, len(data))
+    for _ in range(2):
+        count_s, matched = timed(lambda: store.count(SEGMENT, now=NOW))
+    print(
+        f"  {label}: store.count(segment)                 {count_s * 1000:8.1f} ms  ({matched:,})"
+    )
+    build_s, index = timed(store.index)
+    print(f"  {label}: store.index() build                  {build_s:8.2f} s")
+    for _ in range(3):
+        index_s, indexed = timed(lambda: index.count(SEGMENT, now=NOW))
+    assert indexed == matched
+    print(f"  {label}: SegmentIndex.count(segment)          {index_s * 1000:8.1f} ms")
+
+
+def bench_sqlite(data: list[dict[str, Any]], folder: str, batch: int) -> None:
+    """SQLite: the store beside a plain executemany into a wide table of the same kind of file."""
+    print(f"SQLite {sqlite3.sqlite_version}, {len(data):,} rows")
+    path = os.path.join(folder, f"bench-{uuid.uuid4().hex[:8]}.sqlite3")
+    plain_path = path + ".plain"
+    db = sqlite3.connect(plain_path, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = FULL")
+    db.execute(
+        "CREATE TABLE crm (openid TEXT PRIMARY KEY, subscribe_time INTEGER, city TEXT, "
+        "spend REAL, member_level INTEGER, tags TEXT)"
+    )
+
+    def plain() -> None:
+        for part in chunks(data, batch):
+            db.execute("BEGIN")
+            db.executemany("INSERT INTO crm VALUES (?, ?, ?, ?, ?, ?)", plain_rows(part))
+            db.execute("COMMIT")
+
+    plain_s, _ = timed(plain)
+    report("SQLite: plain executemany (same batches)", plain_s, len(data))
+    db.close()
+    store = SQLiteFollowerStore(path, attributes=KINDS)
+    framed = SQLiteFollowerStore(path + ".frame", attributes=KINDS)
+    try:
+        bench_store("SQLite", store, data, batch)
+        bench_frame("SQLite", framed, frame(data), batch)
+    finally:
+        store.close()
+        framed.close()
+        for suffix in ("", ".plain", ".frame"):
+            for tail in ("", "-wal", "-shm"):
+                if os.path.exists(path + suffix + tail):
+                    os.remove(path + suffix + tail)
+
+
+def bench_postgres(data: list[dict[str, Any]], dsn: str, batch: int) -> None:
+    """PostgreSQL: the store beside a plain executemany into a wide table of the same server."""
+    import psycopg
+
+    from wxsegment.followers import PostgresFollowerStore
+
+    schema = f"wxs_bench_{uuid.uuid4().hex[:8]}"
+    print(f"PostgreSQL, {len(data):,} rows")
+    with psycopg.connect(dsn, autocommit=True) as db:
+        db.execute(f'CREATE SCHEMA "{schema}"')
+        try:
+            db.execute(
+                f'CREATE TABLE "{schema}".crm (openid TEXT PRIMARY KEY, subscribe_time BIGINT, '
+                "city TEXT, spend DOUBLE PRECISION, member_level INT, tags TEXT)"
+            )
+
+            def plain() -> None:
+                for part in chunks(data, batch):
+                    with db.transaction(), db.cursor() as cursor:
+                        cursor.executemany(
+                            f'INSERT INTO "{schema}".crm VALUES (%s, %s, %s, %s, %s, %s)',
+                            plain_rows(part),
+                        )
+
+            plain_s, _ = timed(plain)
+            report("PostgreSQL: plain executemany (same batches)", plain_s, len(data))
+            store = PostgresFollowerStore(dsn, schema=schema, attributes=KINDS)
+            framed = PostgresFollowerStore(dsn, schema=schema + "_f", attributes=KINDS)
+            try:
+                bench_store("PostgreSQL", store, data, batch)
+                bench_frame("PostgreSQL", framed, frame(data), batch)
+            finally:
+                store.close()
+                framed.close()
+        finally:
+            db.execute(f'DROP SCHEMA "{schema}" CASCADE')
+            db.execute(f'DROP SCHEMA IF EXISTS "{schema}_f" CASCADE')
+
+
+def main() -> None:
+    """Parse arguments and run the benchmarks."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=100_000)
+    parser.add_argument("--postgres", default=os.environ.get("WXSEGMENT_TEST_PG_DSN"))
+    parser.add_argument("--dir", default=tempfile.gettempdir())
+    parser.add_argument("--skip-sqlite", action="store_true")
+    args = parser.parse_args()
+    make_s, data = timed(lambda: rows(args.rows))
+    print(f"made {len(data):,} rows in {make_s:.1f} s")
+    if not args.skip_sqlite:
+        bench_sqlite(data, args.dir, args.batch)
+    if args.postgres:
+        bench_postgres(data, args.postgres, args.batch)
+
+
+if __name__ == "__main__":
+    main()

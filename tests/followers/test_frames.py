@@ -1,0 +1,93 @@
+"""Frames (polars, pandas, pyarrow) import like rows, checked column by column."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from wxsegment import Follower
+from wxsegment.followers import ImportRejectedError, ImportReport
+from wxsegment.followers._base import SqlFollowerStore
+from wxsegment.segment import attr, tag
+
+pa = pytest.importorskip("pyarrow")
+
+NOW = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
+
+
+def crm_table() -> Any:
+    """A CRM export as an Arrow table."""
+    return pa.table(
+        {
+            "openid": ["o1", "o2", "o3"],
+            "subscribe_time": pa.array([NOW, NOW, None], pa.timestamp("us", "UTC")),
+            "city": ["杭州", None, "上海"],
+            "spend": [0.1, 1e300, None],
+            "member": [True, False, None],
+            "tags": [["vip", "90后"], [], None],
+        }
+    )
+
+
+@pytest.mark.parametrize("kind", ["pyarrow", "polars"])
+def test_a_frame_imports_like_rows(store: SqlFollowerStore, kind: str) -> None:
+    """Values, nulls (left alone) and tags land as import_rows would put them."""
+    store.upsert([Follower("o3", NOW, tags={"old"}, attributes={"spend": 5.0})])
+    table = crm_table()
+    if kind == "polars":
+        pl = pytest.importorskip("polars")
+        table = pl.from_arrow(table)
+    assert store.import_frame(table) == ImportReport(inserted=2, updated=1)
+    assert store.get("o1") == Follower(
+        "o1", NOW, tags={"vip", "90后"}, attributes={"city": "杭州", "spend": 0.1, "member": True}
+    )
+    assert store.get("o2") == Follower("o2", NOW, attributes={"spend": 1e300, "member": False})
+    assert store.get("o3") == Follower(
+        "o3", NOW, tags={"old"}, attributes={"spend": 5.0, "city": "上海"}
+    )
+    assert store.select(attr("spend") == 0.1, now=NOW) == ["o1"]
+    assert store.select(tag("90后") & (attr("member") == True), now=NOW) == ["o1"]  # noqa: E712
+
+
+def test_a_pandas_frame_imports() -> None:
+    """A pandas frame is accepted too (through Arrow)."""
+    pd = pytest.importorskip("pandas")
+    from wxsegment.followers._frames import _arrow
+
+    frame = pd.DataFrame({"openid": ["o1"], "spend": [1.5]})
+    assert _arrow(frame).column("spend").to_pylist() == [1.5]
+
+
+@pytest.mark.parametrize(
+    ("columns", "reason"),
+    [
+        ({"openid": ["o1", None]}, "row 2 rejected: openid is missing"),
+        ({"openid": ["o1", "o" * 65]}, "row 2 rejected: openid must have"),
+        ({"openid": ["o1", "o\x00"]}, "row 2 rejected: openid contains a NUL"),
+        ({"openid": ["o1", "o1"]}, "row 2 rejected: openid 'o1' repeats row 1"),
+        ({"openid": ["o1", "o2"], "spend": [1.0, float("inf")]}, "row 2 .*finite"),
+        ({"openid": ["o1", "o2"], "spend": ["1", "2"]}, "declared float, got a column of string"),
+        ({"openid": ["o1", "o2"], "level": [1, 2]}, "'level' is not a declared attribute"),
+        (
+            {"openid": ["o1", "o2"], "subscribe_time": pa.array([NOW, NOW], pa.timestamp("us"))},
+            "naive timestamps",
+        ),
+        ({"openid": ["o1", "o2"]}, "new follower 'o1' has no subscribe_time"),
+    ],
+)
+def test_a_bad_cell_rejects_the_frame(
+    store: SqlFollowerStore, columns: dict[str, Any], reason: str
+) -> None:
+    """The error names the row and the reason; nothing is written."""
+    store.upsert([Follower("o0", NOW)])
+    with pytest.raises(ImportRejectedError, match=reason):
+        store.import_frame(pa.table(columns))
+    assert store.openids() == ["o0"]
+
+
+def test_other_objects_are_refused(store: SqlFollowerStore) -> None:
+    """A list of dicts is not a frame: use import_rows."""
+    with pytest.raises(TypeError, match="DataFrame"):
+        store.import_frame([{"openid": "o1"}])
