@@ -196,6 +196,23 @@ class Settings:
 _MEMBERS_PER_WRITE = 50_000
 
 
+def _proves_no_job(
+    error: WeChatError | WeChatValidationError, definite: Callable[[WeChatError], bool]
+) -> bool:
+    """Whether every attempt of one send was definitely refused, by ``definite``'s rule.
+
+    The client's retries of one send are the error's ``__cause__`` chain.
+    """
+    if isinstance(error, WeChatValidationError):
+        return error.__cause__ is None
+    seen: BaseException | None = error
+    while seen is not None:
+        if not isinstance(seen, WeChatError) or not definite(seen):
+            return False
+        seen = seen.__cause__
+    return True
+
+
 def _near_month_end(now: datetime, margin: timedelta) -> bool:
     return month_key(now + margin) != month_key(now)
 
@@ -457,9 +474,7 @@ def _send(run: _Run, record: BatchRecord, now: datetime) -> Generator[Action, An
     except (WeChatError, WeChatValidationError) as error:
         # A local validation error means nothing left this process; any other refusal proves
         # nothing about an earlier attempt, so only a first attempt may be released (D3).
-        if first_attempt and (
-            isinstance(error, WeChatValidationError) or run.settings.definite(error)
-        ):
+        if first_attempt and _proves_no_job(error, run.settings.definite):
             yield from _renew(run)
             yield Update(
                 run.current_lease(), record.index, BatchState.ATTEMPTING, BatchState.REFUSED
