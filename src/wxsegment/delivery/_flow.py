@@ -309,9 +309,15 @@ def _renew(run: _Run) -> Generator[Action, Any, datetime]:
 def _write(
     run: _Run, action: Reserve | Commit | Release | RecordExternal
 ) -> Generator[Action, Any, Any]:
-    """A ledger write, made only while the lease is still ours (D4)."""
+    """A ledger write, made only while the lease is still ours (D4); releases are checked."""
     yield from _renew(run)
-    return (yield action)
+    result = yield action
+    if isinstance(action, Release) and result.refused:
+        run.errors.append(
+            f"{len(result.refused)} followers of {action.campaign!r} could not be released "
+            "because they are committed"
+        )
+    return result
 
 
 def _batch_orphans(
@@ -479,10 +485,7 @@ def _send(run: _Run, record: BatchRecord, now: datetime) -> Generator[Action, An
             yield Update(
                 run.current_lease(), record.index, BatchState.ATTEMPTING, BatchState.REFUSED
             )
-            transition: Transition = yield from _write(
-                run, Release(run.campaign.id, record.members)
-            )
-            _check_release(run, record, transition)
+            yield from _write(run, Release(run.campaign.id, record.members))
             yield from _report(run, _result(record, BatchOutcome.RELEASED, error=repr(error)))
         else:
             yield from _report(run, _result(record, BatchOutcome.PENDING, error=repr(error)))
@@ -524,11 +527,3 @@ def _commit(
         run.errors.append(error)
     yield Update(run.current_lease(), record.index, BatchState.ACCEPTED, BatchState.COMMITTED)
     yield from _report(run, _result(record, outcome, msg_id=msg_id, error=error))
-
-
-def _check_release(run: _Run, record: BatchRecord, transition: Transition) -> None:
-    if transition.refused:
-        run.errors.append(
-            f"batch {record.index}: {len(transition.refused)} followers could not be released "
-            "because they are committed"
-        )
