@@ -222,7 +222,20 @@ def _unique_openids(audience: Iterable[str]) -> list[str]:
         if not openid or openid != openid.strip():
             raise DeliveryError("audience openids must be non-empty, without surrounding spaces")
         unique[openid] = None
+    # Checked here, before the first write: a ledger refusing one mid-run would leave the
+    # earlier chunks reserved.
+    joined = "".join(unique)
+    if "\x00" in joined or _unencodable(joined):
+        raise DeliveryError("audience openids must not contain NUL or lone surrogates")
     return list(unique)
+
+
+def _unencodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _check_batch_size(batch_size: int) -> int:
