@@ -222,20 +222,22 @@ def _unique_openids(audience: Iterable[str]) -> list[str]:
         if not openid or openid != openid.strip():
             raise DeliveryError("audience openids must be non-empty, without surrounding spaces")
         unique[openid] = None
-    # Checked here, before the first write: a ledger refusing one mid-run would leave the
-    # earlier chunks reserved.
-    joined = "".join(unique)
-    if "\x00" in joined or _unencodable(joined):
-        raise DeliveryError("audience openids must not contain NUL or lone surrogates")
     return list(unique)
 
 
-def _unencodable(text: str) -> bool:
+def _check_storable(openids: list[str]) -> list[str]:
+    """Refuse openids no ledger can store, before the first write of a run.
+
+    A ledger refusing one mid-run would leave the earlier chunks reserved.
+    """
+    joined = "".join(openids)
     try:
-        text.encode("utf-8")
+        joined.encode("utf-8")
     except UnicodeEncodeError:
-        return True
-    return False
+        raise DeliveryError("audience openids must not contain lone surrogates") from None
+    if "\x00" in joined:
+        raise DeliveryError("audience openids must not contain NUL")
+    return openids
 
 
 def _check_batch_size(batch_size: int) -> int:
