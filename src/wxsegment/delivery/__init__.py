@@ -19,6 +19,14 @@ from wxsegment.delivery._ab import (
     send_winner,
     split,
 )
+from wxsegment.delivery._ab_metric import (
+    article_read_rates,
+    async_article_read_rates,
+    async_send_winner_by_metric,
+    pick_winner,
+    send_winner_by_metric,
+    winner_campaign,
+)
 from wxsegment.delivery._calendar import (
     DEFAULT_MAX_DELAY,
     Calendar,
@@ -122,12 +130,15 @@ __all__ = [
     "TitleCheck",
     "WindowOutcome",
     "WindowSendReport",
+    "article_read_rates",
+    "async_article_read_rates",
     "async_execute",
     "async_follow_up",
     "async_run_ab_test",
     "async_run_due",
     "async_send_reminders",
     "async_send_winner",
+    "async_send_winner_by_metric",
     "batch_clientmsgid",
     "check_title",
     "execute",
@@ -135,6 +146,7 @@ __all__ = [
     "form_batches",
     "is_definite_refusal",
     "journal_for",
+    "pick_winner",
     "plan",
     "plan_calendar",
     "plan_month",
@@ -145,5 +157,7 @@ __all__ = [
     "run_due",
     "send_reminders",
     "send_winner",
+    "send_winner_by_metric",
     "split",
+    "winner_campaign",
 ]

@@ -312,6 +312,8 @@ class BatchResult:
     msg_id: int | None = None
     error: str | None = None
     month: str | None = None
+    #: The article send's id in the statistics (``mpnews`` sent by this run), else None.
+    msg_data_id: int | None = None
 
 
 @attrs.frozen(repr=False)

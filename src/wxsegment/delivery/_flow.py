@@ -502,11 +502,16 @@ def _send(run: _Run, record: BatchRecord, now: datetime) -> Generator[Action, An
     )
     outcome = BatchOutcome.ALREADY_SENT if answer.already_sent else BatchOutcome.SENT
     record = attrs.evolve(record, attempted_at=record.attempted_at or now)
-    yield from _commit(run, record, answer.msg_id, outcome)
+    yield from _commit(run, record, answer.msg_id, outcome, msg_data_id=answer.msg_data_id)
 
 
 def _commit(
-    run: _Run, record: BatchRecord, msg_id: int | None, outcome: BatchOutcome
+    run: _Run,
+    record: BatchRecord,
+    msg_id: int | None,
+    outcome: BatchOutcome,
+    *,
+    msg_data_id: int | None = None,
 ) -> Generator[Action, Any, None]:
     campaign = run.campaign
     transition: Transition = yield from _write(run, Commit(campaign.id, record.members))
@@ -526,4 +531,6 @@ def _commit(
         )
         run.errors.append(error)
     yield Update(run.current_lease(), record.index, BatchState.ACCEPTED, BatchState.COMMITTED)
-    yield from _report(run, _result(record, outcome, msg_id=msg_id, error=error))
+    yield from _report(
+        run, _result(record, outcome, msg_id=msg_id, msg_data_id=msg_data_id, error=error)
+    )
