@@ -253,3 +253,60 @@ def test_large_batches_span_chunks(make_ledger: LedgerFactory) -> None:
     assert set(result.refused) == set(openids[::3])
     assert list(result.granted) == [o for o in reversed(openids) if o not in result.refused]
     assert ledger.commit("big").done == tuple(sorted(result.granted))
+
+
+def test_usage_many_agrees_with_usage(make_ledger: LedgerFactory) -> None:
+    """usage_many answers what usage answers, for every openid asked (unknown ones at zero)."""
+    ledger = make_ledger()
+    ledger.reserve("c1", ["a", "b"], at=AT)
+    ledger.reserve("c2", ["a"], at=AT)
+    ledger.commit("c1", ["a"])
+    ledger.record_external("console-1", ["c"], at=AT)
+    asked = ["a", "b", "c", "nobody", "a"]
+    many = ledger.usage_many(asked, at=AT)
+    assert list(many) == ["a", "b", "c", "nobody"]
+    for openid in many:
+        assert many[openid] == ledger.usage(openid, at=AT)
+    assert (many["a"].committed, many["a"].pending) == (1, 1)
+    june = ledger.usage_many(["a"], at=FIRST_SECOND_OF_JUNE)
+    assert (june["a"].month, june["a"].committed, june["a"].pending) == ("2026-06", 0, 0)
+
+
+def test_usage_many_over_many_chunks(make_ledger: LedgerFactory) -> None:
+    """A bulk read larger than any chunk size still answers every follower."""
+    ledger = make_ledger()
+    crowd = [f"o{i:05d}" for i in range(2_500)]
+    ledger.reserve("big", crowd[::2], at=AT)
+    many = ledger.usage_many(crowd, at=AT)
+    assert sum(u.pending for u in many.values()) == 1_250
+    assert many["o00001"].pending == 0
+    assert many["o00002"].pending == 1
+
+
+def test_held_content_lists_live_keys_only(make_ledger: LedgerFactory) -> None:
+    """Pending and committed keys are held; a released one is not; others are not asked."""
+    ledger = make_ledger()
+    ledger.reserve("c1", ["a", "b"], at=AT, content_key="k1")
+    ledger.reserve("c2", ["a"], at=AT, content_key="k2")
+    ledger.reserve("c3", ["b"], at=AT, content_key="k3")
+    ledger.commit("c1", ["a"])
+    ledger.release("c1", ["b"])
+    held = ledger.held_content(["a", "b", "z"], ["k1", "k2", "k3", "k9"])
+    assert held == {"a": frozenset({"k1", "k2"}), "b": frozenset({"k3"})}
+    assert ledger.held_content(["a"], ["k2"]) == {"a": frozenset({"k2"})}
+    assert ledger.held_content(["a"], []) == {}
+
+
+def test_bulk_reads_check_their_input(make_ledger: LedgerFactory) -> None:
+    """None, a bare string, a naive instant or a bad key is a typed error."""
+    ledger = make_ledger()
+    with pytest.raises(TypeError, match="None"):
+        ledger.usage_many(None, at=AT)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="single string"):
+        ledger.usage_many("abc", at=AT)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        ledger.usage_many(["a"], at=datetime(2026, 5, 1))
+    with pytest.raises(ValueError, match="content key"):
+        ledger.held_content(["a"], [""])
+    with pytest.raises(ValueError, match="openid"):
+        ledger.held_content([TOO_LONG], ["k"])

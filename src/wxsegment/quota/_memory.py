@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from itertools import compress, repeat
 from operator import not_
@@ -24,6 +24,8 @@ from wxsegment.quota._validate import (
     check_at,
     check_batch,
     check_id,
+    check_keys,
+    check_many,
     check_openids,
 )
 
@@ -196,6 +198,34 @@ class MemoryLedger(LedgerBase):
             packed = self._state.counts.get(month, {}).get(openid, 0)
         total, pending = packed & _TOTAL_MASK, packed // _PENDING
         return Usage(month, total - pending, pending, self._limit)
+
+    def usage_many(self, openids: Iterable[str], *, at: datetime) -> Mapping[str, Usage]:
+        """`usage` of many followers at once."""
+        listed = check_many(openids)
+        _, month = check_at(at)
+        limit = self._limit
+        with self._store.lock:
+            counts = self._state.counts.get(month, {})
+            packed = [counts.get(openid, 0) for openid in listed]
+        return {
+            openid: Usage(month, (p & _TOTAL_MASK) - p // _PENDING, p // _PENDING, limit)
+            for openid, p in zip(listed, packed, strict=True)
+        }
+
+    def held_content(
+        self, openids: Iterable[str], content_keys: Iterable[str]
+    ) -> Mapping[str, frozenset[str]]:
+        """Which of ``content_keys`` each follower holds; followers holding none left out."""
+        listed = check_many(openids)
+        keys = check_keys(content_keys)
+        held: dict[str, set[str]] = {}
+        with self._store.lock:
+            for key in keys:
+                holders = self._state.contents.get(key, {})
+                for openid in listed:
+                    if holders.get(openid):
+                        held.setdefault(openid, set()).add(key)
+        return {openid: frozenset(keys) for openid, keys in held.items()}
 
     def pending(self, campaign: str | None = None) -> Iterator[PendingEntry]:
         """Pending reservations ordered by campaign then openid."""

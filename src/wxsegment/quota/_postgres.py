@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -45,6 +45,8 @@ from wxsegment.quota._validate import (
     check_at,
     check_batch,
     check_id,
+    check_keys,
+    check_many,
     check_openids,
 )
 
@@ -437,6 +439,55 @@ class PostgresLedger(LedgerBase):
 
         committed, pending = self._transaction(work, lock=False)
         return Usage(month, committed, pending, self._limit)
+
+    def usage_many(self, openids: Iterable[str], *, at: datetime) -> Mapping[str, Usage]:
+        """`usage` of many followers: one statement per chunk (``= ANY`` on the key)."""
+        listed = check_many(openids)
+        _, month = check_at(at)
+
+        def work(cursor: Any) -> dict[str, tuple[int, int]]:
+            found: dict[str, tuple[int, int]] = {}
+            for chunk in chunks(listed, self._chunk):
+                cursor.execute(
+                    self._sql(
+                        "SELECT openid, committed, pending FROM {s}.wxs_months "
+                        "WHERE account = %s AND month = %s AND openid = ANY(%s)"
+                    ),
+                    (self._account, month, list(chunk)),
+                )
+                found.update((openid, (c, p)) for openid, c, p in cursor.fetchall())
+            return found
+
+        found = self._transaction(work, lock=False) if listed else {}
+        limit = self._limit
+        return {
+            openid: Usage(month, *found.get(openid, (0, 0)), limit) for openid in listed
+        }
+
+    def held_content(
+        self, openids: Iterable[str], content_keys: Iterable[str]
+    ) -> Mapping[str, frozenset[str]]:
+        """Which of ``content_keys`` each follower holds; followers holding none left out."""
+        listed = check_many(openids)
+        keys = check_keys(content_keys)
+        if not keys or not listed:
+            return {}
+
+        def work(cursor: Any) -> dict[str, set[str]]:
+            held: dict[str, set[str]] = {}
+            for chunk in chunks(listed, self._chunk):
+                cursor.execute(
+                    self._sql(
+                        "SELECT openid, content_key FROM {s}.wxs_contents WHERE account = %s "
+                        "AND openid = ANY(%s) AND content_key = ANY(%s) AND live > 0"
+                    ),
+                    (self._account, list(chunk), keys),
+                )
+                for openid, key in cursor.fetchall():
+                    held.setdefault(openid, set()).add(key)
+            return held
+
+        return {o: frozenset(k) for o, k in self._transaction(work, lock=False).items()}
 
     def pending(self, campaign: str | None = None) -> Iterator[PendingEntry]:
         """Pending reservations ordered by campaign then openid."""

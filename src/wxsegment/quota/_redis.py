@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, Final
 
@@ -43,6 +43,8 @@ from wxsegment.quota._validate import (
     check_at,
     check_batch,
     check_id,
+    check_keys,
+    check_many,
     check_openids,
 )
 
@@ -175,6 +177,33 @@ return {redis.call('HGET', t .. ':m:' .. ARGV[1], ARGV[2]) or '0',
 """
 
 
+# KEYS[1] = bucket tag; ARGV = month, then openids: the totals, then the pendings, one read.
+_USAGE_MANY: Final = """
+local t, month = KEYS[1], ARGV[1]
+local ids = {}
+for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
+return {redis.call('HMGET', t .. ':m:' .. month, unpack(ids)),
+        redis.call('HMGET', t .. ':p:' .. month, unpack(ids))}
+"""
+
+# KEYS[1] = bucket tag; ARGV = number of content keys n, the keys, then openids. Returns, per
+# openid, n characters: 1 if it holds that key live, else 0.
+_HELD: Final = """
+local t, n = KEYS[1], tonumber(ARGV[1])
+local out = {}
+for i = n + 2, #ARGV do out[#out + 1] = '' end
+for k = 1, n do
+    local kk = t .. ':k:' .. ARGV[1 + k]
+    for i = n + 2, #ARGV do
+        local live = tonumber(redis.call('HGET', kk, ARGV[i])) or 0
+        local pos = i - n - 1
+        out[pos] = out[pos] .. (live > 0 and '1' or '0')
+    end
+end
+return out
+"""
+
+
 def _key_stem(prefix: str, account: str) -> str:
     """The start of every key of (prefix, account) inside its hash tag.
 
@@ -257,6 +286,8 @@ class RedisLedger(LedgerBase):
         self._external = self._client.register_script(_EXTERNAL)
         self._settle_script = self._client.register_script(_SETTLE)
         self._usage = self._client.register_script(_USAGE)
+        self._usage_many = self._client.register_script(_USAGE_MANY)
+        self._held = self._client.register_script(_HELD)
         self._noscript = redis.exceptions.NoScriptError
         meta = f"{{{stem}}}:buckets"
         self._client.set(meta, buckets, nx=True)
@@ -379,6 +410,49 @@ class RedisLedger(LedgerBase):
                 keys=[self._tags[self._bucket(openid)]], args=[month, openid]
             )
         return Usage(month, int(total) - int(pending), int(pending), self._limit)
+
+    def usage_many(self, openids: Iterable[str], *, at: datetime) -> Mapping[str, Usage]:
+        """`usage` of many followers: per chunk, one script call per bucket, pipelined."""
+        listed = check_many(openids)
+        _, month = check_at(at)
+        limit = self._limit
+        out: dict[str, Usage] = {}
+        for chunk in chunks(listed, self._chunk):
+            groups = self._split(chunk)
+            calls = [
+                (self._tags[bucket], [month, *(chunk[p] for p in positions)])
+                for bucket, positions in groups.items()
+            ]
+            replies = self._evaluate(self._usage_many, calls)
+            for positions, (totals, pendings) in zip(groups.values(), replies, strict=True):
+                for position, total, pending in zip(positions, totals, pendings, strict=True):
+                    t, p = int(total or 0), int(pending or 0)
+                    out[chunk[position]] = Usage(month, t - p, p, limit)
+        return {openid: out[openid] for openid in listed}
+
+    def held_content(
+        self, openids: Iterable[str], content_keys: Iterable[str]
+    ) -> Mapping[str, frozenset[str]]:
+        """Which of ``content_keys`` each follower holds; followers holding none left out."""
+        listed = check_many(openids)
+        keys = check_keys(content_keys)
+        held: dict[str, frozenset[str]] = {}
+        if not keys:
+            return held
+        for chunk in chunks(listed, self._chunk):
+            groups = self._split(chunk)
+            calls = [
+                (self._tags[bucket], [len(keys), *keys, *(chunk[p] for p in positions)])
+                for bucket, positions in groups.items()
+            ]
+            replies = self._evaluate(self._held, calls)
+            for positions, flags in zip(groups.values(), replies, strict=True):
+                for position, mask in zip(positions, flags, strict=True):
+                    bits = zip(keys, _text(mask), strict=True)
+                    have = frozenset(key for key, bit in bits if bit == "1")
+                    if have:
+                        held[chunk[position]] = have
+        return held
 
     def pending(self, campaign: str | None = None) -> Iterator[PendingEntry]:
         """Pending reservations ordered by campaign then openid."""

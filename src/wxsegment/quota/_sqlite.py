@@ -15,7 +15,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Final
 
@@ -33,6 +33,8 @@ from wxsegment.quota._validate import (
     check_at,
     check_batch,
     check_id,
+    check_keys,
+    check_many,
     check_openids,
 )
 
@@ -319,6 +321,46 @@ class SQLiteLedger(LedgerBase):
             ).fetchone()
         committed, pending = row if row is not None else (0, 0)
         return Usage(month, committed, pending, self._limit)
+
+    def usage_many(self, openids: Iterable[str], *, at: datetime) -> Mapping[str, Usage]:
+        """`usage` of many followers: one statement per chunk over ``json_each``."""
+        listed = check_many(openids)
+        _, month = check_at(at)
+        found: dict[str, tuple[int, int]] = {}
+        with self._lock:
+            for chunk in chunks(listed, self._chunk):
+                rows = self._db.execute(
+                    "SELECT m.openid, m.committed, m.pending FROM json_each(?) AS j "
+                    "JOIN wxs_months AS m ON m.account = ? AND m.openid = j.value "
+                    "AND m.month = ?",
+                    (json.dumps(chunk), self._account, month),
+                ).fetchall()
+                found.update((openid, (c, p)) for openid, c, p in rows)
+        limit = self._limit
+        return {
+            openid: Usage(month, *found.get(openid, (0, 0)), limit) for openid in listed
+        }
+
+    def held_content(
+        self, openids: Iterable[str], content_keys: Iterable[str]
+    ) -> Mapping[str, frozenset[str]]:
+        """Which of ``content_keys`` each follower holds; followers holding none left out."""
+        listed = check_many(openids)
+        keys = check_keys(content_keys)
+        held: dict[str, set[str]] = {}
+        if not keys:
+            return {}
+        with self._lock:
+            for chunk in chunks(listed, self._chunk):
+                rows = self._db.execute(
+                    "SELECT c.openid, c.content_key FROM json_each(?) AS j "
+                    "JOIN wxs_contents AS c ON c.account = ? AND c.openid = j.value "
+                    "WHERE c.live > 0 AND c.content_key IN (SELECT value FROM json_each(?))",
+                    (json.dumps(chunk), self._account, json.dumps(keys)),
+                ).fetchall()
+                for openid, key in rows:
+                    held.setdefault(openid, set()).add(key)
+        return {openid: frozenset(found) for openid, found in held.items()}
 
     def pending(self, campaign: str | None = None) -> Iterator[PendingEntry]:
         """Pending reservations ordered by campaign then openid."""

@@ -177,6 +177,19 @@ class QuotaLedger(Protocol):
         """Committed and pending pushes of ``openid`` in the month of ``at``."""
         ...
 
+    def usage_many(self, openids: Iterable[str], *, at: datetime) -> Mapping[str, Usage]:
+        """`usage` of many followers, in one round trip per chunk; every openid is a key."""
+        ...
+
+    def held_content(
+        self, openids: Iterable[str], content_keys: Iterable[str]
+    ) -> Mapping[str, frozenset[str]]:
+        """Which of ``content_keys`` each follower holds (committed or pending, any month).
+
+        Followers holding none of them are left out.
+        """
+        ...
+
     def remaining(self, openid: str, *, at: datetime) -> int:
         """Free slots of ``openid`` in the month of ``at``."""
         ...

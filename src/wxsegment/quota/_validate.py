@@ -20,6 +20,7 @@ __all__ = [
     "check_optional_key",
 ]
 
+
 def check_id(value: object, what: str) -> str:
     """A campaign id, external id or content key: a non-empty string of at most 128 chars."""
     if not isinstance(value, str):
@@ -98,6 +99,20 @@ def check_at(at: datetime) -> tuple[datetime, str]:
         return at, month_key(at)
     except OverflowError as error:
         raise ValueError(f"at is out of the supported range: {at.isoformat()}") from error
+
+
+def check_keys(content_keys: Iterable[str]) -> list[str]:
+    """Unique content keys in input order, each checked like a campaign id."""
+    if content_keys is None or isinstance(content_keys, (str, bytes)):
+        raise TypeError("content_keys must be an iterable of strings")
+    return [check_id(key, "content key") for key in dict.fromkeys(content_keys)]
+
+
+def check_many(openids: Iterable[str]) -> list[str]:
+    """Unique openids for a bulk read; ``None`` is a ``TypeError``."""
+    if openids is None:
+        raise TypeError("openids must be an iterable of openid strings, not None")
+    return check_openids(openids) or []
 
 
 class Batch(NamedTuple):
