@@ -293,6 +293,7 @@ class RedisLedger(LedgerBase):
         self._client.set(meta, buckets, nx=True)
         recorded = int(self._client.get(meta))
         if recorded != buckets:
+            self.close()
             raise ValueError(
                 f"this prefix and account use {recorded} buckets, not {buckets}; "
                 "every ledger sharing them must use the same number"
