@@ -51,13 +51,20 @@ def test_a_frame_imports_like_rows(store: SqlFollowerStore, kind: str) -> None:
     assert store.select(tag("90后") & (attr("member") == True), now=NOW) == ["o1"]  # noqa: E712
 
 
-def test_a_pandas_frame_imports() -> None:
-    """A pandas frame is accepted too (through Arrow)."""
+def test_a_pandas_frame_imports(store: SqlFollowerStore) -> None:
+    """A pandas frame (tz-aware datetimes, NaN as missing) imports through Arrow."""
     pd = pytest.importorskip("pandas")
-    from wxsegment.followers._frames import _arrow
-
-    frame = pd.DataFrame({"openid": ["o1"], "spend": [1.5]})
-    assert _arrow(frame).column("spend").to_pylist() == [1.5]
+    frame = pd.DataFrame(
+        {
+            "openid": ["o1", "o2"],
+            "subscribe_time": pd.to_datetime(["2026-03-01T12:00:00Z", "2026-03-01T12:00:00Z"]),
+            "spend": [1.5, float("nan")],
+            "city": ["杭州", None],
+        }
+    )
+    assert store.import_frame(frame) == ImportReport(inserted=2, updated=0)
+    assert store.get("o1") == Follower("o1", NOW, attributes={"spend": 1.5, "city": "杭州"})
+    assert store.get("o2") == Follower("o2", NOW)
 
 
 @pytest.mark.parametrize(

@@ -44,8 +44,24 @@ def _encodable(text: str) -> bool:
     return True
 
 
+#: Non-ASCII texts already found storable. Tag names and CRM values repeat across millions of
+#: rows, and the answer depends on the text alone, so it is remembered (up to a bound).
+_STORABLE: set[str] = set()
+_STORABLE_MAX: Final = 65536
+
+
+def _storable(text: str) -> bool:
+    if text in _STORABLE:
+        return True
+    if "\x00" in text or not _encodable(text):
+        return False
+    if len(_STORABLE) < _STORABLE_MAX:
+        _STORABLE.add(text)
+    return True
+
+
 def _NAME_OK(name: str) -> bool:
-    return bool(name) and "\x00" not in name and (name.isascii() or _encodable(name))
+    return bool(name) and (("\x00" not in name) if name.isascii() else _storable(name))
 
 
 def check_text(value: object, what: str) -> str:
@@ -96,7 +112,7 @@ def _check_attribute(schema: AttributeSchema, name: str, value: object) -> Attri
     kind = schema.kinds.get(name)
     exact = type(value)
     if kind == "str" and isinstance(value, str) and exact is str:
-        if "\x00" not in value and (value.isascii() or _encodable(value)):
+        if ("\x00" not in value) if value.isascii() else _storable(value):
             return value
     elif kind == "float" and exact is float:
         if -_INFINITY < value < _INFINITY:  # type: ignore[operator]
