@@ -15,11 +15,13 @@ def test_demo_runs_a_month_without_a_fifth_push(
     """The demo exits 0 (its own invariant checks passed) and shows both refusal reasons."""
     assert main(["--followers", "3000", "--ledger", str(tmp_path / "ledger.sqlite3")]) == 0
     out = capsys.readouterr().out
-    assert "duplicate_content" in out
-    assert "quota_exhausted" in out
-    assert "already sent" in out
-    assert "pending (outcome unknown)" in out
-    assert "ledger and WeChat disagree on 0 followers" in out
+    assert "skipped: they already had 'double-11-day'" in out
+    assert "skipped: their 4 pushes this month are used" in out
+    assert "confirmed by WeChat as an earlier send with the same clientmsgid" in out
+    assert "waiting: WeChat took the job but its answer was lost" in out
+    assert "followers on whom the ledger and WeChat disagree: 0" in out
+    assert "followers stored in" in out
+    assert "promise kept" in out
 
 
 def test_demo_ledger_file_persists_the_month(tmp_path: Path) -> None:

@@ -30,8 +30,9 @@ def test_demo_process_exits_0_and_explains_itself(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "WeChat's view of" in done.stdout
-    assert "disagree on 0 followers" in done.stdout
+    assert "WeChat's own view of" in done.stdout
+    assert "followers on whom the ledger and WeChat disagree: 0" in done.stdout
+    assert "promise kept" in done.stdout
 
 
 def test_fake_serve_answers_a_token_request() -> None:

@@ -38,6 +38,7 @@ from wxsegment.api._drafts import AsyncDrafts, Drafts
 from wxsegment.api._errors import (
     CredentialError,
     InvalidTokenError,
+    SendDeadlineError,
     WeChatError,
     WeChatValidationError,
 )
@@ -168,6 +169,11 @@ class _BaseClient:
         if not call.paced or self._pacer is None:
             return 0.0
         return self._pacer.reserve(self._now())
+
+    def _check_deadline(self, call: Call) -> None:
+        """Refuse to start an attempt at or after the call's ``not_after``."""
+        if call.not_after is not None and self._clock.now() >= call.not_after:
+            raise SendDeadlineError(call.path, call.not_after.isoformat())
 
     def _request_args(self, call: Call, token: str | None) -> dict[str, Any]:
         params = dict(call.params)
@@ -335,14 +341,20 @@ class Client(_BaseClient):
                 wait = self._pace(call)
             if wait > 0:
                 self._sleep(wait)
+        self._check_deadline(call)
         if not call.token:
             return self._send(call, None)
         token = self.access_token()
         try:
             return self._send(call, token)
-        except InvalidTokenError:
+        except InvalidTokenError as refused:
             logger.debug("token refused at %s; refreshing once", call.path)
-            return self._send(call, self._refresh(token))
+            fresh = self._refresh(token)
+            try:
+                self._check_deadline(call)
+            except SendDeadlineError as late:
+                raise late from refused
+            return self._send(call, fresh)
 
     def call(
         self,
@@ -539,14 +551,20 @@ class AsyncClient(_BaseClient):
         wait = self._pace(call)
         if wait > 0:
             await self._sleep(wait)
+        self._check_deadline(call)
         if not call.token:
             return await self._send(call, None)
         token = await self.access_token()
         try:
             return await self._send(call, token)
-        except InvalidTokenError:
+        except InvalidTokenError as refused:
             logger.debug("token refused at %s; refreshing once", call.path)
-            return await self._send(call, await self._refresh(token))
+            fresh = await self._refresh(token)
+            try:
+                self._check_deadline(call)
+            except SendDeadlineError as late:
+                raise late from refused
+            return await self._send(call, fresh)
 
     async def call(
         self,

@@ -14,6 +14,7 @@ import random
 import re
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Final, Literal, TypeVar
 
 import attrs
@@ -85,6 +86,8 @@ class Call:
     form: Mapping[str, str] = attrs.field(factory=dict)
     #: The answer may be a file instead of JSON (see `decode_file_response`).
     binary: bool = False
+    #: No attempt may start at or after this instant (`SendDeadlineError`); None: no limit.
+    not_after: datetime | None = None
 
 
 #: Paths the mass-send pacer governs, also when reached through `custom_call`.

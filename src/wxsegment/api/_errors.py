@@ -6,6 +6,7 @@ none ever carries the access token or the app secret. The tree::
     WeChatError                         .errcode .errmsg .endpoint (root; unknown errcodes)
     ├── WeChatTransportError            no answer: timeout, connection, HTTP status, bad body
     │   └── WeChatHTTPStatusError       a non-2xx HTTP status (.status_code)
+    ├── SendDeadlineError               a retry would start after the call's not_after
     ├── BusyError                       -1, 9500002: system busy, retry later
     ├── CredentialError                 appid / secret / IP whitelist / OAuth codes
     │   └── InvalidTokenError           40001 40014 42001: refresh the token once, replay once
@@ -65,6 +66,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "RecipientRefusedError",
+    "SendDeadlineError",
     "ServiceWindowClosedError",
     "ServiceWindowError",
     "ServiceWindowExhaustedError",
@@ -193,6 +195,17 @@ class DuplicateClientMsgIdError(ClientMsgIdError):
         """The msg_id of the earlier send WeChat returned, if any."""
         value = self.payload.get("msg_id")
         return int(value) if value is not None else None
+
+
+class SendDeadlineError(WeChatError):
+    """An attempt of a call would have started after its ``not_after``: it was not sent.
+
+    Raised on the first attempt, nothing was sent; raised on a retry, its ``__cause__`` chain
+    holds the earlier attempts, whose outcome may be unknown.
+    """
+
+    def __init__(self, endpoint: str, not_after: object) -> None:
+        super().__init__(None, f"not sent: the attempt would start after {not_after}", endpoint)
 
 
 class ClientMsgIdRetryTooFastError(ClientMsgIdError):

@@ -9,8 +9,10 @@ Send, preview and delete calls go through the client's pacer (60 per minute by d
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
+from wxsegment._clock import ensure_aware
 from wxsegment.api._core import (
     Call,
     balanced_chunks,
@@ -60,7 +62,12 @@ def sendall_call(
 
 
 def send_calls(
-    openids: Iterable[str], message: MassMessage, clientmsgid: str, *, send_ignore_reprint: bool
+    openids: Iterable[str],
+    message: MassMessage,
+    clientmsgid: str,
+    *,
+    send_ignore_reprint: bool,
+    not_after: datetime | None = None,
 ) -> list[Call]:
     """``POST /cgi-bin/message/mass/send`` calls of 2..10,000 openids, one derived id each."""
     validate_clientmsgid(clientmsgid)
@@ -83,6 +90,7 @@ def send_calls(
                 "clientmsgid": derive_clientmsgid(clientmsgid, index, len(chunks)),
             },
             paced=True,
+            not_after=not_after if not_after is None else ensure_aware(not_after, "not_after"),
         )
         for index, chunk in enumerate(chunks)
     ]
@@ -218,12 +226,20 @@ class Mass:
         *,
         clientmsgid: str,
         send_ignore_reprint: bool = False,
+        not_after: datetime | None = None,
     ) -> list[SendResult]:
         """Send to a list of any size, split into calls of 2..10,000 (``mass/send``).
 
         One result per call, in order; each call's clientmsgid is derived from ``clientmsgid``.
+        No attempt (retries included) starts at or after ``not_after`` (`SendDeadlineError`).
         """
-        calls = send_calls(openids, message, clientmsgid, send_ignore_reprint=send_ignore_reprint)
+        calls = send_calls(
+            openids,
+            message,
+            clientmsgid,
+            send_ignore_reprint=send_ignore_reprint,
+            not_after=not_after,
+        )
         return [self._send(call) for call in calls]
 
     def preview(
@@ -298,12 +314,20 @@ class AsyncMass:
         *,
         clientmsgid: str,
         send_ignore_reprint: bool = False,
+        not_after: datetime | None = None,
     ) -> list[SendResult]:
         """Send to a list of any size, split into calls of 2..10,000 (``mass/send``).
 
         One result per call, in order; each call's clientmsgid is derived from ``clientmsgid``.
+        No attempt (retries included) starts at or after ``not_after`` (`SendDeadlineError`).
         """
-        calls = send_calls(openids, message, clientmsgid, send_ignore_reprint=send_ignore_reprint)
+        calls = send_calls(
+            openids,
+            message,
+            clientmsgid,
+            send_ignore_reprint=send_ignore_reprint,
+            not_after=not_after,
+        )
         return [await self._send(call) for call in calls]
 
     async def preview(

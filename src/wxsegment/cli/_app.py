@@ -134,18 +134,26 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="SQLite ledger file to keep (default: a temporary file).",
 )
-def demo(followers: int, seed: int, ledger_path: Path | None) -> None:
+@click.option(
+    "--store",
+    "store_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SQLite follower store file to keep (default: a temporary file).",
+)
+def demo(followers: int, seed: int, ledger_path: Path | None, store_path: Path | None) -> None:
     """Run one month of campaigns end to end against the built-in fake WeChat.
 
-    Nothing leaves this machine: the real API client talks to FakeWeChat in process, and
-    the quota ledger is a SQLite file. The demo exits 1 if any follower would have received
-    a fifth push or the ledger and WeChat disagree.
+    Nothing leaves this machine: the real API client talks to FakeWeChat in process, the
+    followers are pulled into a SQLite follower store and the quota ledger is a SQLite file.
+    The demo exits 1 if any follower received a fifth push or the ledger and WeChat disagree.
     """
     from wxsegment._demo import main as run_demo
 
     argv = ["--followers", str(followers), "--seed", str(seed)]
     if ledger_path is not None:
         argv += ["--ledger", str(ledger_path)]
+    if store_path is not None:
+        argv += ["--store", str(store_path)]
     code = run_demo(argv)
     if code:
         raise SystemExit(code)

@@ -27,6 +27,7 @@ from wxsegment.api import (
     MassMessage,
     MpNews,
     MpVideo,
+    SendDeadlineError,
     Text,
     WeChatError,
     WeChatTransportError,
@@ -182,6 +183,8 @@ def is_definite_refusal(error: WeChatError) -> bool:
     cause = error.__cause__
     if isinstance(cause, WeChatError) and not is_definite_refusal(cause):
         return False
+    if isinstance(error, SendDeadlineError):
+        return True  # this attempt never left the process; the chain above decided the rest
     if isinstance(
         error,
         (WeChatTransportError, BusyError, ClientMsgIdRetryTooFastError, DuplicateClientMsgIdError),

@@ -243,7 +243,10 @@ def execute(
             if isinstance(action, Send):
                 try:
                     result: Any = client.mass.send_to_openids(
-                        action.openids, action.message, clientmsgid=action.clientmsgid
+                        action.openids,
+                        action.message,
+                        clientmsgid=action.clientmsgid,
+                        not_after=action.not_after,
                     )
                 except (WeChatError, WeChatValidationError) as error:
                     action = run.flow.throw(error)
@@ -306,7 +309,10 @@ async def async_execute(
             if isinstance(action, Send):
                 try:
                     result: Any = await client.mass.send_to_openids(
-                        action.openids, action.message, clientmsgid=action.clientmsgid
+                        action.openids,
+                        action.message,
+                        clientmsgid=action.clientmsgid,
+                        not_after=action.not_after,
                     )
                 except (WeChatError, WeChatValidationError) as error:
                     action = run.flow.throw(error)

@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from wxsegment._clock import month_key
+from wxsegment._clock import SHANGHAI, month_key, month_start
 from wxsegment.api import MassMessage, SendResult, WeChatError, WeChatValidationError
 from wxsegment.delivery._campaign import (
     BatchOutcome,
@@ -155,6 +155,8 @@ class Send:
     clientmsgid: str
     openids: tuple[str, ...] = attrs.field(repr=lambda o: f"<{len(o)} openids>")
     message: MassMessage
+    #: No attempt of the send, retries included, may start at or after this (D1).
+    not_after: datetime | None = None
 
 
 @attrs.frozen
@@ -211,6 +213,13 @@ def _proves_no_job(
             return False
         seen = seen.__cause__
     return True
+
+
+def _month_end(month: str) -> datetime:
+    """The first instant after the Shanghai month ``month`` (``YYYY-MM``)."""
+    year, number = (int(part) for part in month.split("-"))
+    start = datetime(year, number, 1, tzinfo=SHANGHAI)
+    return month_start(start + timedelta(days=32))
 
 
 def _near_month_end(now: datetime, margin: timedelta) -> bool:
@@ -475,7 +484,10 @@ def _send(run: _Run, record: BatchRecord, now: datetime) -> Generator[Action, An
     )
     try:
         answers: list[SendResult] = yield Send(
-            record.clientmsgid, record.members, run.campaign.message
+            record.clientmsgid,
+            record.members,
+            run.campaign.message,
+            not_after=_month_end(record.month) - run.settings.month_end_margin,
         )
     except (WeChatError, WeChatValidationError) as error:
         # A local validation error means nothing left this process; any other refusal proves
