@@ -36,6 +36,7 @@ FaultKind = Literal[
     "mass_rate",
     "token_expired",
     "token_invalid",
+    "clientmsgid_too_fast",
 ]
 
 #: The fault kinds `FakeWeChat.inject` accepts.
@@ -49,6 +50,7 @@ FAULT_KINDS: Final[frozenset[str]] = frozenset(
         "mass_rate",
         "token_expired",
         "token_invalid",
+        "clientmsgid_too_fast",
     }
 )
 
