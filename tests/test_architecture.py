@@ -16,7 +16,7 @@ ALLOWED: dict[str, set[str]] = {
     "api": set(),
     "segment": set(),
     "quota": set(),
-    "testing": {"api", "segment"},
+    "testing": {"api", "segment", "quota", "delivery"},
     "delivery": {"api", "segment", "quota"},
     "tagging": {"api", "segment"},
 }
