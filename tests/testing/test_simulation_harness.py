@@ -6,6 +6,10 @@ delivery code), so they keep proving the checks can fail whatever delivery does 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from wxsegment.api import Client, MassMessage, Text, WeChatError
@@ -175,3 +179,21 @@ def test_seed_must_be_an_int() -> None:
     """A non-integer seed is a TypeError before anything runs."""
     with pytest.raises(TypeError):
         simulate("1")  # type: ignore[arg-type]
+
+
+def test_a_seed_replays_in_another_process() -> None:
+    """The trace does not depend on the process's hash seed (no set order leaks in)."""
+    code = (
+        "import hashlib, warnings; warnings.simplefilter('ignore');"
+        "from wxsegment.testing.simulation import SimulationConfig, simulate;"
+        "r = simulate(11, SimulationConfig(async_rate=0.0, crash_rate=0.5), check=False);"
+        "print(hashlib.sha256(chr(10).join(r.trace).encode()).hexdigest())"
+    )
+    digests = set()
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+        )
+        digests.add(done.stdout.strip())
+    assert len(digests) == 1

@@ -157,6 +157,10 @@ class SimulationConfig:
     crash_within: int = attrs.field(default=16, validator=_positive)
     console_rate: float = attrs.field(default=0.02, validator=_rate)
     async_rate: float = attrs.field(default=0.3, validator=_rate)
+    #: The client's own pacing of mass sends (None: none); its waits move the fake clock.
+    client_mass_per_minute: int | None = attrs.field(
+        default=30, validator=attrs.validators.optional(_positive)
+    )
     #: Steps per month before every run still going is crashed.
     max_steps: int = attrs.field(default=2000, validator=_positive)
     #: Sequential fault-free resumes of every campaign at the end of each month.
@@ -421,6 +425,7 @@ class _Simulation:
                         clock=self.clock,
                         sleep=sleep,
                         retry=retry,
+                        mass_per_minute=self.config.client_mass_per_minute,
                     ) as client,
                 ):
                     outcome = self._call(spec, self._env(spec, ledger, client))
@@ -454,6 +459,7 @@ class _Simulation:
                 clock=self.clock,
                 sleep=sleep,
                 retry=retry,
+                mass_per_minute=self.config.client_mass_per_minute,
             )
             try:
                 outcome = self._call(spec, self._env(spec, ledger, client))
