@@ -104,6 +104,12 @@ def _batch_sizes(value: Sequence[int]) -> tuple[int, ...]:
     return sizes
 
 
+def _pace(value: int | None) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"client_mass_per_minute must be None or an int >= 1, got {value!r}")
+    return value
+
+
 def _span(value: Sequence[int]) -> tuple[int, int]:
     low, high = value
     if isinstance(low, bool) or isinstance(high, bool) or not 0 <= low <= high:
@@ -158,9 +164,7 @@ class SimulationConfig:
     console_rate: float = attrs.field(default=0.02, validator=_rate)
     async_rate: float = attrs.field(default=0.3, validator=_rate)
     #: The client's own pacing of mass sends (None: none); its waits move the fake clock.
-    client_mass_per_minute: int | None = attrs.field(
-        default=30, validator=attrs.validators.optional(_positive)
-    )
+    client_mass_per_minute: int | None = attrs.field(default=30, converter=_pace)
     #: Steps per month before every run still going is crashed.
     max_steps: int = attrs.field(default=2000, validator=_positive)
     #: Sequential fault-free resumes of every campaign at the end of each month.
