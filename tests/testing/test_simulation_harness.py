@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections import Counter
 
 import pytest
 
@@ -87,6 +88,16 @@ class NeverSettles(ReleasesOnAnyError):
     def resume(self, env: RunEnv) -> object:
         """Do nothing."""
         return None
+
+
+class KeepsNotes(ReleasesOnAnyError):
+    """A composition that writes to a store of its own, routed through ``env.wrap``."""
+
+    def execute(self, env: RunEnv) -> object:
+        """Note the run in its store, then deliver."""
+        notes = env.wrap(Counter[str](), "notes")
+        notes.update([env.name])
+        return super().execute(env)
 
 
 def _first_failure(
@@ -197,3 +208,12 @@ def test_a_seed_replays_in_another_process() -> None:
         )
         digests.add(done.stdout.strip())
     assert len(digests) == 1
+
+
+def test_a_wrapped_store_is_where_crashes_can_strike() -> None:
+    """A store given to env.wrap takes steps, and a run can crash at it."""
+    config = SimulationConfig(**{**CALM, "crash_rate": 1.0, "crash_within": 1})
+    result = simulate(5, config, system=KeepsNotes(), check=False)
+    crashed_at_notes = [line for line in result.trace if "notes.update -- CRASH" in line]
+    assert crashed_at_notes
+    assert result.crashes >= len(crashed_at_notes)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import attrs
 import httpx
@@ -28,6 +28,7 @@ __all__ = [
     "CrashPoint",
     "Gate",
     "GatedLedger",
+    "GatedProxy",
     "GatedTransport",
     "SendRecorder",
     "gated_sleep",
@@ -197,6 +198,42 @@ class GatedLedger:
     def close(self) -> None:
         """Close the wrapped ledger (not a step: a dying process closes nothing cleanly)."""
         self._inner.close()
+
+
+class GatedProxy:
+    """Any store a composition keeps beside the ledger (a journal, a lease table), gated.
+
+    Each public method call is one step that may crash before or after it; attributes that are
+    not methods, and the methods named in ``free`` (``close`` by default), pass through.
+    """
+
+    def __init__(
+        self, inner: object, gate: Gate, label: str, free: frozenset[str] = frozenset({"close"})
+    ) -> None:
+        self._inner = inner
+        self._gate = gate
+        self._label = label
+        self._free = free
+
+    def __repr__(self) -> str:
+        return f"GatedProxy({self._inner!r})"
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._inner, name)
+        if name.startswith("_") or name in self._free or not callable(value):
+            return value
+        gate, label = self._gate, self._label
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            point = gate.step(f"{label}.{name}")
+            if point == "before":
+                raise _crash(gate, point)
+            result = value(*args, **kwargs)
+            if point is not None:
+                raise _crash(gate, point)
+            return result
+
+        return call
 
 
 def _describe(request: httpx.Request) -> tuple[str, str | None, list[str]]:

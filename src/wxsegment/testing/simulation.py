@@ -28,7 +28,7 @@ import inspect
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 import attrs
 import httpx
@@ -48,6 +48,7 @@ from wxsegment.testing._sim_wrappers import (
     CrashPoint,
     Gate,
     GatedLedger,
+    GatedProxy,
     GatedTransport,
     gated_sleep,
 )
@@ -167,6 +168,8 @@ class SimulationConfig:
     client_mass_per_minute: int | None = attrs.field(default=30, converter=_pace)
     #: Steps per month before every run still going is crashed.
     max_steps: int = attrs.field(default=2000, validator=_positive)
+    #: Seconds that pass before the fault-free resumes (longer than a crashed run's lease).
+    settle_delay: int = attrs.field(default=900, validator=attrs.validators.ge(0))
     #: Sequential fault-free resumes of every campaign at the end of each month.
     settle_rounds: int = attrs.field(default=2, validator=_positive)
     #: The fake's knobs (its seed is replaced by the simulation's).
@@ -180,7 +183,9 @@ class RunEnv:
     """Everything one simulated run (one process) is given; all I/O goes through it.
 
     ``client`` is a `wxsegment.api.Client` or, for an async run, an `AsyncClient`. ``settle``
-    marks the fault-free resumes at the end of a month. Time is ``clock.now()``.
+    marks the fault-free resumes at the end of a month. Time is ``clock.now()``. Route any
+    other store through ``wrap(store, label)`` so crashes can strike there too; ``note`` adds
+    a line to the trace.
     """
 
     name: str
@@ -191,6 +196,8 @@ class RunEnv:
     clock: FixedClock
     client: Client | AsyncClient
     settle: bool
+    wrap: Callable[[Any, str], Any] = attrs.field(repr=False, eq=False)
+    note: Callable[[str], None] = attrs.field(repr=False, eq=False)
 
 
 class SystemUnderTest(Protocol):
@@ -397,7 +404,12 @@ class _Simulation:
         self.specs[task] = spec
         return task
 
-    def _env(self, spec: _RunSpec, ledger: QuotaLedger, client: Client | AsyncClient) -> RunEnv:
+    def _env(
+        self, spec: _RunSpec, gate: Gate, ledger: QuotaLedger, client: Client | AsyncClient
+    ) -> RunEnv:
+        def wrap(store: Any, label: str) -> Any:
+            return GatedProxy(store, gate, label)
+
         return RunEnv(
             name=spec.name,
             campaign=spec.campaign,
@@ -407,6 +419,8 @@ class _Simulation:
             clock=self.clock,
             client=client,
             settle=spec.settle,
+            wrap=wrap,
+            note=gate.note,
         )
 
     def _call(self, spec: _RunSpec, env: RunEnv) -> object:
@@ -432,7 +446,7 @@ class _Simulation:
                         mass_per_minute=self.config.client_mass_per_minute,
                     ) as client,
                 ):
-                    outcome = self._call(spec, self._env(spec, ledger, client))
+                    outcome = self._call(spec, self._env(spec, gate, ledger, client))
                     if inspect.isawaitable(outcome):
                         _discard(outcome)
                         raise TypeError(f"{spec.name}: a sync run returned an awaitable")
@@ -466,7 +480,7 @@ class _Simulation:
                 mass_per_minute=self.config.client_mass_per_minute,
             )
             try:
-                outcome = self._call(spec, self._env(spec, ledger, client))
+                outcome = self._call(spec, self._env(spec, gate, ledger, client))
                 if inspect.isawaitable(outcome):
                     await outcome
             finally:
@@ -602,6 +616,7 @@ class _Simulation:
         self, campaigns: Sequence[Campaign], layouts: dict[str, tuple[tuple[str, ...], int]]
     ) -> None:
         self.fake.clear_faults()
+        self._move_clock(self.config.settle_delay)
         self.note("faults stop; every campaign is resumed in turn")
         for round_number in range(self.config.settle_rounds):
             ledger = self.ledgers(self.account)
