@@ -97,7 +97,10 @@ class KeepsNotes(ReleasesOnAnyError):
         """Note the run in its store, then deliver."""
         notes = env.wrap(Counter[str](), "notes")
         notes.update([env.name])
-        return super().execute(env)
+        try:
+            return super().execute(env)
+        finally:
+            notes.update(["cleanup"])  # a killed process never gets here; the wrapper knows
 
 
 def _first_failure(
@@ -217,3 +220,15 @@ def test_a_wrapped_store_is_where_crashes_can_strike() -> None:
     crashed_at_notes = [line for line in result.trace if "notes.update -- CRASH" in line]
     assert crashed_at_notes
     assert result.crashes >= len(crashed_at_notes)
+
+
+def test_a_crashed_run_does_no_more_io() -> None:
+    """After its crash, a run's cleanup code cannot reach any store: it is a dead process."""
+    config = SimulationConfig(**{**CALM, "crash_rate": 1.0, "crash_within": 3})
+    result = simulate(2, config, system=KeepsNotes(), check=False)
+    crashed = {line.split()[3].rstrip(":") for line in result.trace if "-- CRASH" in line}
+    assert crashed
+    for name in crashed:
+        steps = [line for line in result.trace if f" {name}: " in line and f"{name}:  " not in line]
+        steps = [line for line in steps if f"end {name}" not in line]
+        assert "-- CRASH" in steps[-1]

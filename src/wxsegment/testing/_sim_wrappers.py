@@ -67,12 +67,20 @@ class Gate:
         self._scheduler = scheduler
         self._trace = trace
         self._plan = plan
+        self._dead = False
 
     def step(self, what: str) -> CrashPoint | None:
-        """Wait for this run's turn, then record ``what``; the crash point if it dies here."""
+        """Wait for this run's turn, then record ``what``; the crash point if it dies here.
+
+        After its crash a run is a dead process: its ``finally`` blocks and ``except
+        BaseException`` handlers get another `SimulatedCrash` for any I/O they attempt.
+        """
+        if self._dead:
+            raise SimulatedCrash(f"{self.name} is dead; it cannot {what}")
         task = self._scheduler.pause()
         plan = self._plan
         if plan is not None and task.steps == plan.step:
+            self._dead = True
             self._trace(f"{self.name}: {what} -- CRASH {plan.point}")
             return plan.point
         self._trace(f"{self.name}: {what}")
