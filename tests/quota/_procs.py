@@ -1,7 +1,7 @@
 """Child-process workers for the concurrency and crash tests (importable under spawn).
 
 A *spec* names a backend and how to open it in another process: ``("sqlite", path)``,
-``("postgres", dsn, schema)`` or ``("redis", url, prefix)``.
+``("postgres", dsn, schema)``, ``("redis", url, prefix)`` or ``("redis_cluster", url, prefix)``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ def open_ledger(spec: Spec, account: str, limit: int = 4) -> QuotaLedger:
         return PostgresLedger(spec[1], account=account, limit=limit, schema=spec[2])
     from wxsegment.quota import RedisLedger
 
-    return RedisLedger(spec[1], account=account, limit=limit, prefix=spec[2])
+    cluster = kind == "redis_cluster"
+    return RedisLedger(spec[1], account=account, limit=limit, prefix=spec[2], cluster=cluster)
 
 
 def reserve_many(spec: Spec, account: str, worker: int, audience: list[str], rounds: int) -> int:

@@ -2,7 +2,8 @@
 
 ``make_ledger(account="default", limit=4)`` returns a ledger; all ledgers made by one
 fixture instance share one isolated store (one memory store, one SQLite file, one PostgreSQL
-schema, one Redis key prefix), so a test can open two accounts, or one account twice.
+schema, one Redis key prefix on a single node or on the test Redis Cluster), so a test can open
+two accounts, or one account twice.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.redis_cluster import RedisClusterInfo
+from tests.redis_cluster import redis_cluster as redis_cluster
 from wxsegment.quota import MemoryLedger, MemoryStore, QuotaLedger, SQLiteLedger
 
-BACKENDS = ("memory", "sqlite", "postgres", "redis")
+BACKENDS = ("memory", "sqlite", "postgres", "redis", "redis_cluster")
 
 LedgerFactory = Callable[..., QuotaLedger]
 
@@ -48,8 +51,13 @@ def sqlite_maker(path: Path) -> Iterator[LedgerFactory]:
             ledger.close()
 
 
-def ledger_maker(backend: str, tmp_path: Path) -> contextlib.AbstractContextManager[LedgerFactory]:
-    """A context manager yielding a factory of ledgers of ``backend`` over one fresh store."""
+def ledger_maker(
+    backend: str, tmp_path: Path, cluster: RedisClusterInfo | None = None
+) -> contextlib.AbstractContextManager[LedgerFactory]:
+    """A context manager yielding a factory of ledgers of ``backend`` over one fresh store.
+
+    ``cluster`` is the running test cluster, needed by the ``redis_cluster`` backend.
+    """
     if backend == "memory":
         return memory_maker()
     if backend == "sqlite":
@@ -58,11 +66,23 @@ def ledger_maker(backend: str, tmp_path: Path) -> contextlib.AbstractContextMana
 
     if backend == "postgres":
         return servers.postgres_ledger_maker()
+    if backend == "redis_cluster":
+        assert cluster is not None, "the redis_cluster backend needs the running cluster"
+        return servers.redis_cluster_ledger_maker(cluster)
     return servers.redis_ledger_maker()
+
+
+def cluster_for(backend: str, request: pytest.FixtureRequest) -> RedisClusterInfo | None:
+    """The session's test cluster when ``backend`` needs it (started on first use)."""
+    if backend != "redis_cluster":
+        return None
+    info: RedisClusterInfo = request.getfixturevalue("redis_cluster")
+    return info
 
 
 @pytest.fixture(params=BACKENDS)
 def make_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerFactory]:
     """A factory of ledgers of one backend sharing one isolated store."""
-    with ledger_maker(request.param, tmp_path) as make:
+    backend = request.param
+    with ledger_maker(backend, tmp_path, cluster_for(backend, request)) as make:
         yield make

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests._services import PG_DSN, REDIS_URL, unreachable
+from tests.redis_cluster import RedisClusterInfo
 from wxsegment.quota import QuotaLedger
 
 LedgerFactory = Callable[..., QuotaLedger]
@@ -91,3 +92,24 @@ def redis_ledger_maker() -> Iterator[LedgerFactory]:
         for ledger in made:
             ledger.close()
         delete_prefix(prefix)
+
+
+@contextlib.contextmanager
+def redis_cluster_ledger_maker(cluster: RedisClusterInfo) -> Iterator[LedgerFactory]:
+    """RedisLedgers on the test Redis Cluster sharing one fresh key prefix, deleted at exit."""
+    from wxsegment.quota import RedisLedger
+
+    prefix = fresh_name("rcl")
+    made: list[RedisLedger] = []
+
+    def make(account: str = "default", limit: int = 4) -> QuotaLedger:
+        ledger = RedisLedger(cluster.url, account=account, limit=limit, prefix=prefix, cluster=True)
+        made.append(ledger)
+        return ledger
+
+    try:
+        yield make
+    finally:
+        for ledger in made:
+            ledger.close()
+        cluster.delete_matching(f"*{prefix}*")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import uuid
 import zlib
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from tests._services import PG_DSN, REDIS_URL, unreachable
 from tests.quota.servers import delete_prefix, drop_schema, fresh_name
+from wxsegment.quota import Transition
 
 AT = datetime(2026, 7, 15, 12, tzinfo=timezone.utc)
 
@@ -39,7 +41,7 @@ def test_quota_imports_without_server_clients(blocked: str, make: str, extra: st
 
 
 def test_redis_keys_share_one_hash_tag_per_bucket() -> None:
-    """Every Redis key lives under {prefix:account:bucket}, the bucket of its openids."""
+    """Every Redis key lives under {P:prefix:A:account:bucket}, the bucket of its openids."""
     reason = unreachable(REDIS_URL)
     if reason:
         pytest.skip(f"Redis: {reason}")
@@ -55,9 +57,10 @@ def test_redis_keys_share_one_hash_tag_per_bucket() -> None:
         ledger.reserve("c1", openids, at=AT, content_key="k")
         ledger.commit("c1", openids[:50])
         ledger.record_external("e1", openids[:10], at=AT)
-        tag = re.compile(r"^\{" + re.escape(prefix) + r":wx1:(\d+)\}:[rmpkc]")
+        stem = f"{len(prefix)}:{prefix}:3:wx1"
+        tag = re.compile(r"^\{" + re.escape(stem) + r":(\d+)\}:[rmpkc]")
         keys = list(client.scan_iter(match=f"*{prefix}*"))
-        assert f"{{{prefix}:wx1}}:buckets" in keys
+        assert f"{{{stem}}}:buckets" in keys
         buckets = set()
         for key in keys:
             if key.endswith(":buckets"):
@@ -226,3 +229,52 @@ def test_sqlite_grants_survive_a_power_loss_by_default(tmp_path: Path) -> None:
     finally:
         ledger.close()
         fast.close()
+
+
+def test_postgres_refuses_schema_names_postgres_would_truncate() -> None:
+    """A schema name over 63 UTF-8 bytes is refused; one of exactly 63 bytes is used verbatim."""
+    reason = unreachable(PG_DSN)
+    if reason:
+        pytest.skip(f"PostgreSQL: {reason}")
+    import psycopg
+
+    from wxsegment.quota import PostgresLedger
+
+    # 21 CJK characters are 63 bytes; a 22nd would be cut off by PostgreSQL, so two such names
+    # would share tables while taking different account locks.
+    base = "账" * 20 + uuid.uuid4().hex[:3]
+    longer = base + "本"
+    try:
+        with pytest.raises(ValueError, match="63 bytes"):
+            PostgresLedger(PG_DSN, schema=longer)
+        ledger = PostgresLedger(PG_DSN, schema=base)
+        ledger.close()
+        with psycopg.connect(PG_DSN) as connection:
+            names = {row[0] for row in connection.execute("SELECT nspname FROM pg_namespace")}
+        assert base in names
+    finally:
+        drop_schema(longer)
+        drop_schema(base)
+
+
+def test_redis_keys_of_different_prefix_and_account_pairs_never_meet() -> None:
+    """(p, "shop:eu") and ("p:shop", "eu") keep separate quotas; neither settles the other's."""
+    reason = unreachable(REDIS_URL)
+    if reason:
+        pytest.skip(f"Redis: {reason}")
+    from wxsegment.quota import RedisLedger
+
+    prefix = fresh_name("rdamb")
+    first = RedisLedger(REDIS_URL, account="shop:eu", limit=1, prefix=prefix)
+    second = RedisLedger(REDIS_URL, account="eu", limit=1, prefix=f"{prefix}:shop")
+    try:
+        assert first.reserve("c1", ["a"], at=AT).granted == ("a",)
+        assert second.reserve("c2", ["a"], at=AT).granted == ("a",)
+        assert second.release("c1", ["a"]) == Transition(missing=("a",))
+        assert second.commit("c1") == Transition()
+        assert [(e.campaign, e.openid) for e in first.pending()] == [("c1", "a")]
+        assert first.usage("a", at=AT).pending == 1
+    finally:
+        first.close()
+        second.close()
+        delete_prefix(prefix)

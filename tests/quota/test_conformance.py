@@ -7,7 +7,14 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.quota.conftest import LedgerFactory
-from wxsegment.quota import QuotaLedger, RefusalReason, Transition
+from wxsegment.quota import (
+    MAX_ID_LENGTH,
+    MAX_LIMIT,
+    MAX_OPENID_LENGTH,
+    QuotaLedger,
+    RefusalReason,
+    Transition,
+)
 
 AT = datetime(2026, 5, 10, 12, tzinfo=timezone.utc)
 # Instants whose UTC or Shanghai time falls outside what datetime can represent.
@@ -16,6 +23,7 @@ TOO_EARLY = datetime.min.replace(tzinfo=timezone(timedelta(hours=8)))
 # 2026-05-31 23:59:59 in Asia/Shanghai, and the first second of June there.
 LAST_SECOND_OF_MAY = datetime(2026, 5, 31, 15, 59, 59, tzinfo=timezone.utc)
 FIRST_SECOND_OF_JUNE = LAST_SECOND_OF_MAY + timedelta(seconds=1)
+TOO_LONG = "o" * (MAX_OPENID_LENGTH + 1)
 
 
 def counts(ledger: QuotaLedger, openid: str, at: datetime = AT) -> tuple[int, int]:
@@ -186,6 +194,17 @@ def test_accounts_do_not_share_quotas(make_ledger: LedgerFactory) -> None:
         (lambda ledger: ledger.usage("a", at=datetime(2026, 5, 1)), ValueError),
         (lambda ledger: ledger.reserve("c9", ["x"], at=TOO_LATE), ValueError),
         (lambda ledger: ledger.record_external("e", ["x"], at=TOO_EARLY), ValueError),
+        (lambda ledger: ledger.reserve("c9", ["x", "o" * 3000], at=AT), ValueError),
+        (lambda ledger: ledger.reserve("c9", ["x", TOO_LONG], at=AT), ValueError),
+        (lambda ledger: ledger.record_external("e", ["x", "o" * 3000], at=AT), ValueError),
+        (lambda ledger: ledger.commit("c1", ["a", "o" * 3000]), ValueError),
+        (lambda ledger: ledger.release("c1", ["a", "o" * 3000]), ValueError),
+        (lambda ledger: ledger.usage("o" * 3000, at=AT), ValueError),
+        (lambda ledger: ledger.reserve("c9", None, at=AT), TypeError),
+        (lambda ledger: ledger.record_external("e", None, at=AT), TypeError),
+        (lambda ledger: ledger.reserve("c" * (MAX_ID_LENGTH + 1), ["x"], at=AT), ValueError),
+        (lambda ledger: ledger.reserve("c9", ["x"], at=AT, content_key="k" * 3000), ValueError),
+        (lambda ledger: ledger.pending("c" * 3000), ValueError),
     ],
 )
 def test_bad_input_raises_and_writes_nothing(
@@ -206,6 +225,22 @@ def test_bad_limits_and_accounts_are_refused(make_ledger: LedgerFactory) -> None
         make_ledger(limit=0)
     with pytest.raises(ValueError, match="account"):
         make_ledger(account="")
+    with pytest.raises(ValueError, match="limit"):
+        make_ledger(limit=2**70)
+    with pytest.raises(ValueError, match="limit"):
+        make_ledger(limit=MAX_LIMIT + 1)
+    assert make_ledger(limit=MAX_LIMIT).limit == MAX_LIMIT
+
+
+def test_longest_allowed_ids_are_stored(make_ledger: LedgerFactory) -> None:
+    """An openid, campaign, content key and account of the maximum length work end to end."""
+    ledger = make_ledger(account="账" * MAX_ID_LENGTH, limit=1)
+    openid = "开" * MAX_OPENID_LENGTH
+    campaign, key = "活" * MAX_ID_LENGTH, "键" * MAX_ID_LENGTH
+    assert ledger.reserve(campaign, [openid], at=AT, content_key=key).granted == (openid,)
+    assert ledger.commit(campaign) == Transition(done=(openid,))
+    assert counts(ledger, openid) == (1, 0)
+    assert ledger.record_external("外" * MAX_ID_LENGTH, [openid], at=AT).done == (openid,)
 
 
 def test_large_batches_span_chunks(make_ledger: LedgerFactory) -> None:

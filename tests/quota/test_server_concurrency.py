@@ -9,6 +9,7 @@ import pytest
 from tests._services import PG_DSN, REDIS_URL, unreachable
 from tests.quota import _checks
 from tests.quota.servers import delete_prefix, drop_schema, fresh_name
+from tests.redis_cluster import RedisClusterInfo
 
 
 @pytest.fixture
@@ -51,3 +52,24 @@ def test_processes_never_overbook_redis(redis_spec: tuple[str, ...]) -> None:
 def test_sigkill_mid_reserve_leaves_redis_consistent(redis_spec: tuple[str, ...]) -> None:
     """A process killed during a large reserve leaves each follower fully reserved or absent."""
     _checks.check_crash_consistency(redis_spec, "acct", size=300_000)
+
+
+def test_processes_never_overbook_redis_cluster(redis_cluster: RedisClusterInfo) -> None:
+    """Four processes reserving overlapping audiences on a Redis Cluster never exceed the limit."""
+    prefix = fresh_name("rclc")
+    try:
+        _checks.check_no_overbooking(("redis_cluster", redis_cluster.url, prefix), "acct")
+    finally:
+        redis_cluster.delete_matching(f"*{prefix}*")
+
+
+def test_sigkill_mid_reserve_leaves_redis_cluster_consistent(
+    redis_cluster: RedisClusterInfo,
+) -> None:
+    """A process killed during a large reserve on a cluster leaves each follower whole or absent."""
+    prefix = fresh_name("rclk")
+    try:
+        spec = ("redis_cluster", redis_cluster.url, prefix)
+        _checks.check_crash_consistency(spec, "acct", size=200_000)
+    finally:
+        redis_cluster.delete_matching(f"*{prefix}*")

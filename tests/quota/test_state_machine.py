@@ -19,7 +19,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from tests.quota.conftest import BACKENDS, LedgerFactory, ledger_maker
+from tests.quota.conftest import BACKENDS, LedgerFactory, cluster_for, ledger_maker
 from wxsegment import month_key
 from wxsegment.quota import QuotaLedger, RefusalReason, Transition
 
@@ -161,12 +161,13 @@ class LedgerMachine(RuleBasedStateMachine):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_ledger_state_machine(backend: str) -> None:
+def test_ledger_state_machine(backend: str, request: pytest.FixtureRequest) -> None:
     """Random call sequences agree with the model and keep Q1, on every backend."""
     examples = 60 if backend in ("memory", "sqlite") else 25
+    cluster = cluster_for(backend, request)
     with contextlib.ExitStack() as stack:
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        make: LedgerFactory = stack.enter_context(ledger_maker(backend, directory))
+        make: LedgerFactory = stack.enter_context(ledger_maker(backend, directory, cluster))
         machine = type(f"LedgerMachine_{backend}", (LedgerMachine,), {"make": staticmethod(make)})
         machine.TestCase.settings = settings(
             max_examples=examples, stateful_step_count=25, deadline=None

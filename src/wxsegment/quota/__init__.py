@@ -13,6 +13,9 @@ from wxsegment.quota._redis import RedisLedger
 from wxsegment.quota._sqlite import SQLiteLedger
 from wxsegment.quota._types import (
     DEFAULT_ACCOUNT,
+    MAX_ID_LENGTH,
+    MAX_LIMIT,
+    MAX_OPENID_LENGTH,
     MAX_PUSHES_PER_MONTH,
     PendingEntry,
     QuotaLedger,
@@ -39,6 +42,9 @@ from wxsegment.quota._window_stores import MemoryWindowStore, SQLiteWindowStore
 __all__ = [
     "DEFAULT_ACCOUNT",
     "DEFAULT_WINDOW_POLICY",
+    "MAX_ID_LENGTH",
+    "MAX_LIMIT",
+    "MAX_OPENID_LENGTH",
     "MAX_PUSHES_PER_MONTH",
     "Allowance",
     "Consumption",

@@ -53,6 +53,8 @@ __all__ = ["PostgresLedger"]
 
 #: Followers decided per transaction (and per hold of the account lock).
 DEFAULT_CHUNK: Final = 20_000
+#: PostgreSQL's NAMEDATALEN - 1: longer identifiers are truncated without an error.
+_MAX_IDENTIFIER_BYTES: Final = 63
 _T = TypeVar("_T")
 
 _SCHEMA: Final = (
@@ -268,6 +270,13 @@ class PostgresLedger(LedgerBase):
         super().__init__(account, limit)
         if not isinstance(schema, str) or not schema.isidentifier():
             raise ValueError(f"schema must be a plain identifier, got {schema!r}")
+        if len(schema.encode()) > _MAX_IDENTIFIER_BYTES:
+            # PostgreSQL would silently truncate it, while the account lock keeps the full name:
+            # two long names would then share tables but not the lock.
+            raise ValueError(
+                f"schema must be at most {_MAX_IDENTIFIER_BYTES} bytes in UTF-8, "
+                f"got {len(schema.encode())}"
+            )
         if not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"chunk_size must be an int of at least 1, got {chunk_size!r}")
         self._schema = schema

@@ -1,19 +1,22 @@
 """`RedisLedger`: the ledger in Redis (redis-py), atomic Lua scripts, Redis Cluster ready.
 
 Followers are sharded into ``buckets`` by a stable hash of the openid (CRC-32). Every key of a
-bucket carries the hash tag ``{prefix:account:bucket}``, so one bucket lives in one cluster
+bucket carries one hash tag naming prefix, account and bucket, so one bucket lives in one cluster
 slot, and every script call touches the keys of exactly one bucket (named through its first
 key). A batch is cut into chunks; a chunk becomes one script call per bucket, all sent in one
-pipeline. Redis runs each script atomically, so concurrent clients never interleave inside a
+pipeline (on a cluster, a cluster pipeline that sends each node the calls of its buckets).
+Redis runs each script atomically, so concurrent clients never interleave inside a
 decision, and a client killed mid-batch leaves each follower either fully reserved (row,
 counters, content key) or untouched.
 
-Keys of one bucket ``T = {prefix:account:bucket}`` (hashes, field = openid unless noted):
+Keys of one bucket ``T = {P:prefix:A:account:bucket}`` (hashes, field = openid unless noted),
+where ``P`` and ``A`` are the lengths of ``prefix`` and ``account`` in characters, so that no
+two (prefix, account) pairs share a key even when they contain ``:``:
 ``T:r:<campaign>`` the reservation (``state|month|reserved_at|content_key``, state ``p``
 pending or ``c`` committed); ``T:m:<month>`` committed + pending; ``T:p:<month>`` pending;
 ``T:k:<content_key>`` live reservations carrying the key; ``T:c`` (field = campaign) pending
 reservations per campaign, for listing. No key expires: a pending reservation must keep
-counting until it is settled. The bucket count is recorded under ``{prefix:account}:buckets``
+counting until it is settled. The bucket count is recorded under ``{P:prefix:A:account}:buckets``
 at first use and every later ledger must agree with it.
 """
 
@@ -178,6 +181,7 @@ def _text(value: str | bytes) -> str:
 def _import_redis() -> Any:
     try:
         import redis
+        import redis.cluster
     except ImportError as error:  # pragma: no cover - exercised only without the extra
         raise ImportError("RedisLedger needs redis-py: pip install 'wxsegment[redis]'") from error
     return redis
@@ -186,8 +190,9 @@ def _import_redis() -> Any:
 class RedisLedger(LedgerBase):
     """A `QuotaLedger` in Redis (single node or Cluster): atomic Lua scripts per bucket.
 
-    ``url`` is a Redis URL or a client (``redis.Redis`` or ``redis.cluster.RedisCluster``;
-    the ledger then uses, and never closes, it). All keys start with ``{prefix:account:``.
+    ``url`` is a Redis URL (of any node with ``cluster=True``) or a client (``redis.Redis``
+    or ``redis.cluster.RedisCluster``; the ledger then uses, and never closes, it). All keys
+    start with ``{P:prefix:A:account:``, ``P`` and ``A`` being the lengths of the two.
     ``buckets`` must be the same for every ledger of one prefix and account.
     """
 
@@ -200,6 +205,7 @@ class RedisLedger(LedgerBase):
         prefix: str = "wxsegment",
         buckets: int = DEFAULT_BUCKETS,
         chunk_size: int = DEFAULT_CHUNK,
+        cluster: bool = False,
     ) -> None:
         redis = _import_redis()
         super().__init__(account, limit)
@@ -215,14 +221,25 @@ class RedisLedger(LedgerBase):
         self._buckets = buckets
         self._chunk = chunk_size
         self._owned = isinstance(url, str)
-        self._client: Any = redis.Redis.from_url(url) if isinstance(url, str) else url
+        if isinstance(url, str):
+            opener = redis.cluster.RedisCluster if cluster else redis.Redis
+            self._client: Any = opener.from_url(url)
+        else:
+            self._client = url
+        # A cluster pipeline refuses EVALSHA by name, routes raw commands by their first key
+        # and does not load scripts; `_evaluate` does that itself there.
+        self._cluster = isinstance(self._client, redis.cluster.RedisCluster)
         self._lock = threading.Lock()
-        self._tags = [f"{{{prefix}:{self._account}:{b}}}" for b in range(buckets)]
+        # Each part is preceded by its length, so no (prefix, account) pair can spell the
+        # keys of another, whatever ':' they contain.
+        stem = f"{len(prefix)}:{prefix}:{len(self._account)}:{self._account}"
+        self._tags = [f"{{{stem}:{b}}}" for b in range(buckets)]
         self._reserve = self._client.register_script(_RESERVE)
         self._external = self._client.register_script(_EXTERNAL)
         self._settle_script = self._client.register_script(_SETTLE)
         self._usage = self._client.register_script(_USAGE)
-        meta = f"{{{prefix}:{self._account}}}:buckets"
+        self._noscript = redis.exceptions.NoScriptError
+        meta = f"{{{stem}}}:buckets"
         self._client.set(meta, buckets, nx=True)
         recorded = int(self._client.get(meta))
         if recorded != buckets:
@@ -249,18 +266,39 @@ class RedisLedger(LedgerBase):
             groups.setdefault(crc(openid.encode()) % buckets, []).append(position)
         return groups
 
+    def _pipeline(self) -> Any:
+        return self._client.pipeline() if self._cluster else self._client.pipeline(False)
+
+    def _evaluate(self, script: Any, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
+        """Run ``script`` once per (bucket tag, arguments), pipelined; the replies in order."""
+        with self._lock:
+            if not self._cluster:
+                pipe = self._client.pipeline(transaction=False)
+                for tag, args in calls:
+                    script(keys=[tag], args=args, client=pipe)
+                return list(pipe.execute())
+            pipe = self._client.pipeline()
+            for tag, args in calls:
+                pipe.execute_command("EVALSHA", script.sha, 1, tag, *args)
+            replies = list(pipe.execute(raise_on_error=False))
+            noscript = self._noscript
+            for index, reply in enumerate(replies):
+                if isinstance(reply, noscript):
+                    # Not run at all, so running it now is the first and only run.
+                    tag, args = calls[index]
+                    replies[index] = script(keys=[tag], args=args)
+                elif isinstance(reply, Exception):
+                    raise reply
+            return replies
+
     def _run(self, script: Any, head: list[Any], chunk: Sequence[str]) -> str:
         """One call of ``script`` per bucket, pipelined; the letters in chunk order."""
         groups = self._split(chunk)
-        with self._lock:
-            pipe = self._client.pipeline(transaction=False)
-            for bucket, positions in groups.items():
-                script(
-                    keys=[self._tags[bucket]],
-                    args=[*head, *(chunk[p] for p in positions)],
-                    client=pipe,
-                )
-            replies = pipe.execute()
+        calls = [
+            (self._tags[bucket], [*head, *(chunk[p] for p in positions)])
+            for bucket, positions in groups.items()
+        ]
+        replies = self._evaluate(script, calls)
         letters = [""] * len(chunk)
         for positions, reply in zip(groups.values(), replies, strict=True):
             text = _text(reply if isinstance(reply, (str, bytes)) else reply[0])
@@ -300,11 +338,7 @@ class RedisLedger(LedgerBase):
         targets = check_openids(openids)
         head = [campaign, "c" if commit else "r"]
         if targets is None:
-            with self._lock:
-                pipe = self._client.pipeline(transaction=False)
-                for tag in self._tags:
-                    self._settle_script(keys=[tag], args=head, client=pipe)
-                replies = pipe.execute()
+            replies = self._evaluate(self._settle_script, [(tag, head) for tag in self._tags])
             return sorted(_text(o) for reply in replies for o in reply), [], []
         moved: list[str] = []
         committed: list[str] = []
@@ -333,13 +367,13 @@ class RedisLedger(LedgerBase):
             check_id(campaign, "campaign")
         with self._lock:
             if campaign is None:
-                pipe = self._client.pipeline(transaction=False)
+                pipe = self._pipeline()
                 for tag in self._tags:
                     pipe.hkeys(f"{tag}:c")
                 names = [[_text(n) for n in reply] for reply in pipe.execute()]
             else:
                 names = [[campaign] for _ in self._tags]
-            pipe = self._client.pipeline(transaction=False)
+            pipe = self._pipeline()
             asked: list[str] = []
             for tag, mine in zip(self._tags, names, strict=True):
                 for name in mine:

@@ -17,6 +17,9 @@ import attrs
 
 __all__ = [
     "DEFAULT_ACCOUNT",
+    "MAX_ID_LENGTH",
+    "MAX_LIMIT",
+    "MAX_OPENID_LENGTH",
     "MAX_PUSHES_PER_MONTH",
     "PendingEntry",
     "QuotaLedger",
@@ -28,6 +31,16 @@ __all__ = [
 
 #: WeChat delivers at most four mass pushes per follower per natural month to a service account.
 MAX_PUSHES_PER_MONTH: Final = 4
+
+#: The longest openid a ledger accepts, in characters. WeChat's are 28; the margin leaves room
+#: for other id schemes while keeping every backend's keys and index entries small.
+MAX_OPENID_LENGTH: Final = 64
+
+#: The longest account, campaign id, external id or content key a ledger accepts, in characters.
+MAX_ID_LENGTH: Final = 128
+
+#: The highest monthly limit a ledger accepts; WeChat's is four.
+MAX_LIMIT: Final = 1000
 
 #: The account a ledger is bound to when none is given.
 DEFAULT_ACCOUNT: Final = "default"

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from typing import NamedTuple
 
 from wxsegment._clock import ensure_aware, month_key
+from wxsegment.quota._types import MAX_ID_LENGTH, MAX_LIMIT, MAX_OPENID_LENGTH
 
 __all__ = [
     "Batch",
@@ -19,17 +20,14 @@ __all__ = [
     "check_optional_key",
 ]
 
-_MAX_ID_LENGTH = 128
-
-
 def check_id(value: object, what: str) -> str:
     """A campaign id, external id or content key: a non-empty string of at most 128 chars."""
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a string, not {type(value).__name__}")
     if not value:
         raise ValueError(f"{what} must not be empty")
-    if len(value) > _MAX_ID_LENGTH:
-        raise ValueError(f"{what} must be at most {_MAX_ID_LENGTH} characters, got {len(value)}")
+    if len(value) > MAX_ID_LENGTH:
+        raise ValueError(f"{what} must be at most {MAX_ID_LENGTH} characters, got {len(value)}")
     _check_storable(value, what)
     return value
 
@@ -59,16 +57,16 @@ def check_account(value: object) -> str:
 
 
 def check_limit(value: object) -> int:
-    """A monthly limit: an int of at least 1."""
+    """A monthly limit: an int from 1 to `MAX_LIMIT`."""
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"limit must be an int, not {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"limit must be at least 1, got {value}")
+    if not 1 <= value <= MAX_LIMIT:
+        raise ValueError(f"limit must be from 1 to {MAX_LIMIT}, got {value}")
     return value
 
 
 def check_openids(openids: Iterable[str] | None) -> list[str] | None:
-    """Unique openids in input order (``None`` passes through); every one a non-empty str."""
+    """Unique openids in input order (``None`` passes through); each a str of 1 to 64 chars."""
     if openids is None:
         return None
     if isinstance(openids, (str, bytes)):
@@ -81,6 +79,11 @@ def check_openids(openids: Iterable[str] | None) -> list[str] | None:
                 raise TypeError(f"openids must be strings, got {type(openid).__name__}")
     if "" in unique:
         raise ValueError("openids must not be empty strings")
+    longest = max(map(len, unique), default=0)
+    if longest > MAX_OPENID_LENGTH:
+        raise ValueError(
+            f"openids must be at most {MAX_OPENID_LENGTH} characters, got one of {longest}"
+        )
     # One pass over the joined text keeps a million-follower batch check in milliseconds.
     _check_storable("".join(unique), "openids")
     return unique
@@ -111,6 +114,8 @@ def check_batch(
 ) -> Batch:
     """Validate every argument of a call that writes a batch, before anything is written."""
     check_id(identifier, what)
+    if openids is None:
+        raise TypeError("openids must be an iterable of openid strings, not None")
     key = check_optional_key(content_key)
     at, month = check_at(at)
     return Batch(key, at, month, check_openids(openids) or [])
