@@ -336,6 +336,8 @@ class _Simulation:
 
     def note(self, text: str) -> None:
         now = self.clock.now().astimezone(SHANGHAI)
+        # Runs move the clock too (the client's waits), so every line may be in a new month.
+        self.months.setdefault(month_key(now), now)
         self.trace.append(f"#{self.tick:04d} {now:%m-%d %H:%M:%S} {text}")
 
     def _move_clock(self, seconds: int) -> None:
