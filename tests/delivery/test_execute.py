@@ -21,7 +21,6 @@ from wxsegment.delivery import (
     BatchResult,
     Campaign,
     DeliveryError,
-    ResumeMismatchError,
     batch_clientmsgid,
     execute,
     is_definite_refusal,
@@ -182,29 +181,28 @@ def test_batches_never_end_with_a_single_follower(
     assert report.sent == 11
 
 
-def test_resume_with_pending_outside_the_audience_is_refused_before_anything(
+def test_a_resume_sends_the_stored_batches_whatever_the_audience_now(
     fake: FakeWeChat, client: Client, ledger: QuotaLedger, clock: FixedClock
 ) -> None:
-    """Pending reservations outside the new audience raise; nothing is reserved or sent."""
-    openids = fake.add_followers(12)
+    """Resumed with a shifted audience: stored batches go out as stored, newcomers get new ids."""
+    openids = sorted(fake.add_followers(12))
     fake.inject("http_500", path=MASS_SEND, times=ATTEMPTS)
     first = execute(client, ledger, campaign("m"), openids[:8], now=clock.now(), batch_size=4)
     assert len(first.pending) == 4
     assert first.sent == 4
     fake.clear_faults()
-    jobs = dict(fake.jobs)
-    with pytest.raises(ResumeMismatchError):
-        execute(client, ledger, campaign("m"), openids[4:], now=clock.now(), batch_size=4)
-    assert fake.jobs == jobs
-    assert {e.openid for e in ledger.pending("m")} == set(first.pending)
-    assert all(ledger.usage(o, at=clock.now()).remaining == 4 for o in openids[8:])
+    second = execute(client, ledger, campaign("m"), openids[4:], now=clock.now(), batch_size=4)
+    sent = {b.clientmsgid: b.openids for b in second.batches if b.outcome is BatchOutcome.SENT}
+    assert sent == {"m.0": tuple(openids[:4]), "m.2": tuple(openids[8:])}
+    assert pushes_of(fake, "m.") == dict.fromkeys(openids, 1)
+    assert list(ledger.pending("m")) == []
 
 
-def test_a_grant_after_its_batch_was_sent_is_released_unsent(
+def test_a_follower_granted_on_a_rerun_gets_a_new_batch(
     fake: FakeWeChat, client: Client, ledger: QuotaLedger, clock: FixedClock
 ) -> None:
-    """A follower refused at first and granted on a rerun cannot join a sent batch: released."""
-    openids = fake.add_followers(6)
+    """A follower refused at first and granted on a rerun joins a new batch under a new id."""
+    openids = sorted(fake.add_followers(6))
     late = openids[0]
     for week in range(3):
         execute(client, ledger, campaign(f"w{week}", f"k{week}"), openids[:2], now=clock.now())
@@ -218,29 +216,30 @@ def test_a_grant_after_its_batch_was_sent_is_released_unsent(
     ledger.release("held")
     second = execute(client, ledger, campaign("n", "kn"), openids, now=clock.now(), batch_size=4)
     outcomes = {(b.index, b.outcome): b.openids for b in second.batches}
-    assert outcomes[(0, BatchOutcome.LATE)] == tuple(sorted(openids[:2]))
-    assert outcomes[(0, BatchOutcome.COMMITTED_BEFORE)] == tuple(sorted(openids[2:4]))
-    assert second.released == 2
-    assert ledger.usage(late, at=clock.now()).remaining == 1
-    assert pushes_of(fake, "n.") == dict.fromkeys(openids[2:], 1)
+    assert outcomes == {
+        (0, BatchOutcome.COMMITTED_BEFORE): tuple(openids[2:]),
+        (1, BatchOutcome.SENT): tuple(openids[:2]),
+    }
+    assert ledger.usage(late, at=clock.now()).remaining == 0
+    assert pushes_of(fake, "n.") == dict.fromkeys(openids, 1)
 
 
-def test_stale_pending_beside_committed_followers_is_kept_pending_unsent(
+def test_a_resume_with_another_batch_size_keeps_the_stored_batches(
     fake: FakeWeChat, client: Client, ledger: QuotaLedger, clock: FixedClock
 ) -> None:
-    """Resumed with another batch_size, followers of a possibly-sent batch stay pending."""
-    openids = fake.add_followers(8)
+    """Resumed with another batch_size, the pending batch is resent with its stored members."""
+    openids = sorted(fake.add_followers(8))
     fake.inject("http_500", path=MASS_SEND, times=ATTEMPTS)
     first = execute(client, ledger, campaign("s"), openids, now=clock.now(), batch_size=4)
-    assert first.pending == tuple(sorted(openids)[:4])
+    assert first.pending == tuple(openids[:4])
     fake.clear_faults()
-    # Batches of 3 put pending follower 3 beside committed followers 4 and 5.
     second = execute(client, ledger, campaign("s"), openids, now=clock.now(), batch_size=3)
-    stale = [b for b in second.batches if b.outcome is BatchOutcome.PENDING]
-    assert [b.openids for b in stale] == [(sorted(openids)[3],)]
-    assert stale[0].error is not None
-    assert sorted(openids)[3] not in pushes_of(fake, "s.")
-    assert {e.openid for e in ledger.pending("s")} == {sorted(openids)[3]}
+    assert [(b.clientmsgid, b.outcome) for b in second.batches] == [
+        ("s.0", BatchOutcome.SENT),
+        ("s.1", BatchOutcome.COMMITTED_BEFORE),
+    ]
+    assert pushes_of(fake, "s.") == dict.fromkeys(openids, 1)
+    assert list(ledger.pending("s")) == []
 
 
 def test_plan_changes_nothing_and_predicts_execute(

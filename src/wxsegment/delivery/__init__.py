@@ -1,15 +1,24 @@
 """Delivery: campaigns from segment to WeChat through the quota ledger, A/B tests, slot planning.
 
 A reference composition of `wxsegment.api`, `wxsegment.segment` and `wxsegment.quota`:
-`plan` is a dry run, `execute` reserves, sends in batches with deterministic ``clientmsgid``\\s,
-commits or releases, and resumes after a crash without pushing anyone twice. `split`,
-`run_ab_test` and `send_winner` run A/B tests; `plan_month` spends each follower's monthly
-slots on the highest-priority campaigns. See ``docs/delivery.md``.
+`plan` is a dry run; `execute` (and `async_execute`) reserves, stores each batch's layout in a
+`DeliveryJournal`, sends it under its deterministic ``clientmsgid``, then commits, releases or
+keeps it pending, and resumes after a crash without pushing anyone twice, while one run at a
+time holds the campaign's lease. `split`, `run_ab_test` and `send_winner` run A/B tests;
+`plan_month` spends each follower's monthly slots on the highest-priority campaigns. See
+``docs/delivery.md`` for the invariants D1-D5.
 """
 
 from __future__ import annotations
 
-from wxsegment.delivery._ab import ABTest, run_ab_test, send_winner, split
+from wxsegment.delivery._ab import (
+    ABTest,
+    async_run_ab_test,
+    async_send_winner,
+    run_ab_test,
+    send_winner,
+    split,
+)
 from wxsegment.delivery._campaign import (
     DEFAULT_BATCH_SIZE,
     BatchOutcome,
@@ -20,29 +29,67 @@ from wxsegment.delivery._campaign import (
     Report,
     ResumeMismatchError,
     batch_clientmsgid,
-    execute,
     form_batches,
     is_definite_refusal,
     plan,
     resolve_audience,
 )
+from wxsegment.delivery._execute import (
+    DEDUP_WINDOW,
+    LEASE_TTL,
+    MONTH_END_MARGIN,
+    async_execute,
+    execute,
+)
+from wxsegment.delivery._journal import (
+    BatchRecord,
+    BatchState,
+    CampaignBusyError,
+    DeliveryJournal,
+    JournalConflictError,
+    Lease,
+    LeaseLostError,
+    MemoryJournal,
+)
+from wxsegment.delivery._journal_for import journal_for
+from wxsegment.delivery._journal_postgres import PostgresJournal
+from wxsegment.delivery._journal_redis import RedisJournal
+from wxsegment.delivery._journal_sqlite import SQLiteJournal
 from wxsegment.delivery._slots import SlotPlan, plan_month, rank
 
 __all__ = [
+    "DEDUP_WINDOW",
     "DEFAULT_BATCH_SIZE",
+    "LEASE_TTL",
+    "MONTH_END_MARGIN",
     "ABTest",
     "BatchOutcome",
+    "BatchRecord",
     "BatchResult",
+    "BatchState",
     "Campaign",
+    "CampaignBusyError",
     "DeliveryError",
+    "DeliveryJournal",
+    "JournalConflictError",
+    "Lease",
+    "LeaseLostError",
+    "MemoryJournal",
     "Plan",
+    "PostgresJournal",
+    "RedisJournal",
     "Report",
     "ResumeMismatchError",
+    "SQLiteJournal",
     "SlotPlan",
+    "async_execute",
+    "async_run_ab_test",
+    "async_send_winner",
     "batch_clientmsgid",
     "execute",
     "form_batches",
     "is_definite_refusal",
+    "journal_for",
     "plan",
     "plan_month",
     "rank",

@@ -8,26 +8,31 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
+from typing import Any
 
 import attrs
 
-from wxsegment.api import Client
+from wxsegment.api import AsyncClient, Client
 from wxsegment.delivery._campaign import (
-    DEFAULT_BATCH_SIZE,
-    BatchResult,
     Campaign,
     DeliveryError,
     Report,
     _check_campaign_id,
     _unique_openids,
-    execute,
 )
+from wxsegment.delivery._execute import async_execute, execute
 from wxsegment.quota import QuotaLedger
 
-__all__ = ["ABTest", "run_ab_test", "send_winner", "split"]
+__all__ = [
+    "ABTest",
+    "async_run_ab_test",
+    "async_send_winner",
+    "run_ab_test",
+    "send_winner",
+    "split",
+]
 
 _SCALE = 2**64
 
@@ -90,23 +95,9 @@ class ABTest:
     rest: tuple[str, ...]
 
 
-def run_ab_test(
-    client: Client,
-    ledger: QuotaLedger,
-    test_id: str,
-    variants: Sequence[Campaign],
-    audience: Iterable[str],
-    *,
-    fractions: Sequence[float],
-    now: datetime,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    on_progress: Callable[[BatchResult], None] | None = None,
-) -> ABTest:
-    """Send variant ``i`` to sample ``i`` of ``split(test_id, audience, fractions=...)``.
-
-    The variants need distinct ids and one shared, non-empty ``content_key``. Re-running with the
-    same arguments resumes each variant like `execute`.
-    """
+def _check_variants(
+    test_id: str, variants: Sequence[Campaign], fractions: Sequence[float]
+) -> tuple[tuple[Campaign, ...], tuple[float, ...], str]:
     _check_campaign_id(test_id)
     checked = _check_fractions(fractions)
     variants = tuple(variants)
@@ -122,21 +113,20 @@ def run_ab_test(
         raise DeliveryError("every variant must carry the same content_key")
     (content_key,) = keys
     assert content_key is not None
-    groups = split(test_id, audience, fractions=checked)
-    reports: dict[str, Report] = {}
-    for variant, sample in zip(variants, groups, strict=False):
-        reports[variant.id] = execute(
-            client,
-            ledger,
-            variant,
-            sample,
-            now=now,
-            batch_size=batch_size,
-            on_progress=on_progress,
-        )
+    return variants, checked, content_key
+
+
+def _test_of(
+    test_id: str,
+    fractions: tuple[float, ...],
+    content_key: str,
+    variants: tuple[Campaign, ...],
+    groups: tuple[tuple[str, ...], ...],
+    reports: dict[str, Report],
+) -> ABTest:
     return ABTest(
         test_id=test_id,
-        fractions=checked,
+        fractions=fractions,
         content_key=content_key,
         samples=MappingProxyType({v.id: g for v, g in zip(variants, groups, strict=False)}),
         reports=MappingProxyType(reports),
@@ -144,23 +134,60 @@ def run_ab_test(
     )
 
 
-def send_winner(
+def run_ab_test(
     client: Client,
     ledger: QuotaLedger,
-    test: ABTest,
-    winner: Campaign,
+    test_id: str,
+    variants: Sequence[Campaign],
+    audience: Iterable[str],
     *,
-    now: datetime,
-    audience: Iterable[str] | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    on_progress: Callable[[BatchResult], None] | None = None,
-) -> Report:
-    """Send ``winner`` (a new campaign id, the test's ``content_key``) to the rest.
+    fractions: Sequence[float],
+    **options: Any,
+) -> ABTest:
+    """Send variant ``i`` to sample ``i`` of ``split(test_id, audience, fractions=...)``.
 
-    The rest is ``test.rest``, or, given a fresh ``audience`` (followers may have come and gone),
-    its members outside every sample; the shared content key makes the ledger refuse anyone who
-    already had a variant either way.
+    The variants need distinct ids and one shared, non-empty ``content_key``. ``options`` are
+    `execute`'s keywords (``clock`` or ``now``, ``journal``, ``batch_size``...). Re-running
+    with the same arguments resumes each variant like `execute`.
     """
+    if not isinstance(client, Client):
+        raise TypeError(f"client must be a wxsegment.api.Client, not {type(client).__name__}")
+    variants, checked, content_key = _check_variants(test_id, variants, fractions)
+    groups = split(test_id, audience, fractions=checked)
+    reports: dict[str, Report] = {}
+    for variant, sample in zip(variants, groups, strict=False):
+        reports[variant.id] = execute(client, ledger, variant, sample, **options)
+    return _test_of(test_id, checked, content_key, variants, groups, reports)
+
+
+async def async_run_ab_test(
+    client: AsyncClient,
+    ledger: QuotaLedger,
+    test_id: str,
+    variants: Sequence[Campaign],
+    audience: Iterable[str],
+    *,
+    fractions: Sequence[float],
+    **options: Any,
+) -> ABTest:
+    """`run_ab_test` over an `AsyncClient` (each variant through `async_execute`)."""
+    if not isinstance(client, AsyncClient):
+        raise TypeError(
+            f"client must be a wxsegment.api.AsyncClient, not {type(client).__name__}"
+        )
+    variants, checked, content_key = _check_variants(test_id, variants, fractions)
+    groups = split(test_id, audience, fractions=checked)
+    reports: dict[str, Report] = {}
+    for variant, sample in zip(variants, groups, strict=False):
+        reports[variant.id] = await async_execute(client, ledger, variant, sample, **options)
+    return _test_of(test_id, checked, content_key, variants, groups, reports)
+
+
+def _winner_rest(
+    test: ABTest, winner: Campaign, audience: Iterable[str] | None
+) -> Sequence[str]:
+    if not isinstance(test, ABTest):
+        raise TypeError(f"test must be an ABTest, not {type(test).__name__}")
     if not isinstance(winner, Campaign):
         raise TypeError(f"winner must be a Campaign, not {type(winner).__name__}")
     if winner.content_key != test.content_key:
@@ -171,9 +198,43 @@ def send_winner(
     if winner.id in test.samples:
         raise DeliveryError("the winner needs its own campaign id, not a variant's")
     if audience is None:
-        rest: Sequence[str] = test.rest
-    else:
-        rest = split(test.test_id, audience, fractions=test.fractions)[-1]
-    return execute(
-        client, ledger, winner, rest, now=now, batch_size=batch_size, on_progress=on_progress
-    )
+        return test.rest
+    return split(test.test_id, audience, fractions=test.fractions)[-1]
+
+
+def send_winner(
+    client: Client,
+    ledger: QuotaLedger,
+    test: ABTest,
+    winner: Campaign,
+    *,
+    audience: Iterable[str] | None = None,
+    **options: Any,
+) -> Report:
+    """Send ``winner`` (a new campaign id, the test's ``content_key``) to the rest.
+
+    The rest is ``test.rest``, or, given a fresh ``audience`` (followers may have come and gone),
+    its members outside every sample; the shared content key makes the ledger refuse anyone who
+    already had a variant either way. ``options`` are `execute`'s keywords.
+    """
+    if not isinstance(client, Client):
+        raise TypeError(f"client must be a wxsegment.api.Client, not {type(client).__name__}")
+    return execute(client, ledger, winner, _winner_rest(test, winner, audience), **options)
+
+
+async def async_send_winner(
+    client: AsyncClient,
+    ledger: QuotaLedger,
+    test: ABTest,
+    winner: Campaign,
+    *,
+    audience: Iterable[str] | None = None,
+    **options: Any,
+) -> Report:
+    """`send_winner` over an `AsyncClient` (through `async_execute`)."""
+    if not isinstance(client, AsyncClient):
+        raise TypeError(
+            f"client must be a wxsegment.api.AsyncClient, not {type(client).__name__}"
+        )
+    rest = _winner_rest(test, winner, audience)
+    return await async_execute(client, ledger, winner, rest, **options)

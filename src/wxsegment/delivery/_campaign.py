@@ -1,11 +1,7 @@
-"""Campaigns: a segment's audience pushed through the quota ledger to WeChat, in resumable batches.
+"""Campaigns and their results: ids, audiences, batch ids, outcomes, reports, dry-run plans.
 
-The flow of `execute`: reserve the audience in the ledger, cut the sorted audience into batches
-of a fixed size, send each batch's pending members with the batch's own deterministic
-``clientmsgid``, then commit them (accepted or already sent), release them (WeChat definitely
-refused) or leave them pending (the outcome is unknown). Running `execute` again resumes:
-committed followers are skipped, pending ones are re-sent under the same ids and WeChat answers
-45065 for the batches it already accepted, so nobody is pushed twice.
+`execute` (in ``_execute``) runs the flow of ``_flow`` over these types; `plan` is its dry run
+from ledger reads only.
 """
 
 from __future__ import annotations
@@ -13,8 +9,8 @@ from __future__ import annotations
 import enum
 import hashlib
 import string
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
 import attrs
@@ -26,7 +22,6 @@ from wxsegment.api import (
     MASS_BATCH_MAX,
     MASS_BATCH_MIN,
     BusyError,
-    Client,
     ClientMsgIdRetryTooFastError,
     DuplicateClientMsgIdError,
     MassMessage,
@@ -35,12 +30,11 @@ from wxsegment.api import (
     Text,
     WeChatError,
     WeChatTransportError,
-    WeChatValidationError,
 )
 from wxsegment.api import Image as ImageMessage
 from wxsegment.api import Voice as VoiceMessage
 from wxsegment.api import WxCard as WxCardMessage
-from wxsegment.quota import QuotaLedger, RefusalReason
+from wxsegment.quota import QuotaLedger
 from wxsegment.segment import Segment, matches
 
 if TYPE_CHECKING:
@@ -56,7 +50,6 @@ __all__ = [
     "Report",
     "ResumeMismatchError",
     "batch_clientmsgid",
-    "execute",
     "form_batches",
     "is_definite_refusal",
     "plan",
@@ -71,8 +64,6 @@ _MAX_ID_LENGTH: Final = 128
 #: the rest of WeChat's safe 32 bytes is left for ``.<batch index>`` (up to 7 digits).
 _READABLE_BASE: Final = 24
 _MAX_BATCHES: Final = 10_000_000
-#: WeChat answers 45065 for a clientmsgid it saw in the last 24 hours, and only then.
-_DEDUP_WINDOW: Final = timedelta(hours=24)
 _SAFE = frozenset(string.ascii_letters + string.digits + "-_.:")
 _MASS_TYPES: Final = (Text, ImageMessage, VoiceMessage, MpNews, MpVideo, WxCardMessage)
 
@@ -82,11 +73,10 @@ class DeliveryError(ValueError):
 
 
 class ResumeMismatchError(DeliveryError):
-    """The campaign's earlier reservations do not fit the audience given now.
+    """The journal's stored batches cannot belong to this campaign (their ids differ).
 
-    Raised before anything is reserved or sent when `execute` is resumed with pending
-    reservations outside the audience: batches are cut from the audience, so a different one
-    would re-send ids WeChat already saw with other followers, which could push someone twice.
+    Raised before anything is reserved or sent: resuming from a foreign layout could send ids
+    WeChat already saw with other followers.
     """
 
 
@@ -272,32 +262,41 @@ class BatchOutcome(enum.Enum):
     COMMITTED_BEFORE = "committed_before"
     #: WeChat definitely refused the job (`is_definite_refusal`); the batch was released.
     RELEASED = "released"
-    #: The outcome is unknown (transport error, 5xx, busy after retries); the batch stays pending.
+    #: The outcome is unknown (transport error, 5xx, busy after retries), or a batch with an
+    #: unknown outcome could not be resent safely now; the batch stays pending.
     PENDING = "pending"
     #: A single follower cannot be mass-sent (WeChat needs two per call); released.
     UNSENDABLE = "unsendable"
-    #: Reserved by this run in a batch already attempted under its id; released unsent.
+    #: Never used since the journal keeps every batch's layout; kept for old reports' sake.
     LATE = "late"
+    #: Reserved and stored but not sent: the Shanghai month ends too soon; a later run sends it.
+    DEFERRED = "deferred"
 
 
 @attrs.frozen
 class BatchResult:
-    """One batch of one run: its id, members, outcome, and WeChat's msg_id or error."""
+    """One batch of one run: its id, members, outcome, WeChat's msg_id or error, its month.
+
+    ``month`` is the quota month the batch's reservations belong to; the repr counts members.
+    """
 
     index: int
     clientmsgid: str
-    openids: tuple[str, ...]
+    openids: tuple[str, ...] = attrs.field(repr=lambda o: f"<{len(o)} openids>")
     outcome: BatchOutcome
     msg_id: int | None = None
     error: str | None = None
+    month: str | None = None
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Report:
     """What `execute` did, counted in followers per outcome, plus every batch.
 
     ``pending`` lists the followers whose send outcome is unknown: their reservations still
     count, and the next `execute` of the same campaign re-sends them under the same ids.
+    ``errors`` names what went wrong beside WeChat's answers (e.g. a commit that found no
+    reservation); a report with errors is not `complete`. The repr shows counts only.
     """
 
     campaign: str
@@ -306,6 +305,17 @@ class Report:
     refused_quota: int
     refused_duplicate: int
     batches: tuple[BatchResult, ...]
+    errors: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return (
+            f"Report(campaign={self.campaign!r}, month={self.month!r}, matched={self.matched}, "
+            f"sent={self.sent}, already_sent={self.already_sent}, "
+            f"committed_before={self.committed_before}, released={self.released}, "
+            f"pending={len(self.pending)}, deferred={self.deferred}, "
+            f"refused_quota={self.refused_quota}, refused_duplicate={self.refused_duplicate}, "
+            f"batches={len(self.batches)}, errors={len(self.errors)})"
+        )
 
     def _count(self, outcome: BatchOutcome) -> int:
         return sum(len(b.openids) for b in self.batches if b.outcome is outcome)
@@ -346,9 +356,14 @@ class Report:
         return self.sent + self.already_sent + self.committed_before
 
     @property
+    def deferred(self) -> int:
+        """Followers reserved in stored batches a later run sends (the month was ending)."""
+        return self._count(BatchOutcome.DEFERRED)
+
+    @property
     def complete(self) -> bool:
-        """True when no batch is left pending."""
-        return not self.pending
+        """True when no batch is left pending or deferred and nothing went wrong."""
+        return not self.pending and not self.deferred and not self.errors
 
 
 @attrs.frozen
@@ -420,186 +435,3 @@ def plan(
         batches=batches,
         unsendable=unsendable,
     )
-
-
-def _reserve(
-    ledger: QuotaLedger,
-    campaign: Campaign,
-    openids: Sequence[str],
-    *,
-    now: datetime,
-    batch_size: int,
-) -> tuple[list[str], list[str], int, int]:
-    granted: list[str] = []
-    held: list[str] = []
-    refused_quota = refused_duplicate = 0
-    for start in range(0, len(openids), batch_size):
-        reservation = ledger.reserve(
-            campaign.id,
-            openids[start : start + batch_size],
-            at=now,
-            content_key=campaign.content_key,
-        )
-        granted.extend(reservation.granted)
-        held.extend(reservation.already)
-        for reason in reservation.refused.values():
-            if reason is RefusalReason.DUPLICATE_CONTENT:
-                refused_duplicate += 1
-            else:
-                refused_quota += 1
-    return granted, held, refused_quota, refused_duplicate
-
-
-def execute(
-    client: Client,
-    ledger: QuotaLedger,
-    campaign: Campaign,
-    audience: Iterable[str],
-    *,
-    now: datetime,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    on_progress: Callable[[BatchResult], None] | None = None,
-    definite: Callable[[WeChatError], bool] = is_definite_refusal,
-    dedup_window: timedelta = _DEDUP_WINDOW,
-) -> Report:
-    """Reserve, send in batches, and commit, release or keep pending each batch; resumable.
-
-    Batches are the sorted audience cut every ``batch_size`` (`form_batches`); batch ``i``
-    sends its members holding a pending reservation, with `batch_clientmsgid`. Resume with the
-    same audience and ``batch_size``. ``on_progress`` is called with each settled result.
-    Followers pending since more than ``dedup_window`` (WeChat's clientmsgid memory, 24 h)
-    stay pending: a resend could no longer be answered 45065 and might push them twice.
-    """
-    ensure_aware(now, "now")
-    _check_batch_size(batch_size)
-    if not callable(definite):
-        raise TypeError("definite must be a callable taking a WeChatError")
-    openids = _unique_openids(audience)
-    stray = {entry.openid for entry in ledger.pending(campaign.id)} - set(openids)
-    if stray:
-        raise ResumeMismatchError(
-            f"campaign {campaign.id!r} holds {len(stray)} pending reservations outside this "
-            "audience; resume it with the audience it was started with"
-        )
-    batches = form_batches(openids, batch_size)
-    granted, held, refused_quota, refused_duplicate = _reserve(
-        ledger, campaign, openids, now=now, batch_size=batch_size
-    )
-    reserved = {*granted, *held}
-    fresh = set(granted)
-    entries = list(ledger.pending(campaign.id))
-    pending = {entry.openid for entry in entries}
-    expired = {entry.openid for entry in entries if entry.reserved_at <= now - dedup_window}
-    results: list[BatchResult] = []
-    for index, batch in enumerate(batches):
-        members = tuple(openid for openid in batch if openid in reserved)
-        if not members:
-            continue
-        settled = _settle(
-            client, ledger, campaign, index, members, pending, fresh, expired, definite
-        )
-        for result in settled:
-            results.append(result)
-            if on_progress is not None:
-                on_progress(result)
-    return Report(
-        campaign=campaign.id,
-        month=month_key(now),
-        matched=len(openids),
-        refused_quota=refused_quota,
-        refused_duplicate=refused_duplicate,
-        batches=tuple(results),
-    )
-
-
-def _settle(
-    client: Client,
-    ledger: QuotaLedger,
-    campaign: Campaign,
-    index: int,
-    members: tuple[str, ...],
-    pending: set[str],
-    fresh: set[str],
-    expired: set[str],
-    definite: Callable[[WeChatError], bool],
-) -> list[BatchResult]:
-    clientmsgid = batch_clientmsgid(campaign.id, index)
-    waiting = tuple(openid for openid in members if openid in pending)
-    done = tuple(openid for openid in members if openid not in pending)
-    results: list[BatchResult] = []
-    if done:
-        results.append(BatchResult(index, clientmsgid, done, BatchOutcome.COMMITTED_BEFORE))
-    if not waiting:
-        return results
-    if done:
-        # WeChat has this id already, so these followers cannot be reached by this batch. Ones
-        # reserved by this call were certainly never sent: release them. Older ones may have
-        # been sent under another layout (a changed audience or batch_size): keep them pending.
-        late = tuple(openid for openid in waiting if openid in fresh)
-        stale = tuple(openid for openid in waiting if openid not in fresh)
-        if late:
-            ledger.release(campaign.id, late)
-            results.append(BatchResult(index, clientmsgid, late, BatchOutcome.LATE))
-        if stale:
-            results.append(
-                BatchResult(
-                    index,
-                    clientmsgid,
-                    stale,
-                    BatchOutcome.PENDING,
-                    error="pending beside committed followers of its batch: the audience or "
-                    "batch_size differs from the run that reserved them",
-                )
-            )
-        return results
-    earlier = tuple(openid for openid in waiting if openid not in fresh)
-    late = tuple(openid for openid in waiting if openid in fresh)
-    if earlier and late:
-        # An earlier attempt under this id may have been accepted: WeChat would then answer
-        # 45065 for the whole batch and the newcomers would be committed without a push.
-        ledger.release(campaign.id, late)
-        results.append(BatchResult(index, clientmsgid, late, BatchOutcome.LATE))
-        waiting = earlier
-    if any(openid in expired for openid in waiting):
-        results.append(
-            BatchResult(
-                index,
-                clientmsgid,
-                waiting,
-                BatchOutcome.PENDING,
-                error="pending for longer than WeChat remembers a clientmsgid (24 h): a resend "
-                "could push twice; check the send (mass/get) and commit or release by hand",
-            )
-        )
-        return results
-    results.append(_send(client, ledger, campaign, index, clientmsgid, waiting, definite))
-    return results
-
-
-def _send(
-    client: Client,
-    ledger: QuotaLedger,
-    campaign: Campaign,
-    index: int,
-    clientmsgid: str,
-    openids: tuple[str, ...],
-    definite: Callable[[WeChatError], bool],
-) -> BatchResult:
-    if len(openids) < MASS_BATCH_MIN:
-        ledger.release(campaign.id, openids)
-        return BatchResult(index, clientmsgid, openids, BatchOutcome.UNSENDABLE)
-    try:
-        sent = client.mass.send_to_openids(openids, campaign.message, clientmsgid=clientmsgid)
-    except WeChatValidationError as error:
-        ledger.release(campaign.id, openids)
-        return BatchResult(index, clientmsgid, openids, BatchOutcome.RELEASED, error=str(error))
-    except WeChatError as error:
-        outcome = BatchOutcome.RELEASED if definite(error) else BatchOutcome.PENDING
-        if outcome is BatchOutcome.RELEASED:
-            ledger.release(campaign.id, openids)
-        return BatchResult(index, clientmsgid, openids, outcome, error=repr(error))
-    # A batch never exceeds MASS_BATCH_MAX, so it is exactly one call with exactly this id.
-    (answer,) = sent
-    ledger.commit(campaign.id, openids)
-    outcome = BatchOutcome.ALREADY_SENT if answer.already_sent else BatchOutcome.SENT
-    return BatchResult(index, clientmsgid, openids, outcome, msg_id=answer.msg_id)
