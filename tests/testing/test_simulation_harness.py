@@ -232,3 +232,16 @@ def test_a_crashed_run_does_no_more_io() -> None:
         steps = [line for line in result.trace if f" {name}: " in line and f"{name}:  " not in line]
         steps = [line for line in steps if f"end {name}" not in line]
         assert "-- CRASH" in steps[-1]
+
+
+def test_simulation_exports_are_sorted_complete_and_documented() -> None:
+    """wxsegment.testing.simulation's __all__ is sorted and names every public attribute."""
+    import wxsegment.testing.simulation as simulation
+
+    assert simulation.__all__ == sorted(simulation.__all__)
+    public = {n for n in vars(simulation) if not n.startswith("_") and n != "annotations"}
+    assert set(simulation.__all__) == public
+    for name in simulation.__all__:
+        value = getattr(simulation, name)
+        if isinstance(value, type) or (callable(value) and hasattr(value, "__code__")):
+            assert value.__doc__, name
