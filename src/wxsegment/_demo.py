@@ -135,7 +135,7 @@ def _run(count: int, seed: int, ledger_path: Path) -> int:
             if index == 1:
                 # The answer to this send is lost on the way back; WeChat did queue the job.
                 fake.inject("timeout", path="/cgi-bin/message/mass/send", after_processing=True)
-            report = execute(client, ledger, campaign, audience, now=clock.now())
+            report = execute(client, ledger, campaign, audience, clock=clock)
             print(f"{campaign_id:<21} {_line(report)}")
 
         # WeChat stops answering for a while after taking the job: the outcome is unknown, so
@@ -149,9 +149,9 @@ def _run(count: int, seed: int, ledger_path: Path) -> int:
             after_processing=True,
             times=RetryPolicy().attempts,
         )
-        first = execute(client, ledger, flash, late, now=clock.now())
+        first = execute(client, ledger, flash, late, clock=clock)
         print(f"{flash.id:<21} {_line(first)}")
-        resumed = execute(client, ledger, flash, late, now=clock.now())
+        resumed = execute(client, ledger, flash, late, clock=clock)
         print(f"{flash.id + ' resumed':<21} {_line(resumed)}")
 
         return _verify(fake, ledger, followers, clock.now())

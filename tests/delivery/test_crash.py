@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from wxsegment import SHANGHAI, FixedClock
@@ -154,11 +154,25 @@ class StepJournal:
         """The inner journal is closed with its ledger."""
 
 
-def step_client(fake: FakeWeChat, clock: FixedClock, steps: Steps) -> Client:
-    """The real client over the fake, each mass send a step (WeChat acts, then we may die)."""
+def step_client(
+    fake: FakeWeChat,
+    clock: FixedClock,
+    steps: Steps,
+    faults: list[tuple[str, bool] | None] | None = None,
+) -> Client:
+    """The real client over the fake, each mass send a step (WeChat acts, then we may die).
+
+    ``faults`` plans the mass sends' answers in order (None: WeChat's own answer); it is
+    consumed across every client sharing the list.
+    """
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/mass/send"):
+            if faults:
+                planned = faults.pop(0)
+                if planned is not None:
+                    kind, after = planned
+                    fake.inject(kind, path="/cgi-bin/message/mass/send", after_processing=after)  # type: ignore[arg-type]
             return steps.step(lambda: fake.handler(request))
         return fake.handler(request)
 
@@ -206,8 +220,13 @@ def run_scenario(
     sizes: list[tuple[int, int]],
     crash_at: int,
     mode: str,
+    faults: Sequence[tuple[str, bool] | None] = (),
 ) -> None:
-    """Campaigns one after another; the step ``crash_at`` kills or hangs a run; resume each."""
+    """Campaigns one after another; the step ``crash_at`` kills or hangs a run; resume each.
+
+    ``faults`` plans WeChat's answers to the scenario's mass sends, in order: a fault (kind,
+    whether it hits after the request took effect) or None for a true answer.
+    """
     clock = FixedClock(start)
     fake = FakeWeChat(appid=APPID, secret=SECRET, clock=clock)
     openids = sorted(fake.add_followers(FOLLOWERS))
@@ -228,8 +247,9 @@ def run_scenario(
         steps = Steps(crash_at, after=mode == "after", hang=hang if mode == "hang" else None)
         ledger = StepLedger(inner, steps)
         wrapped = StepJournal(journal, steps)
-        plain = step_client(fake, clock, Steps(None, after=False, hang=None))
-        client = step_client(fake, clock, steps)
+        planned = list(faults)
+        plain = step_client(fake, clock, Steps(None, after=False, hang=None), planned)
+        client = step_client(fake, clock, steps, planned)
         try:
             for number, ((first, later), (size, resize)) in enumerate(
                 zip(audiences, sizes, strict=False)
@@ -250,8 +270,9 @@ def run_scenario(
                         batch_size=size,
                         journal=wrapped,
                     )
-                # Every campaign is run again (a resume, or a no-op) until nothing is left.
-                for _ in range(3):
+                # Every campaign is run again (a resume, or a no-op) until nothing is left;
+                # the planned faults go on hitting the resumes until they run out.
+                for attempt in range(8):
                     clock.advance(LEASE_TTL + timedelta(minutes=1))
                     months.append(clock.now())
                     report = execute(
@@ -263,7 +284,7 @@ def run_scenario(
                         batch_size=resize,
                         journal=journal,
                     )
-                    if report.complete:
+                    if report.complete and attempt >= 1:
                         break
                 assert not report.errors
                 assert all(b.outcome is not BatchOutcome.DEFERRED for b in report.batches)
@@ -280,6 +301,7 @@ members = st.sets(st.integers(0, FOLLOWERS - 1))
 audience_pairs = st.tuples(members, members, members).map(lambda t: (t[0], (t[0] | t[1]) - t[2]))
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(
     kind=st.sampled_from(["memory", "sqlite"]),
@@ -299,6 +321,54 @@ def test_a_crash_or_takeover_at_any_step_then_resumes_keep_the_promise(
     run_scenario(kind, START, audiences, sizes, crash_at, mode)
 
 
+#: WeChat faults: ambiguous ones may hit after the job was made; refusals only before.
+#: Runs of one fault, up to the client's four attempts, so whole sends fail often.
+wechat_faults = st.lists(
+    st.tuples(
+        st.one_of(
+            st.none(),
+            st.tuples(st.sampled_from(["timeout", "http_500", "busy"]), st.booleans()),
+            st.tuples(
+                st.sampled_from(["mass_rate", "rate_limited", "token_invalid"]), st.just(False)
+            ),
+        ),
+        st.integers(1, 4),
+    ),
+    max_size=6,
+).map(lambda runs: [fault for fault, times in runs for _ in range(times)])
+
+
+@pytest.mark.slow
+@settings(max_examples=60, deadline=None)
+@given(
+    kind=st.sampled_from(["memory", "sqlite"]),
+    audiences=st.lists(audience_pairs, min_size=2, max_size=4),
+    sizes=st.lists(st.tuples(st.integers(3, 7), st.integers(3, 7)), min_size=4, max_size=4),
+    crash_at=st.integers(1, 40),
+    mode=st.sampled_from(["before", "after", "hang"]),
+    faults=wechat_faults,
+)
+@example(
+    kind="memory",
+    audiences=[({0, 1, 2, 3}, {0, 1, 2, 3})],
+    sizes=[(4, 4)] * 4,
+    crash_at=40,
+    mode="before",
+    faults=[("timeout", True)] * 4 + [("mass_rate", False)],
+)
+def test_wechat_faults_crashes_and_takeovers_together_keep_the_promise(
+    kind: str,
+    audiences: list[tuple[set[int], set[int]]],
+    sizes: list[tuple[int, int]],
+    crash_at: int,
+    mode: str,
+    faults: list[tuple[str, bool] | None],
+) -> None:
+    """Lost answers, 5xx, busy and refusals on top of a crash or takeover: D2, D3 and D5 hold."""
+    run_scenario(kind, START, audiences, sizes, crash_at, mode, faults)
+
+
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(
     kind=st.sampled_from(["memory", "sqlite"]),
@@ -357,3 +427,68 @@ def test_a_crash_after_wechat_accepted_is_settled_by_45065(tmp_path: Path) -> No
     for openid in openids:
         assert fake.mass_received(openid) == inner.usage(openid, at=clock.now()).committed
     inner.close()
+
+
+def test_a_crash_between_two_layout_writes_batches_the_rest_anew(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Layouts stored a few batches per write: dying after the first write loses no follower."""
+    monkeypatch.setattr("wxsegment.delivery._flow._MEMBERS_PER_WRITE", 6)
+    clock = FixedClock(START)
+    fake = FakeWeChat(appid=APPID, secret=SECRET, clock=clock)
+    openids = sorted(fake.add_followers(15))
+    inner = make_ledger("sqlite", tmp_path)
+    journal = journal_for(inner)
+    # Steps: five reserves of three, then the first layout write (6), the second (7).
+    steps = Steps(7, after=False, hang=None)
+    campaign = Campaign("split", EVERYONE, Text("hi"))
+    with step_client(fake, clock, steps) as client:
+        with pytest.raises(Crash):
+            execute(
+                client,
+                StepLedger(inner, steps),
+                campaign,
+                openids,
+                clock=clock,
+                batch_size=3,
+                journal=StepJournal(journal, steps),
+            )
+        assert [len(r.members) for r in journal.batches("split")] == [3, 3]
+        clock.advance(LEASE_TTL + timedelta(minutes=1))
+        report = execute(client, inner, campaign, openids, clock=clock, batch_size=4)
+    assert report.complete
+    assert [len(r.members) for r in journal.batches("split")] == [3, 3, 4, 3, 2]
+    assert pushes_of(fake, "split.") == dict.fromkeys(openids, 1)
+    inner.close()
+
+
+def test_a_run_whose_lease_was_taken_stops_before_its_next_write(tmp_path: Path) -> None:
+    """A run stalls past its lease mid-reserve; the new run finishes; the old one writes no more."""
+    clock = FixedClock(START)
+    fake = FakeWeChat(appid=APPID, secret=SECRET, clock=clock)
+    openids = sorted(fake.add_followers(12))
+    inner = make_ledger("memory", tmp_path)
+    journal = journal_for(inner)
+    campaign = Campaign("stall", EVERYONE, Text("hi"))
+    taken: list[object] = []
+
+    def take_over() -> None:
+        clock.advance(LEASE_TTL + timedelta(minutes=1))
+        with step_client(fake, clock, Steps(None, after=False, hang=None)) as other:
+            taken.append(execute(other, inner, campaign, openids, clock=clock, batch_size=3))
+
+    steps = Steps(2, after=False, hang=take_over)
+    with step_client(fake, clock, steps) as client, pytest.raises(LeaseLostError):
+        execute(
+            client,
+            StepLedger(inner, steps),
+            campaign,
+            openids,
+            clock=clock,
+            batch_size=3,
+            journal=StepJournal(journal, steps),
+        )
+    assert steps.count == 2  # the stalled reserve itself, then nothing
+    assert len(taken) == 1
+    assert pushes_of(fake, "stall.") == dict.fromkeys(openids, 1)
+    assert list(inner.pending("stall")) == []

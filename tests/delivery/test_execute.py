@@ -314,3 +314,15 @@ def test_definite_refusal_rule() -> None:
         assert not is_definite_refusal(error_for(code, "x", MASS_SEND))
     assert not is_definite_refusal(WeChatTransportError("timed out", MASS_SEND, kind="timeout"))
     assert not is_definite_refusal(WeChatError(None, "?", MASS_SEND))
+
+
+def test_a_reports_repr_counts_and_never_lists_openids(
+    fake: FakeWeChat, client: Client, ledger: QuotaLedger, clock: FixedClock
+) -> None:
+    """repr(Report) and repr(BatchResult) show counts, not the followers' openids."""
+    openids = fake.add_followers(12)
+    report = execute(client, ledger, campaign("quiet"), openids, now=clock.now(), batch_size=5)
+    shown = repr(report) + repr(report.batches[0])
+    assert "sent=12" in shown
+    assert "<5 openids>" in shown
+    assert not any(openid in shown for openid in openids)

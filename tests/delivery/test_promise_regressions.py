@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
@@ -16,7 +17,7 @@ from wxsegment.quota import PendingEntry, QuotaLedger, Reservation, Transition, 
 from wxsegment.segment import EVERYONE
 from wxsegment.testing import FakeWeChat
 
-from .conftest import APPID, SECRET, pushes_of
+from .conftest import APPID, SECRET, make_client, pushes_of
 
 MASS_SEND = "/cgi-bin/message/mass/send"
 ATTEMPTS = RetryPolicy().attempts
@@ -218,3 +219,33 @@ def test_execute_refuses_an_async_client_before_any_write(
     assert list(ledger.pending()) == []
     assert fake.jobs == {}
     asyncio.run(http.aclose())
+
+
+def test_concurrent_runs_of_one_campaign_push_each_follower_once(
+    fake: FakeWeChat, ledger: QuotaLedger, clock: FixedClock
+) -> None:
+    """Four threads run one campaign at once: the others are refused while one holds the lease."""
+    openids = sorted(fake.add_followers(30))
+    campaign = Campaign("rush", EVERYONE, Text("hi"))
+    outcomes: list[object] = []
+    barrier = threading.Barrier(4)
+
+    def run() -> None:
+        with make_client(fake, clock) as own:
+            barrier.wait()
+            try:
+                outcomes.append(execute(own, ledger, campaign, openids, clock=clock, batch_size=4))
+            except CampaignBusyError as error:
+                outcomes.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    reports = [o for o in outcomes if not isinstance(o, CampaignBusyError)]
+    assert len(outcomes) == 4
+    assert reports
+    assert pushes_of(fake, "rush.") == dict.fromkeys(openids, 1)
+    assert_counted(fake, ledger, openids, [clock.now()])
+    assert list(ledger.pending("rush")) == []

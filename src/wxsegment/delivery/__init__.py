@@ -40,6 +40,7 @@ from wxsegment.delivery._execute import (
     MONTH_END_MARGIN,
     async_execute,
     execute,
+    resolve_batch,
 )
 from wxsegment.delivery._journal import (
     BatchRecord,
@@ -94,6 +95,7 @@ __all__ = [
     "plan_month",
     "rank",
     "resolve_audience",
+    "resolve_batch",
     "run_ab_test",
     "send_winner",
     "split",

@@ -18,6 +18,7 @@ from wxsegment._clock import Clock, FixedClock, SystemClock, ensure_aware
 from wxsegment.api import AsyncClient, Client, WeChatError, WeChatValidationError
 from wxsegment.delivery._campaign import (
     DEFAULT_BATCH_SIZE,
+    BatchOutcome,
     BatchResult,
     Campaign,
     DeliveryError,
@@ -44,7 +45,12 @@ from wxsegment.delivery._flow import (
     Update,
     delivery_flow,
 )
-from wxsegment.delivery._journal import DeliveryJournal, Lease
+from wxsegment.delivery._journal import (
+    BatchState,
+    DeliveryJournal,
+    JournalConflictError,
+    Lease,
+)
 from wxsegment.delivery._journal_for import journal_for
 from wxsegment.quota import QuotaLedger
 
@@ -54,6 +60,7 @@ __all__ = [
     "MONTH_END_MARGIN",
     "async_execute",
     "execute",
+    "resolve_batch",
 ]
 
 #: WeChat answers 45065 for a clientmsgid it saw in the last 24 hours, and only then.
@@ -313,3 +320,89 @@ async def async_execute(
         return report
     finally:
         _give_up(run, lease)
+
+
+def resolve_batch(
+    ledger: QuotaLedger,
+    campaign: Campaign,
+    index: int,
+    *,
+    delivered: bool,
+    journal: DeliveryJournal | None = None,
+    clock: Clock | None = None,
+    now: datetime | None = None,
+    lease_ttl: timedelta = LEASE_TTL,
+) -> Report:
+    """Settle by hand a batch left `ATTEMPTING` (e.g. checked with ``mass.status``).
+
+    ``delivered=True`` commits its members (counting any the ledger lost as an external send);
+    ``delivered=False`` records that WeChat has no job for it and releases them. Takes the
+    campaign's lease like `execute`; raises `JournalConflictError` unless the batch is attempting.
+    """
+    if not isinstance(delivered, bool):
+        raise TypeError("delivered must be True or False")
+    run = _prepare(
+        ledger,
+        campaign,
+        (),
+        journal=journal,
+        clock=clock,
+        now=now,
+        batch_size=DEFAULT_BATCH_SIZE,
+        on_progress=None,
+        definite=is_definite_refusal,
+        dedup_window=DEDUP_WINDOW,
+        lease_ttl=lease_ttl,
+        month_end_margin=MONTH_END_MARGIN,
+    )
+    run.flow.close()
+    checked = run.ledger
+    at = ensure_aware(run.clock.now(), "clock.now()")
+    lease = run.journal.acquire(campaign.id, now=at, ttl=lease_ttl)
+    try:
+        record = next((r for r in run.journal.batches(campaign.id) if r.index == index), None)
+        if record is None or record.state is not BatchState.ATTEMPTING:
+            found = "missing" if record is None else record.state.value
+            raise JournalConflictError(
+                f"batch {index} of {campaign.id!r} is {found}, not attempting"
+            )
+        errors: list[str] = []
+        if delivered:
+            run.journal.update(
+                lease, campaign.id, index, expect=BatchState.ATTEMPTING, state=BatchState.ACCEPTED
+            )
+            transition = checked.commit(campaign.id, record.members)
+            if transition.missing:
+                external = f"uncounted:{record.clientmsgid}"
+                checked.record_external(
+                    external,
+                    transition.missing,
+                    at=record.attempted_at or record.formed_at,
+                    content_key=campaign.content_key,
+                )
+                errors.append(
+                    f"batch {index}: {len(transition.missing)} followers had no reservation; "
+                    f"recorded as external send {external!r}"
+                )
+            run.journal.update(
+                lease, campaign.id, index, expect=BatchState.ACCEPTED, state=BatchState.COMMITTED
+            )
+            outcome = BatchOutcome.ALREADY_SENT
+        else:
+            run.journal.update(
+                lease, campaign.id, index, expect=BatchState.ATTEMPTING, state=BatchState.REFUSED
+            )
+            checked.release(campaign.id, record.members)
+            outcome = BatchOutcome.RELEASED
+    finally:
+        run.journal.release_lease(lease)
+    result = BatchResult(index, record.clientmsgid, record.members, outcome, month=record.month)
+    return Report(
+        campaign=campaign.id,
+        month=record.month,
+        matched=0,
+        refused_quota=0,
+        refused_duplicate=0,
+        batches=(result,),
+        errors=tuple(errors),
+    )

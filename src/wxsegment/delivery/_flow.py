@@ -192,6 +192,10 @@ class Settings:
     month_end_margin: timedelta
 
 
+#: A journal write stores batches until they hold this many members (five full batches).
+_MEMBERS_PER_WRITE = 50_000
+
+
 def _near_month_end(now: datetime, margin: timedelta) -> bool:
     return month_key(now + margin) != month_key(now)
 
@@ -244,10 +248,11 @@ def delivery_flow(
     queue = [r for r in stored if r.state in LIVE_STATES or r.state is BatchState.COMMITTED]
     in_batches = {o for r in queue if r.state in LIVE_STATES for o in r.members}
 
-    yield from _renew(run)
     for offset in range(0, len(audience), settings.batch_size):
         chunk = tuple(audience[offset : offset + settings.batch_size])
-        reservation = yield Reserve(campaign.id, chunk, start, campaign.content_key)
+        reservation = yield from _write(
+            run, Reserve(campaign.id, chunk, start, campaign.content_key)
+        )
         run.tally(reservation)
 
     entries: list[PendingEntry] = yield ListPending(campaign.id)
@@ -284,6 +289,14 @@ def _renew(run: _Run) -> Generator[Action, Any, datetime]:
     return now
 
 
+def _write(
+    run: _Run, action: Reserve | Commit | Release | RecordExternal
+) -> Generator[Action, Any, Any]:
+    """A ledger write, made only while the lease is still ours (D4)."""
+    yield from _renew(run)
+    return (yield action)
+
+
 def _batch_orphans(
     run: _Run, entries: Sequence[PendingEntry], in_batches: set[str]
 ) -> Generator[Action, Any, list[BatchRecord]]:
@@ -297,11 +310,11 @@ def _batch_orphans(
     stale = tuple(sorted(e.openid for e in orphans if e.openid in wanted and e.month != month))
     fresh = sorted(e.openid for e in orphans if e.openid in wanted and e.month == month)
     if outside:
-        yield Release(campaign.id, outside)
+        yield from _write(run, Release(campaign.id, outside))
     if stale:
         # Reserved for a month that has ended and never sent: move them to this month.
-        yield Release(campaign.id, stale)
-        reservation = yield Reserve(campaign.id, stale, now, campaign.content_key)
+        yield from _write(run, Release(campaign.id, stale))
+        reservation = yield from _write(run, Reserve(campaign.id, stale, now, campaign.content_key))
         fresh = sorted({*fresh, *run.tally(reservation)})
     return (yield from _form(run, fresh, now))
 
@@ -312,7 +325,7 @@ def _form(
     """Cut reserved, never-sent followers into new batches and store them before any send."""
     campaign = run.campaign
     if len(openids) == 1:
-        yield Release(campaign.id, tuple(openids))
+        yield from _write(run, Release(campaign.id, tuple(openids)))
         result = BatchResult(
             run.next_index,
             batch_clientmsgid(campaign.id, run.next_index),
@@ -340,7 +353,16 @@ def _form(
         for offset, members in enumerate(cuts)
     )
     run.next_index += len(records)
-    yield AddBatches(run.current_lease(), records)
+    # Stored a few batches per write, so one write stays small; a crash between two writes
+    # leaves the rest unbatched, which a resume batches anew.
+    group: list[BatchRecord] = []
+    for record in records:
+        group.append(record)
+        if sum(len(r.members) for r in group) >= _MEMBERS_PER_WRITE:
+            yield AddBatches(run.current_lease(), tuple(group))
+            group = []
+    if group:
+        yield AddBatches(run.current_lease(), tuple(group))
     return list(records)
 
 
@@ -410,8 +432,10 @@ def _move(run: _Run, record: BatchRecord) -> Generator[Action, Any, list[BatchRe
     campaign = run.campaign
     now = yield from _renew(run)
     yield Update(run.current_lease(), record.index, BatchState.FORMED, BatchState.VOID)
-    yield Release(campaign.id, record.members)
-    reservation: Reservation = yield Reserve(campaign.id, record.members, now, campaign.content_key)
+    yield from _write(run, Release(campaign.id, record.members))
+    reservation: Reservation = yield from _write(
+        run, Reserve(campaign.id, record.members, now, campaign.content_key)
+    )
     granted = sorted(run.tally(reservation))
     return (yield from _form(run, granted, now))
 
@@ -440,7 +464,9 @@ def _send(run: _Run, record: BatchRecord, now: datetime) -> Generator[Action, An
             yield Update(
                 run.current_lease(), record.index, BatchState.ATTEMPTING, BatchState.REFUSED
             )
-            transition: Transition = yield Release(run.campaign.id, record.members)
+            transition: Transition = yield from _write(
+                run, Release(run.campaign.id, record.members)
+            )
             _check_release(run, record, transition)
             yield from _report(run, _result(record, BatchOutcome.RELEASED, error=repr(error)))
         else:
@@ -465,12 +491,14 @@ def _commit(
     run: _Run, record: BatchRecord, msg_id: int | None, outcome: BatchOutcome
 ) -> Generator[Action, Any, None]:
     campaign = run.campaign
-    transition: Transition = yield Commit(campaign.id, record.members)
+    transition: Transition = yield from _write(run, Commit(campaign.id, record.members))
     error = None
     if transition.missing:
         # WeChat pushed them but the ledger holds no reservation: count them anyway (D5) and
         # say so; this is the trace of another run having released what this one sent.
         at = record.attempted_at or record.formed_at
+        # Not gated on the lease: counting a delivered push is right whoever holds it, and
+        # idempotent per external id.
         yield RecordExternal(
             _external_id(record.clientmsgid), transition.missing, at, campaign.content_key
         )

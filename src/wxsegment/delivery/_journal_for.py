@@ -28,7 +28,9 @@ def _open(ledger: QuotaLedger) -> DeliveryJournal:
     if isinstance(ledger, PostgresLedger):
         from wxsegment.delivery._journal_postgres import PostgresJournal
 
-        return PostgresJournal(ledger._db, account=account, schema=ledger._schema)
+        return PostgresJournal(
+            ledger._db, account=account, schema=ledger._schema, lock=ledger._lock
+        )
     if isinstance(ledger, RedisLedger):
         from wxsegment.delivery._journal_redis import RedisJournal
 

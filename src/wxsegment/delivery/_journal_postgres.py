@@ -64,19 +64,25 @@ def _connect(psycopg: Any, dsn: str) -> Any:
 class PostgresJournal:
     """A `DeliveryJournal` in PostgreSQL; ``dsn`` is a connection string or an open connection.
 
-    A connection handed in is used and never closed (`journal_for` passes the ledger's own).
-    Tables ``delivery_lease`` and ``delivery_batch`` live in ``schema``.
+    A connection handed in is used and never closed (`journal_for` passes the ledger's own,
+    with the ledger's ``lock`` so their transactions never interleave on it). Tables
+    ``delivery_lease`` and ``delivery_batch`` live in ``schema``.
     """
 
     def __init__(
-        self, dsn: str | Any, *, account: str = "default", schema: str = "wxsegment"
+        self,
+        dsn: str | Any,
+        *,
+        account: str = "default",
+        schema: str = "wxsegment",
+        lock: threading.Lock | None = None,
     ) -> None:
         psycopg = _import_psycopg()
         if not isinstance(schema, str) or not schema.isidentifier():
             raise ValueError(f"schema must be a plain identifier, got {schema!r}")
         self._account = account
         self._schema = schema
-        self._lock = threading.Lock()
+        self._lock = lock or threading.Lock()
         self._owned = isinstance(dsn, str)
         self._db: Any = _connect(psycopg, dsn) if isinstance(dsn, str) else dsn
 
