@@ -89,11 +89,22 @@ class RedisClusterInfo:
         return f"redis://{HOST}:{self.ports[0]}/0"
 
     def client(self, **options: Any) -> redis.cluster.RedisCluster:
-        """A new ``redis.cluster.RedisCluster`` on the cluster; the caller closes it."""
+        """A new ``redis.cluster.RedisCluster`` on the cluster; the caller closes it.
+
+        Its ``close`` also closes the nodes' pooled sockets, which redis-py leaves to the
+        garbage collector (a ResourceWarning, an error under ``filterwarnings = error``).
+        """
         from redis.cluster import ClusterNode, RedisCluster
 
+        class ClosingCluster(RedisCluster):
+            def close(self) -> None:
+                for node in self.get_nodes():
+                    if node.redis_connection is not None:
+                        node.redis_connection.connection_pool.disconnect()
+                super().close()
+
         nodes = [ClusterNode(host, port) for host, port in self.startup_nodes]
-        return RedisCluster(startup_nodes=nodes, **options)
+        return ClosingCluster(startup_nodes=nodes, **options)
 
     def delete_matching(self, pattern: str) -> None:
         """Delete every key matching ``pattern`` (a SCAN pattern) on every master."""
@@ -202,16 +213,28 @@ def _ping(info: RedisServerInfo) -> bool:
 
 
 def _cluster_ready(ports: tuple[int, ...]) -> bool:
+    """Every node is ok, knows all the others, and they agree on epochs and slot owners.
+
+    A fresh cluster first resolves its nodes' equal config epochs; a client connecting before
+    that settles may see its slot map change under it.
+    """
+    epochs: set[str] = set()
+    own_epochs: set[str] = set()
+    layouts: set[frozenset[str]] = set()
     for port in ports:
         client = RedisServerInfo(port).client(socket_timeout=1, decode_responses=True)
         try:
+            # redis-py parses the reply into a dict of strings.
             info = client.execute_command("CLUSTER INFO")
+            nodes = client.execute_command("CLUSTER NODES")
         finally:
             client.close()
-        # redis-py parses the reply into a dict of strings.
         if info.get("cluster_state") != "ok" or info.get("cluster_known_nodes") != str(len(ports)):
             return False
-    return True
+        epochs.add(info.get("cluster_current_epoch"))
+        own_epochs.add(info.get("cluster_my_epoch"))
+        layouts.add(frozenset(f"{name}:{node['slots']}" for name, node in nodes.items()))
+    return len(epochs) == 1 and len(own_epochs) == len(ports) and len(layouts) == 1
 
 
 @contextlib.contextmanager

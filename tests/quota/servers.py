@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Final
 
 import pytest
 
@@ -18,6 +19,11 @@ from tests.redis_cluster import RedisClusterInfo
 from wxsegment.quota import QuotaLedger
 
 LedgerFactory = Callable[..., QuotaLedger]
+
+#: Options of every RedisLedger on the shared test Redis. That server may run without
+#: persistence (it does on the development machines), so these ledgers opt out of the
+#: durability check explicitly; the check itself is tested against servers the tests start.
+SHARED_REDIS: Final = {"require_durable": False}
 
 
 def fresh_name(kind: str) -> str:
@@ -82,7 +88,7 @@ def redis_ledger_maker() -> Iterator[LedgerFactory]:
     made: list[RedisLedger] = []
 
     def make(account: str = "default", limit: int = 4) -> QuotaLedger:
-        ledger = RedisLedger(REDIS_URL, account=account, limit=limit, prefix=prefix)
+        ledger = RedisLedger(REDIS_URL, account=account, limit=limit, prefix=prefix, **SHARED_REDIS)
         made.append(ledger)
         return ledger
 

@@ -11,10 +11,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests._services import PG_DSN, REDIS_URL, unreachable
-from tests.quota.servers import delete_prefix, drop_schema, fresh_name
-from wxsegment.quota import Transition
+from tests.quota.servers import SHARED_REDIS, delete_prefix, drop_schema, fresh_name
+from wxsegment.quota import RefusalReason, Transition
 
 AT = datetime(2026, 7, 15, 12, tzinfo=timezone.utc)
 
@@ -50,7 +52,7 @@ def test_redis_keys_share_one_hash_tag_per_bucket() -> None:
     from wxsegment.quota import RedisLedger
 
     prefix = fresh_name("rdk")
-    ledger = RedisLedger(REDIS_URL, account="wx1", prefix=prefix, buckets=8)
+    ledger = RedisLedger(REDIS_URL, account="wx1", prefix=prefix, buckets=8, **SHARED_REDIS)
     client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
     try:
         openids = [f"o{i}" for i in range(200)]
@@ -74,9 +76,9 @@ def test_redis_keys_share_one_hash_tag_per_bucket() -> None:
                     assert zlib.crc32(field.encode()) % 8 == bucket
         assert buckets == set(range(8))
         with pytest.raises(ValueError, match="buckets"):
-            RedisLedger(REDIS_URL, account="wx1", prefix=prefix, buckets=4)
+            RedisLedger(REDIS_URL, account="wx1", prefix=prefix, buckets=4, **SHARED_REDIS)
         with pytest.raises(ValueError, match="hash tags"):
-            RedisLedger(REDIS_URL, account="wx{1}", prefix=prefix)
+            RedisLedger(REDIS_URL, account="wx{1}", prefix=prefix, **SHARED_REDIS)
     finally:
         ledger.close()
         client.close()
@@ -94,7 +96,7 @@ def test_postgres_uses_but_never_closes_a_callers_connection() -> None:
 
     schema = fresh_name("pgrr")
     options = "-c default_transaction_isolation=repeatable\\ read"
-    connection = psycopg.connect(PG_DSN, options=options)
+    connection = psycopg.connect(PG_DSN, options=options, autocommit=True)
     try:
         mine = PostgresLedger(connection, account="wx1", limit=1, schema=schema)
         other = PostgresLedger(PG_DSN, account="wx1", limit=1, schema=schema)
@@ -265,8 +267,10 @@ def test_redis_keys_of_different_prefix_and_account_pairs_never_meet() -> None:
     from wxsegment.quota import RedisLedger
 
     prefix = fresh_name("rdamb")
-    first = RedisLedger(REDIS_URL, account="shop:eu", limit=1, prefix=prefix)
-    second = RedisLedger(REDIS_URL, account="eu", limit=1, prefix=f"{prefix}:shop")
+    first = RedisLedger(REDIS_URL, account="shop:eu", limit=1, prefix=prefix, **SHARED_REDIS)
+    second = RedisLedger(
+        REDIS_URL, account="eu", limit=1, prefix=f"{prefix}:shop", **SHARED_REDIS
+    )
     try:
         assert first.reserve("c1", ["a"], at=AT).granted == ("a",)
         assert second.reserve("c2", ["a"], at=AT).granted == ("a",)
@@ -278,3 +282,118 @@ def test_redis_keys_of_different_prefix_and_account_pairs_never_meet() -> None:
         first.close()
         second.close()
         delete_prefix(prefix)
+
+
+def test_postgres_refuses_a_connection_that_is_not_in_autocommit_mode() -> None:
+    """A caller's connection outside autocommit would fold grants into the caller's transaction."""
+    reason = unreachable(PG_DSN)
+    if reason:
+        pytest.skip(f"PostgreSQL: {reason}")
+    import psycopg
+
+    from wxsegment.quota import PostgresLedger
+
+    schema = fresh_name("pgac")
+    connection = psycopg.connect(PG_DSN)
+    try:
+        with pytest.raises(ValueError, match="autocommit"):
+            PostgresLedger(connection, schema=schema)
+        assert connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        with psycopg.connect(PG_DSN) as admin:
+            found = admin.execute(
+                "SELECT count(*) FROM pg_namespace WHERE nspname = %s", (schema,)
+            ).fetchone()
+        assert found == (0,)
+    finally:
+        connection.close()
+        drop_schema(schema)
+
+
+def test_postgres_refuses_to_join_the_callers_open_transaction() -> None:
+    """Inside the caller's transaction a ledger raises, not granting what a rollback undoes."""
+    reason = unreachable(PG_DSN)
+    if reason:
+        pytest.skip(f"PostgreSQL: {reason}")
+    import psycopg
+
+    from wxsegment.quota import ConnectionBusyError, PostgresLedger
+
+    schema = fresh_name("pgtx")
+    connection = psycopg.connect(PG_DSN, autocommit=True)
+    try:
+        ledger = PostgresLedger(connection, account="wx1", limit=1, schema=schema)
+        other = PostgresLedger(PG_DSN, account="wx1", limit=1, schema=schema)
+        with pytest.raises(ConnectionBusyError, match="transaction"), connection.transaction():
+            ledger.reserve("c1", ["a"], at=AT)
+        assert other.reserve("c2", ["a"], at=AT).granted == ("a",)
+        assert ledger.reserve("c3", ["a"], at=AT).refused == {"a": RefusalReason.QUOTA_EXHAUSTED}
+        other.close()
+        ledger.close()
+    finally:
+        connection.close()
+        drop_schema(schema)
+
+
+def test_postgres_ledgers_sharing_a_connection_across_threads_take_turns() -> None:
+    """Two ledgers on one connection, driven from two threads, never interleave transactions."""
+    reason = unreachable(PG_DSN)
+    if reason:
+        pytest.skip(f"PostgreSQL: {reason}")
+    import threading
+
+    import psycopg
+
+    from wxsegment.quota import PostgresLedger
+
+    schema = fresh_name("pgsh")
+    connection = psycopg.connect(PG_DSN, autocommit=True)
+    failures: list[BaseException] = []
+    try:
+        ledgers = [
+            PostgresLedger(connection, account=f"wx{n}", limit=4, schema=schema) for n in (1, 2)
+        ]
+        audience = [f"o{i}" for i in range(200)]
+
+        def work(ledger: PostgresLedger) -> None:
+            try:
+                for index in range(40):
+                    campaign = f"c{index}"
+                    result = ledger.reserve(campaign, audience, at=AT)
+                    if result.granted:
+                        ledger.commit(campaign, result.granted[::2])
+                        ledger.release(campaign, result.granted[1::2])
+            except BaseException as error:  # reported by the main thread
+                failures.append(error)
+
+        threads = [threading.Thread(target=work, args=(ledger,)) for ledger in ledgers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=240)
+        assert failures == []
+        for ledger in ledgers:
+            # Each round commits half the audience and releases the rest: 4 rounds fill it.
+            assert ledger.usage("o0", at=AT).committed == 4
+            assert ledger.usage("o1", at=AT).committed == 4
+            assert list(ledger.pending()) == []
+            ledger.close()
+    finally:
+        connection.close()
+        drop_schema(schema)
+
+
+_PARTS = st.text(alphabet=st.sampled_from(":a1{"), min_size=1, max_size=6)
+
+
+@given(first=st.tuples(_PARTS, _PARTS), second=st.tuples(_PARTS, _PARTS))
+def test_redis_key_stems_are_injective(
+    first: tuple[str, str], second: tuple[str, str]
+) -> None:
+    """Distinct (prefix, account) pairs never share a key stem, nor does one extend another."""
+    from wxsegment.quota._redis import _key_stem
+
+    if first != second:
+        one, other = _key_stem(*first), _key_stem(*second)
+        assert one != other
+        # Keys continue after the stem with ':<bucket>}' or '}': neither may be a prefix.
+        assert not (one + ":").startswith(other + ":")

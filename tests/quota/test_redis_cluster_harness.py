@@ -55,3 +55,28 @@ def test_single_node_runs_with_the_configuration_asked() -> None:
             assert client.config_get("appendfsync") == {"appendfsync": "everysec"}
         finally:
             client.close()
+
+
+def test_cluster_ledger_reloads_flushed_scripts_and_runs_each_call_once(
+    redis_cluster: RedisClusterInfo,
+) -> None:
+    """After SCRIPT FLUSH on every master, a reserve still grants each follower exactly once."""
+    from wxsegment.quota import RedisLedger
+
+    prefix = fresh_name("rclflush")
+    ledger = RedisLedger(redis_cluster.url, prefix=prefix, cluster=True, limit=2)
+    try:
+        audience = [f"o{i}" for i in range(300)]
+        assert len(ledger.reserve("c1", audience, at=AT).granted) == 300
+        for port in redis_cluster.ports:
+            node = RedisServerInfo(port).client()
+            try:
+                node.script_flush()
+            finally:
+                node.close()
+        again = ledger.reserve("c2", audience, at=AT)
+        assert (len(again.granted), again.already) == (300, ())
+        assert ledger.usage("o7", at=AT).pending == 2
+    finally:
+        ledger.close()
+        redis_cluster.delete_matching(f"*{prefix}*")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import partial
@@ -33,6 +34,7 @@ from wxsegment.quota._base import ALREADY, LedgerBase, Outcome, ReserveTally, ch
 from wxsegment.quota._types import (
     DEFAULT_ACCOUNT,
     MAX_PUSHES_PER_MONTH,
+    ConnectionBusyError,
     PendingEntry,
     RefusalReason,
     Reservation,
@@ -240,6 +242,20 @@ def _connect(psycopg: Any, dsn: str) -> Any:
     raise failure
 
 
+# Ledgers handed the same connection share one lock, so their transactions take turns on it
+# instead of nesting into each other's.
+_CONNECTION_LOCKS: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
+_REGISTRY_LOCK: Final = threading.Lock()
+
+
+def _connection_lock(connection: Any) -> threading.Lock:
+    with _REGISTRY_LOCK:
+        lock = _CONNECTION_LOCKS.get(connection)
+        if lock is None:
+            lock = _CONNECTION_LOCKS[connection] = threading.Lock()
+        return lock
+
+
 def _import_psycopg() -> Any:
     try:
         import psycopg
@@ -253,8 +269,10 @@ def _import_psycopg() -> Any:
 class PostgresLedger(LedgerBase):
     """A `QuotaLedger` in PostgreSQL: safe across processes and hosts sharing the database.
 
-    ``dsn`` is a libpq connection string or an open ``psycopg.Connection`` (the ledger then
-    uses, and never closes, it). Tables live in ``schema`` and are created on first use.
+    ``dsn`` is a libpq connection string or an open ``psycopg.Connection`` in autocommit mode
+    (the ledger then uses, and never closes, it; ledgers sharing it take turns; a call while
+    the caller holds a transaction on it raises `ConnectionBusyError`). Tables live in
+    ``schema`` and are created on first use.
     """
 
     def __init__(
@@ -279,11 +297,18 @@ class PostgresLedger(LedgerBase):
             )
         if not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"chunk_size must be an int of at least 1, got {chunk_size!r}")
+        if not isinstance(dsn, str) and not getattr(dsn, "autocommit", False):
+            raise ValueError(
+                "a connection handed to PostgresLedger must be in autocommit mode "
+                "(psycopg.connect(..., autocommit=True)): otherwise its grants would join "
+                "the caller's transaction and vanish with its rollback"
+            )
         self._schema = schema
         self._chunk = chunk_size
-        self._lock = threading.Lock()
         self._owned = isinstance(dsn, str)
         self._db: Any = _connect(psycopg, dsn) if isinstance(dsn, str) else dsn
+        self._lock = _connection_lock(self._db)
+        self._idle = psycopg.pq.TransactionStatus.IDLE
         self._lock_key = f"wxsegment:{schema}:{self._account}"
         self._statements: dict[str, str] = {}
         self._transaction(self._create_tables, lock=False)
@@ -311,13 +336,21 @@ class PostgresLedger(LedgerBase):
 
     def _transaction(self, work: Callable[[Any], _T], *, lock: bool = True) -> _T:
         """Run ``work(cursor)`` in one READ COMMITTED transaction, under the account lock."""
-        with self._lock, self._db.transaction(), self._db.cursor() as cursor:
-            # A connection handed in by the caller may default to a stricter level, whose
-            # snapshot would predate the lock and hide the previous holder's writes.
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-            if lock:
-                cursor.execute(_BEGIN, (self._lock_key,))
-            return work(cursor)
+        with self._lock:
+            status = self._db.info.transaction_status
+            if status != self._idle:
+                raise ConnectionBusyError(
+                    f"the ledger's connection is inside a transaction or a query "
+                    f"({status.name}) it did not start; finish it, or give the ledger a "
+                    "connection of its own"
+                )
+            with self._db.transaction(), self._db.cursor() as cursor:
+                # A connection handed in by the caller may default to a stricter level, whose
+                # snapshot would predate the lock and hide the previous holder's writes.
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                if lock:
+                    cursor.execute(_BEGIN, (self._lock_key,))
+                return work(cursor)
 
     def _decide(
         self, statement: str, chunk: Sequence[str], params: dict[str, Any]

@@ -32,6 +32,7 @@ from wxsegment.quota._base import ALREADY, LedgerBase, Outcome, ReserveTally, ch
 from wxsegment.quota._types import (
     DEFAULT_ACCOUNT,
     MAX_PUSHES_PER_MONTH,
+    NotDurableError,
     PendingEntry,
     RefusalReason,
     Reservation,
@@ -174,6 +175,15 @@ return {redis.call('HGET', t .. ':m:' .. ARGV[1], ARGV[2]) or '0',
 """
 
 
+def _key_stem(prefix: str, account: str) -> str:
+    """The start of every key of (prefix, account) inside its hash tag.
+
+    Each part is preceded by its length, so no pair spells another's stem, whatever ``:``
+    they contain.
+    """
+    return f"{len(prefix)}:{prefix}:{len(account)}:{account}"
+
+
 def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -193,7 +203,9 @@ class RedisLedger(LedgerBase):
     ``url`` is a Redis URL (of any node with ``cluster=True``) or a client (``redis.Redis``
     or ``redis.cluster.RedisCluster``; the ledger then uses, and never closes, it). All keys
     start with ``{P:prefix:A:account:``, ``P`` and ``A`` being the lengths of the two.
-    ``buckets`` must be the same for every ledger of one prefix and account.
+    ``buckets`` must be the same for every ledger of one prefix and account. The server (every
+    master of a cluster) must persist every write and never evict ledger keys; otherwise
+    `NotDurableError`, unless ``require_durable=False``.
     """
 
     def __init__(
@@ -206,6 +218,7 @@ class RedisLedger(LedgerBase):
         buckets: int = DEFAULT_BUCKETS,
         chunk_size: int = DEFAULT_CHUNK,
         cluster: bool = False,
+        require_durable: bool = True,
     ) -> None:
         redis = _import_redis()
         super().__init__(account, limit)
@@ -217,6 +230,8 @@ class RedisLedger(LedgerBase):
             raise ValueError(f"buckets must be an int from 1 to 16384, got {buckets!r}")
         if not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"chunk_size must be an int of at least 1, got {chunk_size!r}")
+        if not isinstance(require_durable, bool):
+            raise TypeError("require_durable must be a bool")
         self._prefix = prefix
         self._buckets = buckets
         self._chunk = chunk_size
@@ -230,9 +245,13 @@ class RedisLedger(LedgerBase):
         # and does not load scripts; `_evaluate` does that itself there.
         self._cluster = isinstance(self._client, redis.cluster.RedisCluster)
         self._lock = threading.Lock()
-        # Each part is preceded by its length, so no (prefix, account) pair can spell the
-        # keys of another, whatever ':' they contain.
-        stem = f"{len(prefix)}:{prefix}:{len(self._account)}:{self._account}"
+        if require_durable:
+            try:
+                _check_durable(self._client, self._cluster, redis.exceptions.ResponseError)
+            except NotDurableError:
+                self.close()
+                raise
+        stem = _key_stem(prefix, self._account)
         self._tags = [f"{{{stem}:{b}}}" for b in range(buckets)]
         self._reserve = self._client.register_script(_RESERVE)
         self._external = self._client.register_script(_EXTERNAL)
@@ -243,6 +262,7 @@ class RedisLedger(LedgerBase):
         self._client.set(meta, buckets, nx=True)
         recorded = int(self._client.get(meta))
         if recorded != buckets:
+            self.close()
             raise ValueError(
                 f"this prefix and account use {recorded} buckets, not {buckets}; "
                 "every ledger sharing them must use the same number"
@@ -418,7 +438,59 @@ class RedisLedger(LedgerBase):
         """Close the client if the ledger opened it."""
         with self._lock:
             if self._owned:
+                if self._cluster:
+                    # RedisCluster.close leaves its nodes' pooled sockets to the garbage
+                    # collector (which warns); close them now.
+                    for node in self._client.get_nodes():
+                        if node.redis_connection is not None:
+                            node.redis_connection.connection_pool.disconnect()
                 self._client.close()
+
+
+# What keeps every acknowledged grant across a restart: an append-only file synced at least
+# every second, and no eviction of keys without a TTL (the ledger never sets one). See the
+# deployment section of docs/quota-backends.md for what each other setting risks.
+_SAFE_FSYNC: Final = frozenset({"always", "everysec"})
+_SAFE_POLICIES: Final = frozenset(
+    {"noeviction", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"}
+)
+_OPT_OUT: Final = (
+    "; pass require_durable=False to use it anyway (e.g. a disposable test server), "
+    "accepting that a restart may forget grants and allow a fifth push"
+)
+
+
+def _check_durable(client: Any, cluster: bool, refused: type[Exception]) -> None:
+    """Raise `NotDurableError` unless every master keeps grants across a restart."""
+    nodes = client.get_primaries() if cluster else [None]
+    problems: list[str] = []
+    for node in nodes:
+        where = f" on {node.host}:{node.port}" if node is not None else ""
+        options = {} if node is None else {"target_nodes": node}
+        try:
+            found: dict[str, str] = {}
+            for name in ("appendonly", "appendfsync", "maxmemory-policy"):
+                reply = client.config_get(name, **options)
+                found.update({_text(k): _text(v) for k, v in reply.items()})
+        except refused as error:
+            # CONFIG is disabled, renamed or denied by an ACL: durability cannot be known.
+            raise NotDurableError(
+                f"cannot read the Redis server's persistence settings{where} with CONFIG GET "
+                f"({type(error).__name__}){_OPT_OUT}"
+            ) from None
+        if found.get("appendonly") != "yes":
+            problems.append(f"appendonly is {found.get('appendonly')!r}, not 'yes'{where}")
+        elif found.get("appendfsync") not in _SAFE_FSYNC:
+            problems.append(
+                f"appendfsync is {found.get('appendfsync')!r}, not 'always' or 'everysec'{where}"
+            )
+        if found.get("maxmemory-policy") not in _SAFE_POLICIES:
+            problems.append(
+                f"maxmemory-policy is {found.get('maxmemory-policy')!r}, which may evict "
+                f"ledger keys (use 'noeviction'){where}"
+            )
+    if problems:
+        raise NotDurableError("the Redis server may lose grants: " + "; ".join(problems) + _OPT_OUT)
 
 
 def _stamp(at: datetime) -> str:

@@ -21,6 +21,8 @@ __all__ = [
     "MAX_LIMIT",
     "MAX_OPENID_LENGTH",
     "MAX_PUSHES_PER_MONTH",
+    "ConnectionBusyError",
+    "NotDurableError",
     "PendingEntry",
     "QuotaLedger",
     "RefusalReason",
@@ -44,6 +46,22 @@ MAX_LIMIT: Final = 1000
 
 #: The account a ledger is bound to when none is given.
 DEFAULT_ACCOUNT: Final = "default"
+
+
+class ConnectionBusyError(RuntimeError):
+    """A connection handed to a ledger is inside a transaction (or a query) of someone else.
+
+    Writing there would tie grants to a transaction the ledger does not control. Nothing was
+    written; finish the caller's transaction, or give the ledger a connection of its own.
+    """
+
+
+class NotDurableError(RuntimeError):
+    """The ledger's server could lose granted reservations (or may: its settings are hidden).
+
+    Raised when a ledger opens, before anything is written; the message names each unsafe
+    setting and how to opt out when the risk is accepted.
+    """
 
 
 class RefusalReason(enum.Enum):
