@@ -133,7 +133,9 @@ def redis() -> Iterator[tuple[LedgerFactory, JournalFactory]]:
     prefix = fresh_name("sim")
 
     def ledgers(account: str) -> QuotaLedger:
-        return RedisLedger(REDIS_URL, account=account, prefix=prefix)
+        # The shared test server is disposable and not configured to persist: a simulated
+        # crash kills a client, never the server, so durability is not what is tested here.
+        return RedisLedger(REDIS_URL, account=account, prefix=prefix, require_durable=False)
 
     def journals(account: str) -> DeliveryJournal:
         return RedisJournal(REDIS_URL, account=account, prefix=prefix)

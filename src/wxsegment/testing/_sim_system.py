@@ -19,6 +19,7 @@ from wxsegment.delivery import (
     Report,
     async_execute,
     execute,
+    resolve_batch,
 )
 from wxsegment.quota import MemoryLedger, MemoryStore, QuotaLedger
 
@@ -90,7 +91,7 @@ class DeliverySystem:
     (`LeaseLostError`) ends there, as a job runner would retry it later. With
     ``operator_settles``, the fault-free resumes also do what docs/delivery.md asks of an
     operator for a batch attempted in an ended month with an unknown outcome: look the send up
-    and commit or release it by hand.
+    and settle it with `wxsegment.delivery.resolve_batch`.
     """
 
     def __init__(
@@ -128,7 +129,7 @@ class DeliverySystem:
                 clock=env.clock,
                 batch_size=env.batch_size,
             )
-            self._by_hand(env, report)
+            self._by_hand(env, report, gated)
         except (CampaignBusyError, LeaseLostError) as error:
             env.note(f"{type(error).__name__}: {error}")
         finally:
@@ -152,26 +153,30 @@ class DeliverySystem:
                 clock=env.clock,
                 batch_size=env.batch_size,
             )
-            self._by_hand(env, report)
+            self._by_hand(env, report, gated)
         except (CampaignBusyError, LeaseLostError) as error:
             env.note(f"{type(error).__name__}: {error}")
         finally:
             journal.close()
 
-    def _by_hand(self, env: RunEnv, report: Report) -> None:
+    def _by_hand(self, env: RunEnv, report: Report, journal: DeliveryJournal) -> None:
         if not (self._operator and env.settle):
             return
         month = month_key(env.clock.now())
         for batch in report.batches:
             if batch.outcome is not BatchOutcome.PENDING or batch.month in (None, month):
                 continue
-            reached = env.lookup_send(batch.clientmsgid)
-            if reached is None:
-                env.ledger.release(env.campaign.id, batch.openids)
-            else:
-                env.ledger.commit(env.campaign.id, batch.openids)
-            verdict = "released" if reached is None else "committed"
-            env.note(f"operator {verdict} {batch.clientmsgid} ({batch.month}) by hand")
+            delivered = env.lookup_send(batch.clientmsgid) is not None
+            resolve_batch(
+                env.ledger,
+                env.campaign,
+                batch.index,
+                delivered=delivered,
+                journal=journal,
+                clock=env.clock,
+            )
+            verdict = "delivered" if delivered else "never sent"
+            env.note(f"operator resolved {batch.clientmsgid} ({batch.month}) as {verdict}")
 
     def resume(self, env: RunEnv) -> object:
         """Resume is another run of the same campaign."""
