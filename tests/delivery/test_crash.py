@@ -20,6 +20,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from tests.quota.servers import postgres_ledger_maker, redis_ledger_maker
 from wxsegment import SHANGHAI, FixedClock
 from wxsegment.api import Client, Text
 from wxsegment.delivery import (
@@ -221,6 +222,7 @@ def run_scenario(
     crash_at: int,
     mode: str,
     faults: Sequence[tuple[str, bool] | None] = (),
+    ledger_factory: Callable[[], QuotaLedger] | None = None,
 ) -> None:
     """Campaigns one after another; the step ``crash_at`` kills or hangs a run; resume each.
 
@@ -232,7 +234,7 @@ def run_scenario(
     openids = sorted(fake.add_followers(FOLLOWERS))
     months = [start]
     with tempfile.TemporaryDirectory() as scratch:
-        inner = make_ledger(kind, Path(scratch))
+        inner = make_ledger(kind, Path(scratch)) if ledger_factory is None else ledger_factory()
         journal = journal_for(inner)
         takeover: list[Campaign] = []
         resumes: list[tuple[Campaign, list[str], int]] = []
@@ -492,3 +494,25 @@ def test_a_run_whose_lease_was_taken_stops_before_its_next_write(tmp_path: Path)
     assert len(taken) == 1
     assert pushes_of(fake, "stall.") == dict.fromkeys(openids, 1)
     assert list(inner.pending("stall")) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["postgres", "redis"])
+def test_every_crash_point_keeps_the_promise_on_server_ledgers(kind: str) -> None:
+    """Every step of a two-campaign scenario, killed before or after, on PostgreSQL and Redis."""
+    audiences = [({0, 1, 2, 3, 4, 5, 6}, {0, 1, 2, 3, 4, 5, 6, 7, 8}), ({3, 4, 5, 6}, {4, 5, 6})]
+    sizes = [(3, 4), (3, 3)]
+    for crash_at in range(1, 24):
+        for mode in ("before", "after"):
+            maker = postgres_ledger_maker() if kind == "postgres" else redis_ledger_maker()
+            with maker as make:
+                run_scenario(
+                    "server",
+                    START,
+                    audiences,
+                    sizes,
+                    crash_at,
+                    mode,
+                    faults=[("timeout", True)],
+                    ledger_factory=lambda: make(account=APPID),
+                )

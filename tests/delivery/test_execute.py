@@ -300,6 +300,9 @@ def test_bad_input_is_refused_and_changes_nothing(
         execute(client, ledger, campaign("c"), [*openids, ""], now=clock.now())
     with pytest.raises(DeliveryError):
         execute(client, ledger, campaign("c"), [*openids, " o1"], now=clock.now())
+    for unstorable in ("o\x00x", "o\ud800x"):
+        with pytest.raises(DeliveryError, match=r"NUL|surrogate"):
+            execute(client, ledger, campaign("c"), [*openids, unstorable], now=clock.now())
     assert list(ledger.pending()) == []
     assert fake.jobs == {}
 

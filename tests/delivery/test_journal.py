@@ -276,3 +276,23 @@ def test_execute_resumes_over_server_ledgers_with_their_default_journal(
         assert (second.already_sent, second.committed_before) == (4, 3)
         assert pushes_of(fake, "srv.") == dict.fromkeys(openids, 1)
         assert list(again.pending("srv")) == []
+
+
+def test_journal_for_keeps_one_journal_per_ledger_on_its_backend(tmp_path: Path) -> None:
+    """The same ledger gives the same journal; SQLite shares the file; other ledgers raise."""
+    from wxsegment.quota import MemoryLedger, SQLiteLedger
+
+    memory = MemoryLedger(account="acct")
+    assert journal_for(memory) is journal_for(memory)
+    assert isinstance(journal_for(memory), MemoryJournal)
+    assert journal_for(memory) is not journal_for(MemoryLedger(account="acct"))
+    path = tmp_path / "ledger.sqlite3"
+    first, second = SQLiteLedger(path, account="acct"), SQLiteLedger(path, account="acct")
+    lease = journal_for(first).acquire("c", now=T0, ttl=TTL)
+    journal_for(first).add_batches(lease, [record(0)])
+    assert journal_for(second).batches("c") == [record(0)]
+    assert journal_for(second).account == "acct"
+    with pytest.raises(TypeError, match="journal="):
+        journal_for(object())  # type: ignore[arg-type]
+    first.close()
+    second.close()

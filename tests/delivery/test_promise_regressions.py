@@ -249,3 +249,18 @@ def test_concurrent_runs_of_one_campaign_push_each_follower_once(
     assert pushes_of(fake, "rush.") == dict.fromkeys(openids, 1)
     assert_counted(fake, ledger, openids, [clock.now()])
     assert list(ledger.pending("rush")) == []
+
+
+def test_a_rule_judging_only_the_last_answer_cannot_release_after_a_lost_one(
+    fake: FakeWeChat, client: Client, ledger: QuotaLedger, clock: FixedClock
+) -> None:
+    """A definite rule blind to retries still keeps a batch whose first try's answer was lost."""
+    openids = fake.add_followers(4)
+    fake.inject("timeout", path=MASS_SEND, after_processing=True)
+    fake.inject("mass_rate", path=MASS_SEND, times=ATTEMPTS)
+    campaign = Campaign("lenient", EVERYONE, Text("hi"))
+    report = execute(
+        client, ledger, campaign, openids, now=clock.now(), definite=lambda e: e.errcode is not None
+    )
+    assert len(report.pending) == 4
+    assert_counted(fake, ledger, openids, [clock.now()])

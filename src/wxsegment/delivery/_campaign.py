@@ -225,6 +225,21 @@ def _unique_openids(audience: Iterable[str]) -> list[str]:
     return list(unique)
 
 
+def _check_storable(openids: list[str]) -> list[str]:
+    """Refuse openids no ledger can store, before the first write of a run.
+
+    A ledger refusing one mid-run would leave the earlier chunks reserved.
+    """
+    joined = "".join(openids)
+    try:
+        joined.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DeliveryError("audience openids must not contain lone surrogates") from None
+    if "\x00" in joined:
+        raise DeliveryError("audience openids must not contain NUL")
+    return openids
+
+
 def _check_batch_size(batch_size: int) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int):
         raise TypeError(f"batch_size must be an int, not {type(batch_size).__name__}")

@@ -24,6 +24,7 @@ from wxsegment.delivery._campaign import (
     DeliveryError,
     Report,
     _check_batch_size,
+    _check_storable,
     _unique_openids,
     is_definite_refusal,
 )
@@ -126,7 +127,7 @@ def _prepare(
         clock = SystemClock() if now is None else FixedClock(ensure_aware(now, "now"))
     elif not callable(getattr(clock, "now", None)):
         raise TypeError(f"clock must have a now() method, not {type(clock).__name__}")
-    openids = _unique_openids(audience)
+    openids = _check_storable(_unique_openids(audience))
     if journal is None:
         journal = journal_for(ledger)
     elif not isinstance(journal, DeliveryJournal):

@@ -196,6 +196,23 @@ class Settings:
 _MEMBERS_PER_WRITE = 50_000
 
 
+def _proves_no_job(
+    error: WeChatError | WeChatValidationError, definite: Callable[[WeChatError], bool]
+) -> bool:
+    """Whether every attempt of one send was definitely refused, by ``definite``'s rule.
+
+    The client's retries of one send are the error's ``__cause__`` chain.
+    """
+    if isinstance(error, WeChatValidationError):
+        return error.__cause__ is None
+    seen: BaseException | None = error
+    while seen is not None:
+        if not isinstance(seen, WeChatError) or not definite(seen):
+            return False
+        seen = seen.__cause__
+    return True
+
+
 def _near_month_end(now: datetime, margin: timedelta) -> bool:
     return month_key(now + margin) != month_key(now)
 
@@ -292,9 +309,15 @@ def _renew(run: _Run) -> Generator[Action, Any, datetime]:
 def _write(
     run: _Run, action: Reserve | Commit | Release | RecordExternal
 ) -> Generator[Action, Any, Any]:
-    """A ledger write, made only while the lease is still ours (D4)."""
+    """A ledger write, made only while the lease is still ours (D4); releases are checked."""
     yield from _renew(run)
-    return (yield action)
+    result = yield action
+    if isinstance(action, Release) and result.refused:
+        run.errors.append(
+            f"{len(result.refused)} followers of {action.campaign!r} could not be released "
+            "because they are committed"
+        )
+    return result
 
 
 def _batch_orphans(
@@ -457,17 +480,12 @@ def _send(run: _Run, record: BatchRecord, now: datetime) -> Generator[Action, An
     except (WeChatError, WeChatValidationError) as error:
         # A local validation error means nothing left this process; any other refusal proves
         # nothing about an earlier attempt, so only a first attempt may be released (D3).
-        if first_attempt and (
-            isinstance(error, WeChatValidationError) or run.settings.definite(error)
-        ):
+        if first_attempt and _proves_no_job(error, run.settings.definite):
             yield from _renew(run)
             yield Update(
                 run.current_lease(), record.index, BatchState.ATTEMPTING, BatchState.REFUSED
             )
-            transition: Transition = yield from _write(
-                run, Release(run.campaign.id, record.members)
-            )
-            _check_release(run, record, transition)
+            yield from _write(run, Release(run.campaign.id, record.members))
             yield from _report(run, _result(record, BatchOutcome.RELEASED, error=repr(error)))
         else:
             yield from _report(run, _result(record, BatchOutcome.PENDING, error=repr(error)))
@@ -509,11 +527,3 @@ def _commit(
         run.errors.append(error)
     yield Update(run.current_lease(), record.index, BatchState.ACCEPTED, BatchState.COMMITTED)
     yield from _report(run, _result(record, outcome, msg_id=msg_id, error=error))
-
-
-def _check_release(run: _Run, record: BatchRecord, transition: Transition) -> None:
-    if transition.refused:
-        run.errors.append(
-            f"batch {record.index}: {len(transition.refused)} followers could not be released "
-            "because they are committed"
-        )

@@ -35,7 +35,11 @@ def _open(ledger: QuotaLedger) -> DeliveryJournal:
         from wxsegment.delivery._journal_redis import RedisJournal
 
         return RedisJournal(ledger._client, account=account, prefix=ledger._prefix)
-    raise TypeError(
+    raise _no_default(ledger)
+
+
+def _no_default(ledger: object) -> TypeError:
+    return TypeError(
         f"no default journal for {type(ledger).__name__}; pass journal= to execute "
         "(a MemoryJournal, SQLiteJournal, PostgresJournal or RedisJournal)"
     )
@@ -49,6 +53,8 @@ def journal_for(ledger: QuotaLedger) -> DeliveryJournal:
     a `PostgresLedger`'s in the same schema (over the ledger's connection) and a
     `RedisLedger`'s under the same prefix. Other ledgers raise ``TypeError``.
     """
+    if not isinstance(ledger, (MemoryLedger, SQLiteLedger, PostgresLedger, RedisLedger)):
+        raise _no_default(ledger)
     with _lock:
         journal = _journals.get(ledger)
         if journal is None:
