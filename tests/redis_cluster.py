@@ -3,7 +3,7 @@
 Cluster tests take the session-scoped ``redis_cluster`` fixture (import it into a conftest or
 test module: ``from tests.redis_cluster import redis_cluster``). It starts three
 ``redis-server`` masters on free loopback ports, data in a temporary directory, joins them
-with ``CLUSTER ADDSLOTSRANGE`` and ``CLUSTER MEET``, waits until every node reports
+with ``CLUSTER ADDSLOTS`` and ``CLUSTER MEET``, waits until every node reports
 ``cluster_state:ok``, and stops the servers and deletes their data at the end of the session.
 It skips, saying why, when ``redis-server`` is not installed. Nodes run with
 ``appendonly yes`` and ``appendfsync everysec``, so stores that check durability accept them.
@@ -275,7 +275,8 @@ def _assign_slots(info: RedisClusterInfo) -> None:
         last = (index + 1) * _SLOTS // count - 1
         client = RedisServerInfo(port).client()
         try:
-            client.execute_command("CLUSTER ADDSLOTSRANGE", first, last)
+            # ADDSLOTS rather than ADDSLOTSRANGE, which needs Redis 7.
+            client.execute_command("CLUSTER ADDSLOTS", *range(first, last + 1))
             if index:
                 client.execute_command("CLUSTER MEET", HOST, info.ports[0])
         finally:
