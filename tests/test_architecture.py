@@ -17,7 +17,7 @@ ALLOWED: dict[str, set[str]] = {
     "segment": set(),
     "quota": set(),
     "followers": {"segment"},
-    "testing": {"api", "segment"},
+    "testing": {"api", "segment", "quota", "delivery"},
     "delivery": {"api", "segment", "quota"},
     "tagging": {"api", "segment", "followers"},
     # The command line is an application: it may compose every part.

@@ -19,6 +19,7 @@ from wxsegment.testing import FakeWeChat
         ("mass_rate", 45011),
         ("token_expired", 42001),
         ("token_invalid", 40001),
+        ("clientmsgid_too_fast", 45066),
     ],
 )
 def test_errcode_faults_hit_the_next_call_only(wire: Wire, kind: str, code: int) -> None:

@@ -665,7 +665,8 @@ class FakeWeChat:
 
         Kinds: ``busy`` (-1), ``http_500``, ``http_502``, ``timeout``, ``rate_limited``
         (45009), ``mass_rate`` (45011), ``token_expired`` (42001), ``token_invalid`` (40001),
-        ``mass_quota`` (45028), ``mass_agreement`` (48003), ``mass_busy`` (9500002).
+        ``mass_quota`` (45028), ``mass_agreement`` (48003), ``mass_busy`` (9500002),
+        ``clientmsgid_too_fast`` (45066).
         ``path=None`` matches every endpoint but the token ones. With ``probability``, each
         matching call fails with that chance (``times=None``: without end). With
         ``after_processing``, the fault replaces the answer of a request that took effect.
@@ -794,6 +795,7 @@ class FakeWeChat:
             "mass_quota": 45028,
             "mass_agreement": 48003,
             "mass_busy": 9500002,
+            "clientmsgid_too_fast": 45066,
         }
         if fault.kind in codes:
             return 200, Reply(codes[fault.kind]).body(self._next_rid())

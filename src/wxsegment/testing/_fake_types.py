@@ -41,6 +41,7 @@ FaultKind = Literal[
     "mass_quota",
     "mass_agreement",
     "mass_busy",
+    "clientmsgid_too_fast",
 ]
 
 #: The fault kinds `FakeWeChat.inject` accepts.
@@ -57,6 +58,7 @@ FAULT_KINDS: Final[frozenset[str]] = frozenset(
         "mass_quota",
         "mass_agreement",
         "mass_busy",
+        "clientmsgid_too_fast",
     }
 )
 
