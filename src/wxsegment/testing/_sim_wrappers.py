@@ -10,7 +10,7 @@ handed these objects where it expects a ledger, an ``httpx`` transport and a sle
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
@@ -173,6 +173,20 @@ class GatedLedger:
         """Usage from the wrapped ledger."""
         self._read(f"usage {openid}")
         return self._inner.usage(openid, at=at)
+
+    def usage_many(self, openids: Iterable[str], *, at: datetime) -> Mapping[str, Usage]:
+        """Bulk usage from the wrapped ledger."""
+        listed = list(openids)
+        self._read(f"usage_many {len(listed)}")
+        return self._inner.usage_many(listed, at=at)
+
+    def held_content(
+        self, openids: Iterable[str], content_keys: Iterable[str]
+    ) -> Mapping[str, frozenset[str]]:
+        """Held content keys from the wrapped ledger."""
+        listed = list(openids)
+        self._read(f"held_content {len(listed)}")
+        return self._inner.held_content(listed, content_keys)
 
     def remaining(self, openid: str, *, at: datetime) -> int:
         """Remaining slots from the wrapped ledger."""
