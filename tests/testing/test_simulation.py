@@ -73,6 +73,13 @@ def test_memory_ledger() -> None:
     assert_exercised(results)
 
 
+@pytest.mark.parametrize("seed", [1442])
+def test_seeds_that_once_failed(seed: int) -> None:
+    """Seed 1442: a retry loop carried a batch accepted after midnight under November's
+    reservation, until every attempt (not only the first) was bound by the month's end."""
+    simulate(seed, CONFIG, memory_ledgers(), system=delivery_system())
+
+
 @pytest.fixture
 def fast_dir(tmp_path: Path) -> Iterator[Path]:
     """A directory in RAM when the system has one: SQLite's fsyncs cost nothing there."""
