@@ -73,10 +73,11 @@ def test_memory_ledger() -> None:
     assert_exercised(results)
 
 
-@pytest.mark.parametrize("seed", [1442])
+@pytest.mark.parametrize("seed", [1249, 1442])
 def test_seeds_that_once_failed(seed: int) -> None:
-    """Seed 1442: a retry loop carried a batch accepted after midnight under November's
-    reservation, until every attempt (not only the first) was bound by the month's end."""
+    """1442: a retry loop carried a batch accepted after midnight under November's reservation,
+    until every attempt was bound by the month's end. 1249: a deadline on a token replay hid the
+    earlier ambiguous attempt from the retry chain, and its batch was released and sent again."""
     simulate(seed, CONFIG, memory_ledgers(), system=delivery_system())
 
 

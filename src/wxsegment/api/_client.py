@@ -347,13 +347,11 @@ class Client(_BaseClient):
         token = self.access_token()
         try:
             return self._send(call, token)
-        except InvalidTokenError as refused:
+        except InvalidTokenError:
             logger.debug("token refused at %s; refreshing once", call.path)
             fresh = self._refresh(token)
-            try:
-                self._check_deadline(call)
-            except SendDeadlineError as late:
-                raise late from refused
+            # No cause set here: the retry loop links this error to the attempt before it.
+            self._check_deadline(call)
             return self._send(call, fresh)
 
     def call(
@@ -557,13 +555,11 @@ class AsyncClient(_BaseClient):
         token = await self.access_token()
         try:
             return await self._send(call, token)
-        except InvalidTokenError as refused:
+        except InvalidTokenError:
             logger.debug("token refused at %s; refreshing once", call.path)
             fresh = await self._refresh(token)
-            try:
-                self._check_deadline(call)
-            except SendDeadlineError as late:
-                raise late from refused
+            # No cause set here: the retry loop links this error to the attempt before it.
+            self._check_deadline(call)
             return await self._send(call, fresh)
 
     async def call(
