@@ -337,6 +337,24 @@ class Report:
     batches: tuple[BatchResult, ...]
     errors: tuple[str, ...] = ()
 
+    def to_dict(self) -> dict[str, object]:
+        """Counts per outcome and the errors, for JSON (no openids)."""
+        return {
+            "campaign": self.campaign,
+            "month": self.month,
+            "matched": self.matched,
+            "sent": self.sent,
+            "already_sent": self.already_sent,
+            "committed_before": self.committed_before,
+            "released": self.released,
+            "pending": len(self.pending),
+            "deferred": self.deferred,
+            "refused_quota": self.refused_quota,
+            "refused_duplicate": self.refused_duplicate,
+            "batches": len(self.batches),
+            "errors": list(self.errors),
+        }
+
     def __repr__(self) -> str:
         return (
             f"Report(campaign={self.campaign!r}, month={self.month!r}, matched={self.matched}, "
@@ -401,8 +419,8 @@ class Plan:
     """A dry run of `execute`: nothing was reserved, sent or written.
 
     ``granted`` counts followers a run now would reserve; ``already_reserved`` those the
-    campaign already holds as pending. Duplicates are seen only through *pending* content keys
-    (the ledger protocol does not expose committed ones), so ``granted`` is an upper bound.
+    campaign already holds as pending. Duplicates are the followers holding the content key,
+    committed or pending (`QuotaLedger.held_content`).
     """
 
     campaign: str
@@ -417,6 +435,10 @@ class Plan:
     #: Followers alone in their batch: WeChat cannot mass-send to one, so they would be released.
     unsendable: int
 
+    def to_dict(self) -> dict[str, int | str]:
+        """The counts, for JSON."""
+        return attrs.asdict(self)
+
 
 def plan(
     campaign: Campaign,
@@ -426,18 +448,18 @@ def plan(
     now: datetime,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> Plan:
-    """What `execute` would do now, computed from ledger reads only (``usage``, ``pending``)."""
+    """What `execute` would do now, from bulk ledger reads (``pending``, ``held_content``,
+    ``usage_many``): one round trip per chunk, not one per follower."""
     ensure_aware(now, "now")
     _check_batch_size(batch_size)
     openids = _unique_openids(audience)
     month = month_key(now)
-    mine: set[str] = set()
+    mine = {entry.openid for entry in ledger.pending(campaign.id)}
+    key = campaign.content_key
     keyed: set[str] = set()
-    for entry in ledger.pending():
-        if entry.campaign == campaign.id:
-            mine.add(entry.openid)
-        elif campaign.content_key is not None and entry.content_key == campaign.content_key:
-            keyed.add(entry.openid)
+    if key is not None:
+        keyed = set(ledger.held_content([o for o in openids if o not in mine], [key]))
+    usage = ledger.usage_many([o for o in openids if o not in mine and o not in keyed], at=now)
     granted = refused_quota = refused_duplicate = already = 0
     sendable: set[str] = set()
     for openid in openids:
@@ -446,7 +468,7 @@ def plan(
             sendable.add(openid)
         elif openid in keyed:
             refused_duplicate += 1
-        elif ledger.usage(openid, at=now).remaining > 0:
+        elif usage[openid].remaining > 0:
             granted += 1
             sendable.add(openid)
         else:
