@@ -211,3 +211,25 @@ def _adjacent(page: str, block: Block, after: Block) -> bool:
     lines = (DOCS / page).read_text(encoding="utf-8").splitlines()
     end = block.line + block.code.count("\n") + 1  # the line after the closing fence
     return all(not line.strip() for line in lines[end : after.line - 1])
+
+
+def test_every_tour_step_shows_its_output() -> None:
+    """Each python block of docs/tour.md is followed by the text block it must print."""
+    found = blocks("tour.md")
+    steps = [i for i, block in enumerate(found) if block.info == "python"]
+    assert len(steps) >= 4
+    for i in steps:
+        assert _runs_here(found[i])
+        assert found[i + 1].info == "text"
+        assert _adjacent("tour.md", found[i], found[i + 1])
+
+
+def test_tour_shows_what_the_demo_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    """The text block after ``wxsegment demo`` in docs/tour.md is the demo's output."""
+    from wxsegment._demo import main
+
+    found = blocks("tour.md")
+    (at,) = [i for i, b in enumerate(found) if b.language == "sh" and "wxsegment demo" in b.code]
+    assert found[at + 1].info == "text"
+    assert main([]) == 0
+    assert capsys.readouterr().out == found[at + 1].code
