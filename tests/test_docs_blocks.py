@@ -233,3 +233,11 @@ def test_tour_shows_what_the_demo_prints(capsys: pytest.CaptureFixture[str]) -> 
     assert found[at + 1].info == "text"
     assert main([]) == 0
     assert capsys.readouterr().out == found[at + 1].code
+
+
+def test_every_page_is_in_the_site_navigation() -> None:
+    """mkdocs.yml's nav lists every page of docs/, the tour first."""
+    config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    nav = re.findall(r"^\s+- [^:\n]+: (\S+\.md)$", config.split("\nnav:\n", 1)[1], re.M)
+    assert sorted(nav) == pages()
+    assert nav[0] == "tour.md"
