@@ -4,8 +4,9 @@ A block counts as run when a test named in ``RUNNERS`` runs it, or when this mod
 the python blocks of a page that no runner claims are executed here, in page order, in one
 namespace per page, and a block followed directly by a ``text`` block must print exactly that
 text. Any other block needs an ``<!-- not run: REASON -->`` comment on the line before it,
-except by language: ``text`` blocks are output, not code; ``sh``/``bash`` blocks are shell
-commands; ``toml``/``ini``/``cron`` blocks are configuration.
+except by language: ``text`` blocks are output (or a diagram: an error tree, a format), not
+code; ``sh``/``bash`` blocks are shell commands; ``toml``/``ini``/``cron`` blocks are
+configuration.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ def _every(block: Block) -> bool:
     return block.info == "python"
 
 
+def _every_unmarked(block: Block) -> bool:
+    return _every(block) and not NOT_RUN.match(block.before)
+
+
 def _containing(marker: str) -> Callable[[Block], bool]:
     return lambda block: block.info == "python" and marker in block.code
 
@@ -63,7 +68,7 @@ RUNNERS: dict[str, tuple[Runner, ...]] = {
     "calendar.md": (
         Runner(
             "tests/delivery/test_calendar_docs.py::test_calendar_page_runs_and_prints_what_it_shows",
-            _every,
+            _every_unmarked,
         ),
     ),
     "callbacks.md": (
