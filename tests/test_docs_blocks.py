@@ -16,6 +16,7 @@ import io
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -111,6 +112,10 @@ RUNNERS: dict[str, tuple[Runner, ...]] = {
         Runner(
             "tests/segment/test_sql.py::test_the_mysql_mapping_example_of_the_docs_runs",
             _containing('dialect="mysql"'),
+        ),
+        Runner(
+            "tests/test_docs_blocks.py::test_segment_page_dsl_and_json_are_its_first_example",
+            lambda block: block.info == "json",
         ),
     ),
     "tagging.md": (Runner("tests/tagging/test_docs.py::test_docs_examples_run", _every),),
@@ -246,3 +251,22 @@ def test_every_page_is_in_the_site_navigation() -> None:
     nav = re.findall(r"^\s+- [^:\n]+: (\S+\.md)$", config.split("\nnav:\n", 1)[1], re.M)
     assert sorted(nav) == pages()
     assert nav[0] == "tour.md"
+
+
+def test_segment_page_dsl_and_json_are_its_first_example() -> None:
+    """docs/segment.md's DSL and JSON blocks are the audience its first block builds."""
+    import json
+
+    from wxsegment.segment import from_json, parse, render, to_json
+
+    found = blocks("segment.md")
+    namespace: dict[str, Any] = {}
+    exec(compile(found[0].code, "segment.md:first", "exec"), namespace)
+    audience = namespace["audience"]
+    shown = found[0].code.rsplit("# ", 1)[1].strip()
+    assert repr(render(audience)) == shown
+    (dsl,) = [b for b in found if b.info == "text" and b.section == "" and "tag:" in b.code]
+    assert parse(dsl.code.strip()) == audience
+    (data,) = [b for b in found if b.info == "json"]
+    assert from_json(json.loads(data.code)) == audience
+    assert to_json(audience) == json.loads(data.code)
