@@ -104,6 +104,12 @@ RUNNERS: dict[str, tuple[Runner, ...]] = {
             lambda block: block.info == "python servers",
         ),
     ),
+    "quota-backends.md": (
+        Runner(
+            "tests/test_docs_blocks.py::test_postgres_ledger_example_runs_on_the_test_server",
+            _containing("PostgresLedger("),
+        ),
+    ),
     "segment.md": (
         Runner(
             "tests/segment/test_docs.py::test_explain_examples_print_what_the_page_shows",
@@ -270,3 +276,26 @@ def test_segment_page_dsl_and_json_are_its_first_example() -> None:
     (data,) = [b for b in found if b.info == "json"]
     assert from_json(json.loads(data.code)) == audience
     assert to_json(audience) == json.loads(data.code)
+
+
+def test_postgres_ledger_example_runs_on_the_test_server() -> None:
+    """docs/quota-backends.md's PostgreSQL block runs, pointed at the test server's own schema."""
+    from tests._services import PG_DSN, unreachable
+    from tests.quota.servers import drop_schema, fresh_name
+
+    reason = unreachable(PG_DSN)
+    if reason:
+        pytest.skip(f"PostgreSQL: {reason}")
+    (block,) = [b for b in blocks("quota-backends.md") if "PostgresLedger(" in b.code]
+    schema = fresh_name("docs")
+    code = block.code.replace('"postgresql://app@db.internal/app"', repr(PG_DSN)).replace(
+        'schema="wxsegment"', f"schema={schema!r}"
+    )
+    assert code.count(schema) == 1
+    assert repr(PG_DSN) in code
+    namespace: dict[str, Any] = {}
+    try:
+        exec(compile(code, "quota-backends.md:postgres", "exec"), namespace)
+        assert namespace["result"].granted == ("openid-1", "openid-2")
+    finally:
+        drop_schema(schema)
