@@ -299,3 +299,11 @@ def test_postgres_ledger_example_runs_on_the_test_server() -> None:
         assert namespace["result"].granted == ("openid-1", "openid-2")
     finally:
         drop_schema(schema)
+
+
+def test_readme_lists_every_guide_page() -> None:
+    """README.md's documentation list links every top-level page of docs/, the tour first."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    listed = re.findall(r"\(docs/([^)]+\.md)\)", readme.split("## Documentation\n", 1)[1])
+    assert sorted(set(listed)) == [page for page in pages() if "/" not in page]
+    assert listed[0] == "tour.md"
