@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -74,6 +75,7 @@ def test_fake_serve_answers_a_token_request() -> None:
                     ).json()
                     break
                 except httpx.TransportError:
+                    time.sleep(0.05)  # the process announces its port before it accepts
                     continue
             token = answer["access_token"]
             users = http.get("/cgi-bin/user/get", params={"access_token": token}).json()

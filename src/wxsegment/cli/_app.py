@@ -86,6 +86,29 @@ _STORE_OPTION = click.option(
 )
 
 
+def _instant(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    """An ISO 8601 instant with a UTC offset (``2026-11-02T10:00:00+08:00``), or None."""
+    if value is None:
+        return None
+    try:
+        # Python 3.10's parser does not read a trailing "Z".
+        parsed = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 date and time") from None
+    if parsed.tzinfo is None:
+        raise click.BadParameter(f"{value!r} has no UTC offset (add +08:00 or Z)")
+    return parsed
+
+
+_AT_OPTION = click.option(
+    "--at",
+    "at",
+    metavar="ISO",
+    callback=_instant,
+    help="Instant, ISO 8601 with an offset (default: now).",
+)
+
+
 def _parse_segment(text: str, param_hint: str = "'DSL'") -> Segment:
     try:
         return parse(text)
@@ -419,6 +442,58 @@ def quota_pending(
     if show_openids:
         for entry in sorted(entries, key=lambda e: (e.campaign, e.openid)):
             click.echo(f"{entry.campaign}\t{entry.openid}")
+
+
+@quota.command("usage", context_settings=_CONTEXT)
+@_AT_OPTION
+@_STORE_OPTION
+@_LEDGER_OPTION
+@_ACCOUNT_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@click.pass_context
+def quota_usage(
+    ctx: click.Context,
+    at: datetime | None,
+    store_url: str | None,
+    ledger_url: str | None,
+    account: str | None,
+    as_json: bool,
+) -> None:
+    """How many subscribed followers have used 0, 1, ... 4 pushes in the month of --at.
+
+    A push counts once reserved (committed or pending), as the ledger counts it; the month
+    is the natural month in Asia/Shanghai.
+    """
+    from wxsegment._clock import month_key
+
+    instant = _aware(at)
+    store = _store(ctx, store_url)
+    try:
+        openids = store.select(parse("subscribed == true"), now=instant)
+    finally:
+        store.close()
+    ledger = _ledger(ctx, ledger_url, account)
+    try:
+        limit = ledger.limit
+        usage = ledger.usage_many(openids, at=instant)
+    finally:
+        ledger.close()
+    counts = Counter(min(u.committed + u.pending, limit) for u in usage.values())
+    slots = [counts.get(n, 0) for n in range(limit + 1)]
+    month = month_key(instant)
+    if as_json:
+        report = {"month": month, "followers": len(openids), "limit": limit, "pushes": slots}
+        click.echo(json.dumps(report))
+        return
+    total = max(len(openids), 1)
+    widest = max(slots) or 1
+    table = Table(
+        "pushes", "followers", "share", "", title=f"{month}: {len(openids):,} subscribed followers"
+    )
+    for pushes, count in enumerate(slots):
+        bar = "#" * round(30 * count / widest)
+        table.add_row(str(pushes), f"{count:,}", f"{count / total:.1%}", bar)
+    _console().print(table)
 
 
 @quota.command("settle", context_settings=_CONTEXT)
