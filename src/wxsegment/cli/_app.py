@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from rich.console import Console
@@ -33,6 +33,9 @@ from wxsegment.segment import (
     to_json,
     to_sql,
 )
+
+if TYPE_CHECKING:
+    from wxsegment.delivery import Calendar
 
 __all__ = ["cli", "main"]
 
@@ -487,9 +490,8 @@ def quota_usage(
         return
     total = max(len(openids), 1)
     widest = max(slots) or 1
-    table = Table(
-        "pushes", "followers", "share", "", title=f"{month}: {len(openids):,} subscribed followers"
-    )
+    title = f"{month}: {len(openids):,} subscribed followers"
+    table = Table("pushes", "followers", "share", "bar", title=title)
     for pushes, count in enumerate(slots):
         bar = "#" * round(30 * count / widest)
         table.add_row(str(pushes), f"{count:,}", f"{count / total:.1%}", bar)
@@ -544,6 +546,163 @@ def quota_settle(
         f"{verb} {len(result.done)}; already {len(result.already)}; "
         f"not pending {len(result.missing)}; refused {len(result.refused)}"
     )
+
+
+# -- calendar -----------------------------------------------------------------------------------
+
+
+@cli.group(context_settings=_CONTEXT)
+def calendar() -> None:
+    """Plan and run a TOML calendar of dated campaigns (see docs/cli.md for the format)."""
+
+
+_CALENDAR_FILE = click.argument(
+    "path", metavar="FILE", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+
+
+def _calendar(ctx: click.Context, path: Path) -> Calendar:
+    from wxsegment.cli._calendar_file import CalendarFileError, load_calendar
+
+    try:
+        return load_calendar(path)
+    except CalendarFileError as error:
+        raise click.BadParameter(str(error), ctx=ctx, param_hint="FILE") from None
+
+
+def _audiences(
+    ctx: click.Context, store: FollowerStore, calendar: Calendar, now: datetime
+) -> dict[str, list[str]]:
+    """Each campaign's openids in the store, its segment checked against the store's schema."""
+    audiences: dict[str, list[str]] = {}
+    for campaign in calendar.campaigns:
+        try:
+            audiences[campaign.id] = store.select(campaign.segment, now=now)
+        except (TypeError, ValueError) as error:
+            raise click.BadParameter(
+                f"campaign {campaign.id!r}, segment: {error}", ctx=ctx, param_hint="FILE"
+            ) from None
+    return audiences
+
+
+@calendar.command("plan", context_settings=_CONTEXT)
+@_CALENDAR_FILE
+@_AT_OPTION
+@_STORE_OPTION
+@_LEDGER_OPTION
+@_ACCOUNT_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the plan's counts as JSON.")
+@click.pass_context
+def calendar_plan(
+    ctx: click.Context,
+    path: Path,
+    at: datetime | None,
+    store_url: str | None,
+    ledger_url: str | None,
+    account: str | None,
+    as_json: bool,
+) -> None:
+    """Who would get which campaign of FILE, month by month; nothing is written or sent.
+
+    Audiences are the store's followers matching each segment at --at (default now); the
+    ledger's pushes and content keys already held are counted.
+    """
+    from wxsegment.delivery import plan_calendar
+
+    parsed = _calendar(ctx, path)
+    now = _aware(at)
+    store = _store(ctx, store_url)
+    try:
+        audiences = _audiences(ctx, store, parsed, now)
+    finally:
+        store.close()
+    ledger = _ledger(ctx, ledger_url, account)
+    try:
+        plan = plan_calendar(parsed, audiences, ledger)
+    finally:
+        ledger.close()
+    if as_json:
+        click.echo(json.dumps(plan.to_dict(), ensure_ascii=False))
+    else:
+        click.echo(plan.table())
+
+
+@calendar.command("run", context_settings=_CONTEXT)
+@_CALENDAR_FILE
+@click.option("--yes", is_flag=True, help="Really send (default: say what is due and to whom).")
+@_AT_OPTION
+@_STORE_OPTION
+@_LEDGER_OPTION
+@_ACCOUNT_OPTION
+@click.pass_context
+def calendar_run(
+    ctx: click.Context,
+    path: Path,
+    yes: bool,
+    at: datetime | None,
+    store_url: str | None,
+    ledger_url: str | None,
+    account: str | None,
+) -> None:
+    """Send the campaigns of FILE that are due at --at (default now), once; safe to repeat.
+
+    Without --yes it prints each due campaign and how many followers it would go to.
+    A campaign is due from its send_at for 12 hours, within its own Shanghai month.
+    """
+    from wxsegment.delivery import journal_for, plan_calendar, run_due
+
+    parsed = _calendar(ctx, path)
+    now = _aware(at)
+    client = None
+    if yes:
+        try:
+            client = open_client(_settings(ctx))
+        except ConfigError as error:
+            raise click.UsageError(str(error), ctx=ctx) from None
+    try:
+        store = _store(ctx, store_url)
+        try:
+            audiences = _audiences(ctx, store, parsed, now)
+        finally:
+            store.close()
+        ledger = _ledger(ctx, ledger_url, account)
+        try:
+            if client is None:
+                due = parsed.due(now)
+                if not due:
+                    click.echo(f"nothing due at {now.isoformat()}")
+                    return
+                plan = plan_calendar(parsed, audiences, ledger, journal=journal_for(ledger))
+                for campaign in due:
+                    planned = plan.campaigns[campaign.id]
+                    state = " (started: resumes its stored audience)" if planned.started else ""
+                    click.echo(
+                        f"due {campaign.id}: would go to {planned.planned:,} of "
+                        f"{planned.matched:,} matched{state}"
+                    )
+                click.echo("dry run: nothing sent; add --yes to send")
+                return
+            reports = run_due(client, ledger, parsed, audiences, now=now)
+        finally:
+            ledger.close()
+    finally:
+        if client is not None:
+            client.close()
+    if not reports:
+        click.echo(f"nothing to send at {now.isoformat()}")
+    for report in reports:
+        click.echo(
+            f"{report.campaign}: sent {report.sent:,}, delivered {report.delivered:,}, "
+            f"pending {len(report.pending):,}, released {report.released:,}, "
+            f"deferred {report.deferred:,}, no slot {report.refused_quota:,}, "
+            f"had it {report.refused_duplicate:,}"
+        )
+    unknown = sum(len(r.pending) for r in reports)
+    if unknown:
+        _fail(
+            f"{unknown} send(s) have an unknown outcome and stay pending; "
+            "run again to resume, or see `wxsegment quota pending`"
+        )
 
 
 # -- fake ---------------------------------------------------------------------------------------
