@@ -705,6 +705,114 @@ def calendar_run(
         )
 
 
+# -- callback -----------------------------------------------------------------------------------
+
+
+@cli.group(context_settings=_CONTEXT)
+def callback() -> None:
+    """The endpoint WeChat pushes events and messages to."""
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``, so the announced port is the real one even for 0."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as error:
+        listener.close()
+        _fail(f"cannot listen on {host}:{port}: {error.strerror}")
+    return listener
+
+
+def _mounted(app: Any, path: str) -> Any:
+    """``app`` answering at ``path`` only; any other path gets 404."""
+
+    async def mounted(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].rstrip("/") != path.rstrip("/"):
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await app(scope, receive, send)
+
+    return mounted
+
+
+def _check_path(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if not value.startswith("/") or "?" in value or "#" in value:
+        raise click.BadParameter(f"{value!r} is not a URL path such as /wechat")
+    return value
+
+
+@callback.command("serve", context_settings=_CONTEXT)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8700,
+    show_default=True,
+    help="Port (0: any free port).",
+)
+@click.option(
+    "--path",
+    default="/wechat",
+    show_default=True,
+    callback=_check_path,
+    help="URL path of the endpoint (the callback URL set in WeChat's console).",
+)
+@_STORE_OPTION
+@click.pass_context
+def callback_serve(
+    ctx: click.Context, host: str, port: int, path: str, store_url: str | None
+) -> None:
+    """Serve the callback endpoint under uvicorn until interrupted.
+
+    Needs `token` and `appid` (and `aes_key` for encrypted pushes). With a store, follows,
+    unfollows and interactions are written to it as they arrive.
+    """
+    try:
+        import uvicorn
+    except ImportError:
+        _fail("`wxsegment callback serve` needs uvicorn: pip install 'wxsegment[server]'")
+    from wxsegment.api.callback import CallbackHandler, asgi_app
+
+    settings = _settings(ctx)
+    try:
+        token = settings.require("token")
+        appid = settings.require("appid")
+    except ConfigError as error:
+        raise click.UsageError(str(error), ctx=ctx) from None
+    aes_key = settings.aes_key.reveal() if settings.aes_key is not None else None
+    try:
+        handler = CallbackHandler(token=token, appid=appid, encoding_aes_key=aes_key)
+    except ValueError as error:
+        # The handler's messages never contain the token or the key.
+        raise click.UsageError(f"unusable callback settings: {error}", ctx=ctx) from None
+    store = _store(ctx, store_url) if (store_url or settings.store) else None
+    listener = _listen(host, port)
+    try:
+        if store is not None:
+            from wxsegment.events import EventHandlers, StoreUpdates
+            from wxsegment.quota import ServiceWindow
+
+            EventHandlers(updates=StoreUpdates(store), window=ServiceWindow()).install(handler)
+        bound = listener.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        config = uvicorn.Config(_mounted(asgi_app(handler), path), log_level="warning")
+        click.echo(f"callback endpoint for {appid} on http://{shown}:{bound}{path}")
+        click.echo(
+            "events go to the follower store" if store is not None else "no store: events dropped",
+            err=True,
+        )
+        uvicorn.Server(config).run(sockets=[listener])
+    finally:
+        listener.close()
+        handler.close()
+        if store is not None:
+            store.close()
+
+
 # -- fake ---------------------------------------------------------------------------------------
 
 
@@ -751,15 +859,7 @@ def fake_serve(host: str, port: int, followers: int, appid: str, secret: str, se
         click.echo(f"warning: serving the fake on {host}, not loopback", err=True)
     server_fake = FakeWeChat(appid=appid, secret=secret, config=FakeConfig(seed=seed))
     server_fake.add_followers([f"o{index:07d}" for index in range(followers)])
-    # Bind first, so the announced port is the real one even with --port 0.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        listener.bind((host, port))
-    except OSError as error:
-        listener.close()
-        _fail(f"cannot listen on {host}:{port}: {error.strerror}")
+    listener = _listen(host, port)
     bound = listener.getsockname()[1]
     config = uvicorn.Config(server_fake.asgi, log_level="warning")
     click.echo(f"FakeWeChat for {appid} with {followers} followers on http://{host}:{bound}")
