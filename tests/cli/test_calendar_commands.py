@@ -118,6 +118,19 @@ def test_run_without_yes_is_a_dry_run(runner: CliRunner, setup: tuple[str, str, 
     assert "nothing due" in early.output
 
 
+def test_dry_run_reports_a_campaign_whose_month_ended(
+    runner: CliRunner, setup: tuple[str, str, Path]
+) -> None:
+    """Due by the 12 hours but sent in October: reported missed on 1 November, not planned."""
+    setup[2].write_text(
+        CALENDAR.replace("2026-11-02T09:00:00+08:00", "2026-10-31T23:00:00+08:00"), "utf-8"
+    )
+    at = "2026-11-01T01:00:00+08:00"
+    result = runner.invoke(cli, [*_args(setup, "run"), "--account", APPID, "--at", at])
+    assert result.exit_code == 0, result.output
+    assert "missed nov-sale: its month ended" in result.output
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -225,6 +238,9 @@ def test_run_yes_sends_the_due_campaign_once(
     assert "later" not in sent.output
     assert SECRET not in sent.output
     assert all(fake.mass_received(f"o{i:04d}") == 1 for i in range(30))
+    dry = runner.invoke(cli, ["calendar", "run", str(path)], env=env)
+    assert dry.exit_code == 0, dry.output
+    assert "done now-all: already run, nothing to send" in dry.output
     again = runner.invoke(cli, ["calendar", "run", str(path), "--yes"], env=env)
     assert again.exit_code == 0, again.output
     assert "nothing to send" in again.output

@@ -160,6 +160,29 @@ def test_redis_without_persistence_needs_durable_0() -> None:
         _delete_account_keys(account)
 
 
+def test_cli_reports_the_durable_hint_in_one_line(runner: CliRunner) -> None:
+    """`quota pending` on the shared Redis exits 1 with the hint; with ?durable=0 it runs."""
+    reason = unreachable(REDIS_URL)
+    if reason is not None:
+        pytest.skip(f"Redis: {reason}")
+    if _redis_durable():
+        pytest.skip("the test Redis persists its writes, so it cannot show the refusal")
+    account = f"wxclidurable{uuid.uuid4().hex[:10]}"
+    args = ["quota", "pending", "--account", account, "--ledger"]
+    refused = runner.invoke(cli, [*args, REDIS_URL])
+    assert refused.exit_code == 1
+    assert refused.output.startswith("Error: the Redis server at")
+    assert "?durable=0" in refused.output
+    assert refused.output.count("\n") == 1
+    separator = "&" if "?" in REDIS_URL else "?"
+    try:
+        accepted = runner.invoke(cli, [*args, f"{REDIS_URL}{separator}durable=0"])
+        assert accepted.exit_code == 0, accepted.output
+        assert "no pending reservations" in accepted.output
+    finally:
+        _delete_account_keys(account)
+
+
 def test_redis_durable_flag_must_be_0_or_1() -> None:
     """durable=maybe is refused before any connection is made."""
     with pytest.raises(ConfigError, match="durable"):

@@ -627,6 +627,41 @@ def calendar_plan(
         click.echo(plan.table())
 
 
+def _dry_run(
+    calendar: Calendar, audiences: dict[str, list[str]], ledger: QuotaLedger, now: datetime
+) -> None:
+    """Print what `run_due` would do at ``now``, in counts; only reads."""
+    from wxsegment._clock import month_key
+    from wxsegment.delivery import BatchState, journal_for, plan_calendar
+
+    due = calendar.due(now)
+    if not due:
+        click.echo(f"nothing due at {now.isoformat()}")
+        return
+    journal = journal_for(ledger)
+    plan = plan_calendar(calendar, audiences, ledger, journal=journal)
+    live = {BatchState.FORMED, BatchState.ATTEMPTING, BatchState.ACCEPTED}
+    for campaign in due:
+        planned = plan.campaigns[campaign.id]
+        records = journal.batches(campaign.id)
+        pending = sum(1 for _ in ledger.pending(campaign.id))
+        if month_key(planned.send_at) != month_key(now):
+            click.echo(f"missed {campaign.id}: its month ended before it was sent")
+        elif pending or any(r.state in live for r in records):
+            click.echo(
+                f"due {campaign.id}: resumes its stored audience of {planned.planned:,} "
+                f"({pending:,} pending)"
+            )
+        elif records:
+            click.echo(f"done {campaign.id}: already run, nothing to send")
+        else:
+            click.echo(
+                f"due {campaign.id}: would go to {planned.planned:,} of "
+                f"{planned.matched:,} matched"
+            )
+    click.echo("dry run: nothing sent; add --yes to send")
+
+
 @calendar.command("run", context_settings=_CONTEXT)
 @_CALENDAR_FILE
 @click.option("--yes", is_flag=True, help="Really send (default: say what is due and to whom).")
@@ -649,7 +684,7 @@ def calendar_run(
     Without --yes it prints each due campaign and how many followers it would go to.
     A campaign is due from its send_at for 12 hours, within its own Shanghai month.
     """
-    from wxsegment.delivery import journal_for, plan_calendar, run_due
+    from wxsegment.delivery import run_due
 
     parsed = _calendar(ctx, path)
     now = _aware(at)
@@ -668,19 +703,7 @@ def calendar_run(
         ledger = _ledger(ctx, ledger_url, account)
         try:
             if client is None:
-                due = parsed.due(now)
-                if not due:
-                    click.echo(f"nothing due at {now.isoformat()}")
-                    return
-                plan = plan_calendar(parsed, audiences, ledger, journal=journal_for(ledger))
-                for campaign in due:
-                    planned = plan.campaigns[campaign.id]
-                    state = " (started: resumes its stored audience)" if planned.started else ""
-                    click.echo(
-                        f"due {campaign.id}: would go to {planned.planned:,} of "
-                        f"{planned.matched:,} matched{state}"
-                    )
-                click.echo("dry run: nothing sent; add --yes to send")
+                _dry_run(parsed, audiences, ledger, now)
                 return
             reports = run_due(client, ledger, parsed, audiences, now=now)
         finally:
