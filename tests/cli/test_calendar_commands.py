@@ -248,3 +248,43 @@ def test_run_yes_sends_the_due_campaign_once(
     usage = runner.invoke(cli, ["quota", "usage", "--json"], env=env)
     assert usage.exit_code == 0, usage.output
     assert json.loads(usage.output)["pushes"] == [0, 30, 0, 0, 0]
+
+
+def test_run_yes_with_unknown_outcomes_exits_1_then_resumes(
+    served: tuple[FakeWeChat, str], runner: CliRunner, tmp_path: Path
+) -> None:
+    """Sends that took effect but answered 500 stay pending (exit 1); the next run settles them."""
+    fake, base = served
+    env = {
+        "WXSEGMENT_APPID": APPID,
+        "WXSEGMENT_SECRET": SECRET,
+        "WXSEGMENT_BASE_URL": base,
+        "WXSEGMENT_STORE": f"sqlite:///{tmp_path / 'followers.sqlite3'}",
+        "WXSEGMENT_LEDGER": f"sqlite:///{tmp_path / 'ledger.sqlite3'}",
+    }
+    assert runner.invoke(cli, ["sync"], env=env).exit_code == 0
+    now = datetime.now(SHANGHAI)
+    send_at = max(now - timedelta(minutes=1), now.replace(day=1, hour=0, minute=0, second=0))
+    path = tmp_path / "calendar.toml"
+    path.write_text(
+        f'[[campaign]]\nid = "flaky"\nsend_at = "{send_at.isoformat()}"\n'
+        'segment = "subscribed == true"\ntext = "hello"\n',
+        "utf-8",
+    )
+    fake.inject(
+        "http_500",
+        times=None,
+        probability=1.0,
+        path="/cgi-bin/message/mass/send",
+        after_processing=True,
+    )
+    lost = runner.invoke(cli, ["calendar", "run", str(path), "--yes"], env=env)
+    assert lost.exit_code == 1, lost.output
+    assert "flaky: sent 0, delivered 0, pending 30" in lost.output
+    assert "unknown outcome" in lost.output
+    fake.clear_faults()
+    resumed = runner.invoke(cli, ["calendar", "run", str(path), "--yes"], env=env)
+    assert resumed.exit_code == 0, resumed.output
+    assert "flaky:" in resumed.output
+    assert "delivered 30, pending 0" in resumed.output
+    assert all(fake.mass_received(f"o{i:04d}") == 1 for i in range(30))
