@@ -62,3 +62,19 @@ def test_unreachable_store_exits_1(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(cli, ["callback", "serve", "--store", store], env=env)
     assert result.exit_code == 1
     assert "does not exist" in result.output
+
+
+def test_port_in_use_exits_1(runner: CliRunner, tmp_path: Path) -> None:
+    """A port another socket listens on: exit 1 naming host and port; the store is closed."""
+    import socket
+
+    env = {"WXSEGMENT_APPID": APPID, "WXSEGMENT_TOKEN": TOKEN}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        store = f"sqlite:///{tmp_path / 'followers.sqlite3'}"
+        args = ["callback", "serve", "--port", str(port), "--store", store]
+        result = runner.invoke(cli, args, env=env)
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output

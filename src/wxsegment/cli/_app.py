@@ -812,9 +812,11 @@ def callback_serve(
     except ValueError as error:
         # The handler's messages never contain the token or the key.
         raise click.UsageError(f"unusable callback settings: {error}", ctx=ctx) from None
-    store = _store(ctx, store_url) if (store_url or settings.store) else None
-    listener = _listen(host, port)
+    store = None
+    listener = None
     try:
+        store = _store(ctx, store_url) if (store_url or settings.store) else None
+        listener = _listen(host, port)
         if store is not None:
             from wxsegment.events import EventHandlers, StoreUpdates
             from wxsegment.quota import ServiceWindow
@@ -830,7 +832,8 @@ def callback_serve(
         )
         uvicorn.Server(config).run(sockets=[listener])
     finally:
-        listener.close()
+        if listener is not None:
+            listener.close()
         handler.close()
         if store is not None:
             store.close()
