@@ -65,7 +65,7 @@ def test_unreachable_store_exits_1(runner: CliRunner, tmp_path: Path) -> None:
 
 
 def test_port_in_use_exits_1(runner: CliRunner, tmp_path: Path) -> None:
-    """A port another socket listens on: exit 1 naming host and port; the store is closed."""
+    """A port another socket listens on: exit 1 naming host and port."""
     import socket
 
     env = {"WXSEGMENT_APPID": APPID, "WXSEGMENT_TOKEN": TOKEN}
