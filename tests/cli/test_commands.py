@@ -44,7 +44,7 @@ def test_help_lists_every_command(runner: CliRunner) -> None:
     """`--help` names the command groups a newcomer looks for."""
     result = runner.invoke(cli, ["--help"])
     assert result.exit_code == 0
-    for name in ("demo", "segment", "quota", "fake"):
+    for name in ("demo", "segment", "quota", "calendar", "callback", "fake"):
         assert name in result.output
 
 

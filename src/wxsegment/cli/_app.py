@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from rich.console import Console
@@ -33,6 +33,9 @@ from wxsegment.segment import (
     to_json,
     to_sql,
 )
+
+if TYPE_CHECKING:
+    from wxsegment.delivery import Calendar
 
 __all__ = ["cli", "main"]
 
@@ -83,6 +86,29 @@ _STORE_OPTION = click.option(
     "store_url",
     metavar="URL",
     help="sqlite:///FILE or postgresql://... (default: WXSEGMENT_STORE).",
+)
+
+
+def _instant(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    """An ISO 8601 instant with a UTC offset (``2026-11-02T10:00:00+08:00``), or None."""
+    if value is None:
+        return None
+    try:
+        # Python 3.10's parser does not read a trailing "Z".
+        parsed = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 date and time") from None
+    if parsed.tzinfo is None:
+        raise click.BadParameter(f"{value!r} has no UTC offset (add +08:00 or Z)")
+    return parsed
+
+
+_AT_OPTION = click.option(
+    "--at",
+    "at",
+    metavar="ISO",
+    callback=_instant,
+    help="Instant, ISO 8601 with an offset (default: now).",
 )
 
 
@@ -421,6 +447,57 @@ def quota_pending(
             click.echo(f"{entry.campaign}\t{entry.openid}")
 
 
+@quota.command("usage", context_settings=_CONTEXT)
+@_AT_OPTION
+@_STORE_OPTION
+@_LEDGER_OPTION
+@_ACCOUNT_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@click.pass_context
+def quota_usage(
+    ctx: click.Context,
+    at: datetime | None,
+    store_url: str | None,
+    ledger_url: str | None,
+    account: str | None,
+    as_json: bool,
+) -> None:
+    """How many subscribed followers have used 0, 1, ... 4 pushes in the month of --at.
+
+    A push counts once reserved (committed or pending), as the ledger counts it; the month
+    is the natural month in Asia/Shanghai.
+    """
+    from wxsegment._clock import month_key
+
+    instant = _aware(at)
+    store = _store(ctx, store_url)
+    try:
+        openids = store.select(parse("subscribed == true"), now=instant)
+    finally:
+        store.close()
+    ledger = _ledger(ctx, ledger_url, account)
+    try:
+        limit = ledger.limit
+        usage = ledger.usage_many(openids, at=instant)
+    finally:
+        ledger.close()
+    counts = Counter(min(u.committed + u.pending, limit) for u in usage.values())
+    slots = [counts.get(n, 0) for n in range(limit + 1)]
+    month = month_key(instant)
+    if as_json:
+        report = {"month": month, "followers": len(openids), "limit": limit, "pushes": slots}
+        click.echo(json.dumps(report))
+        return
+    total = max(len(openids), 1)
+    widest = max(slots) or 1
+    title = f"{month}: {len(openids):,} subscribed followers"
+    table = Table("pushes", "followers", "share", "bar", title=title)
+    for pushes, count in enumerate(slots):
+        bar = "#" * round(30 * count / widest)
+        table.add_row(str(pushes), f"{count:,}", f"{count / total:.1%}", bar)
+    _console().print(table)
+
+
 @quota.command("settle", context_settings=_CONTEXT)
 @click.argument("campaign")
 @click.option("--commit", "action", flag_value="commit", help="WeChat delivered the job: count it.")
@@ -471,6 +548,297 @@ def quota_settle(
     )
 
 
+# -- calendar -----------------------------------------------------------------------------------
+
+
+@cli.group(context_settings=_CONTEXT)
+def calendar() -> None:
+    """Plan and run a TOML calendar of dated campaigns (see docs/cli.md for the format)."""
+
+
+_CALENDAR_FILE = click.argument(
+    "path", metavar="FILE", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+
+
+def _calendar(ctx: click.Context, path: Path) -> Calendar:
+    from wxsegment.cli._calendar_file import CalendarFileError, load_calendar
+
+    try:
+        return load_calendar(path)
+    except CalendarFileError as error:
+        raise click.BadParameter(str(error), ctx=ctx, param_hint="FILE") from None
+
+
+def _audiences(
+    ctx: click.Context, store: FollowerStore, calendar: Calendar, now: datetime
+) -> dict[str, list[str]]:
+    """Each campaign's openids in the store, its segment checked against the store's schema."""
+    audiences: dict[str, list[str]] = {}
+    for campaign in calendar.campaigns:
+        try:
+            audiences[campaign.id] = store.select(campaign.segment, now=now)
+        except (TypeError, ValueError) as error:
+            raise click.BadParameter(
+                f"campaign {campaign.id!r}, segment: {error}", ctx=ctx, param_hint="FILE"
+            ) from None
+    return audiences
+
+
+@calendar.command("plan", context_settings=_CONTEXT)
+@_CALENDAR_FILE
+@_AT_OPTION
+@_STORE_OPTION
+@_LEDGER_OPTION
+@_ACCOUNT_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the plan's counts as JSON.")
+@click.pass_context
+def calendar_plan(
+    ctx: click.Context,
+    path: Path,
+    at: datetime | None,
+    store_url: str | None,
+    ledger_url: str | None,
+    account: str | None,
+    as_json: bool,
+) -> None:
+    """Who would get which campaign of FILE, month by month; nothing is written or sent.
+
+    Audiences are the store's followers matching each segment at --at (default now); the
+    ledger's pushes and content keys already held are counted.
+    """
+    from wxsegment.delivery import plan_calendar
+
+    parsed = _calendar(ctx, path)
+    now = _aware(at)
+    store = _store(ctx, store_url)
+    try:
+        audiences = _audiences(ctx, store, parsed, now)
+    finally:
+        store.close()
+    ledger = _ledger(ctx, ledger_url, account)
+    try:
+        plan = plan_calendar(parsed, audiences, ledger)
+    finally:
+        ledger.close()
+    if as_json:
+        click.echo(json.dumps(plan.to_dict(), ensure_ascii=False))
+    else:
+        click.echo(plan.table())
+
+
+def _dry_run(
+    calendar: Calendar, audiences: dict[str, list[str]], ledger: QuotaLedger, now: datetime
+) -> None:
+    """Print what `run_due` would do at ``now``, in counts; only reads."""
+    from wxsegment._clock import month_key
+    from wxsegment.delivery import BatchState, journal_for, plan_calendar
+
+    due = calendar.due(now)
+    if not due:
+        click.echo(f"nothing due at {now.isoformat()}")
+        return
+    journal = journal_for(ledger)
+    plan = plan_calendar(calendar, audiences, ledger, journal=journal)
+    live = {BatchState.FORMED, BatchState.ATTEMPTING, BatchState.ACCEPTED}
+    for campaign in due:
+        planned = plan.campaigns[campaign.id]
+        records = journal.batches(campaign.id)
+        pending = sum(1 for _ in ledger.pending(campaign.id))
+        if month_key(planned.send_at) != month_key(now):
+            click.echo(f"missed {campaign.id}: its month ended before it was sent")
+        elif pending or any(r.state in live for r in records):
+            click.echo(
+                f"due {campaign.id}: resumes its stored audience of {planned.planned:,} "
+                f"({pending:,} pending)"
+            )
+        elif records:
+            click.echo(f"done {campaign.id}: already run, nothing to send")
+        else:
+            click.echo(
+                f"due {campaign.id}: would go to {planned.planned:,} of "
+                f"{planned.matched:,} matched"
+            )
+    click.echo("dry run: nothing sent; add --yes to send")
+
+
+@calendar.command("run", context_settings=_CONTEXT)
+@_CALENDAR_FILE
+@click.option("--yes", is_flag=True, help="Really send (default: say what is due and to whom).")
+@_AT_OPTION
+@_STORE_OPTION
+@_LEDGER_OPTION
+@_ACCOUNT_OPTION
+@click.pass_context
+def calendar_run(
+    ctx: click.Context,
+    path: Path,
+    yes: bool,
+    at: datetime | None,
+    store_url: str | None,
+    ledger_url: str | None,
+    account: str | None,
+) -> None:
+    """Send the campaigns of FILE that are due at --at (default now), once; safe to repeat.
+
+    Without --yes it prints each due campaign and how many followers it would go to.
+    A campaign is due from its send_at for 12 hours, within its own Shanghai month.
+    """
+    from wxsegment.delivery import run_due
+
+    parsed = _calendar(ctx, path)
+    now = _aware(at)
+    client = None
+    if yes:
+        try:
+            client = open_client(_settings(ctx))
+        except ConfigError as error:
+            raise click.UsageError(str(error), ctx=ctx) from None
+    try:
+        store = _store(ctx, store_url)
+        try:
+            audiences = _audiences(ctx, store, parsed, now)
+        finally:
+            store.close()
+        ledger = _ledger(ctx, ledger_url, account)
+        try:
+            if client is None:
+                _dry_run(parsed, audiences, ledger, now)
+                return
+            reports = run_due(client, ledger, parsed, audiences, now=now)
+        finally:
+            ledger.close()
+    finally:
+        if client is not None:
+            client.close()
+    if not reports:
+        click.echo(f"nothing to send at {now.isoformat()}")
+    for report in reports:
+        click.echo(
+            f"{report.campaign}: sent {report.sent:,}, delivered {report.delivered:,}, "
+            f"pending {len(report.pending):,}, released {report.released:,}, "
+            f"deferred {report.deferred:,}, no slot {report.refused_quota:,}, "
+            f"had it {report.refused_duplicate:,}"
+        )
+    unknown = sum(len(r.pending) for r in reports)
+    if unknown:
+        _fail(
+            f"{unknown} send(s) have an unknown outcome and stay pending; "
+            "run again to resume, or see `wxsegment quota pending`"
+        )
+
+
+# -- callback -----------------------------------------------------------------------------------
+
+
+@cli.group(context_settings=_CONTEXT)
+def callback() -> None:
+    """The endpoint WeChat pushes events and messages to."""
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``, so the announced port is the real one even for 0."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as error:
+        listener.close()
+        _fail(f"cannot listen on {host}:{port}: {error.strerror}")
+    return listener
+
+
+def _mounted(app: Any, path: str) -> Any:
+    """``app`` answering at ``path`` only; any other path gets 404."""
+
+    async def mounted(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].rstrip("/") != path.rstrip("/"):
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await app(scope, receive, send)
+
+    return mounted
+
+
+def _check_path(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if not value.startswith("/") or "?" in value or "#" in value:
+        raise click.BadParameter(f"{value!r} is not a URL path such as /wechat")
+    return value
+
+
+@callback.command("serve", context_settings=_CONTEXT)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8700,
+    show_default=True,
+    help="Port (0: any free port).",
+)
+@click.option(
+    "--path",
+    default="/wechat",
+    show_default=True,
+    callback=_check_path,
+    help="URL path of the endpoint (the callback URL set in WeChat's console).",
+)
+@_STORE_OPTION
+@click.pass_context
+def callback_serve(
+    ctx: click.Context, host: str, port: int, path: str, store_url: str | None
+) -> None:
+    """Serve the callback endpoint under uvicorn until interrupted.
+
+    Needs `token` and `appid` (and `aes_key` for encrypted pushes). With a store, follows,
+    unfollows and interactions are written to it as they arrive.
+    """
+    try:
+        import uvicorn
+    except ImportError:
+        _fail("`wxsegment callback serve` needs uvicorn: pip install 'wxsegment[server]'")
+    from wxsegment.api.callback import CallbackHandler, asgi_app
+
+    settings = _settings(ctx)
+    try:
+        token = settings.require("token")
+        appid = settings.require("appid")
+    except ConfigError as error:
+        raise click.UsageError(str(error), ctx=ctx) from None
+    aes_key = settings.aes_key.reveal() if settings.aes_key is not None else None
+    try:
+        handler = CallbackHandler(token=token, appid=appid, encoding_aes_key=aes_key)
+    except ValueError as error:
+        # The handler's messages never contain the token or the key.
+        raise click.UsageError(f"unusable callback settings: {error}", ctx=ctx) from None
+    store = None
+    listener = None
+    try:
+        store = _store(ctx, store_url) if (store_url or settings.store) else None
+        listener = _listen(host, port)
+        if store is not None:
+            from wxsegment.events import EventHandlers, StoreUpdates
+            from wxsegment.quota import ServiceWindow
+
+            EventHandlers(updates=StoreUpdates(store), window=ServiceWindow()).install(handler)
+        bound = listener.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        config = uvicorn.Config(_mounted(asgi_app(handler), path), log_level="warning")
+        click.echo(f"callback endpoint for {appid} on http://{shown}:{bound}{path}")
+        click.echo(
+            "events go to the follower store" if store is not None else "no store: events dropped",
+            err=True,
+        )
+        uvicorn.Server(config).run(sockets=[listener])
+    finally:
+        if listener is not None:
+            listener.close()
+        handler.close()
+        if store is not None:
+            store.close()
+
+
 # -- fake ---------------------------------------------------------------------------------------
 
 
@@ -517,15 +885,7 @@ def fake_serve(host: str, port: int, followers: int, appid: str, secret: str, se
         click.echo(f"warning: serving the fake on {host}, not loopback", err=True)
     server_fake = FakeWeChat(appid=appid, secret=secret, config=FakeConfig(seed=seed))
     server_fake.add_followers([f"o{index:07d}" for index in range(followers)])
-    # Bind first, so the announced port is the real one even with --port 0.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        listener.bind((host, port))
-    except OSError as error:
-        listener.close()
-        _fail(f"cannot listen on {host}:{port}: {error.strerror}")
+    listener = _listen(host, port)
     bound = listener.getsockname()[1]
     config = uvicorn.Config(server_fake.asgi, log_level="warning")
     click.echo(f"FakeWeChat for {appid} with {followers} followers on http://{host}:{bound}")

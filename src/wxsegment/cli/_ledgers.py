@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from wxsegment.cli._config import ConfigError
-from wxsegment.quota import DEFAULT_ACCOUNT, QuotaLedger
+from wxsegment.quota import DEFAULT_ACCOUNT, NotDurableError, QuotaLedger
 
 __all__ = ["open_ledger", "redact_url"]
 
@@ -28,8 +29,25 @@ def _sqlite_path(url: str) -> Path:
     return Path(rest[1:])
 
 
+def _without_durable(url: str) -> tuple[str, bool]:
+    """``url`` without its ``durable`` query parameter, and whether durability is required."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    flags = [value for name, value in query if name == "durable"]
+    if not flags:
+        return url, True
+    if flags[-1] not in ("0", "1"):
+        raise ConfigError(f"durable in a ledger URL is 0 or 1, got {flags[-1]!r}")
+    kept = urlencode([(name, value) for name, value in query if name != "durable"])
+    return urlunsplit(parts._replace(query=kept)), flags[-1] == "1"
+
+
 def open_ledger(url: str, *, account: str | None = None) -> QuotaLedger:
-    """A ledger for ``url``: ``sqlite:///file`` (or a plain path), ``postgresql://``, ``redis://``."""
+    """A ledger for ``url``: ``sqlite:///file`` (or a plain path), ``postgresql://``, ``redis://``.
+
+    ``redis://...?durable=0`` accepts a Redis server that does not persist every write (tests
+    and throwaway data only: a restart there may forget grants and allow a fifth push).
+    """
     account = account or DEFAULT_ACCOUNT
     scheme = url.partition("://")[0].lower() if "://" in url else ""
     try:
@@ -47,7 +65,14 @@ def open_ledger(url: str, *, account: str | None = None) -> QuotaLedger:
         if scheme in ("redis", "rediss", "unix"):
             from wxsegment.quota import RedisLedger
 
-            return RedisLedger(url, account=account)
+            target, durable = _without_durable(url)
+            return RedisLedger(target, account=account, require_durable=durable)
+    except NotDurableError:
+        raise ConfigError(
+            f"the Redis server at {redact_url(url)!r} may lose ledger writes on a restart "
+            "(enable appendonly with appendfsync everysec and a noeviction policy); "
+            "append ?durable=0 to the ledger URL only for tests and throwaway data"
+        ) from None
     except ImportError as error:
         raise ConfigError(
             f"the ledger at {redact_url(url)!r} needs an optional extra: {error.msg}"
