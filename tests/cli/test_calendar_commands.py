@@ -97,6 +97,10 @@ def test_plan_prints_the_calendar_plan(runner: CliRunner, setup: tuple[str, str,
     assert plans["nov-sale"]["dropped_duplicate"] == 1
     assert (plans["nov-news"]["matched"], plans["nov-news"]["planned"]) == (4, 3)
     assert plans["nov-news"]["dropped_quota"] == 1
+    chart = setup[2].parent / "plan.svg"
+    drawn = runner.invoke(cli, [*args, "--chart", str(chart)])
+    assert drawn.exit_code == 0, drawn.output
+    assert "nov-sale: 2 of 3" in chart.read_text("utf-8")
 
 
 def test_run_without_yes_is_a_dry_run(runner: CliRunner, setup: tuple[str, str, Path]) -> None:

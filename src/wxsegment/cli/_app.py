@@ -592,6 +592,12 @@ def _audiences(
 @_LEDGER_OPTION
 @_ACCOUNT_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the plan's counts as JSON.")
+@click.option(
+    "--chart",
+    "chart",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Also write the plan as an SVG chart to this file.",
+)
 @click.pass_context
 def calendar_plan(
     ctx: click.Context,
@@ -601,6 +607,7 @@ def calendar_plan(
     ledger_url: str | None,
     account: str | None,
     as_json: bool,
+    chart: Path | None,
 ) -> None:
     """Who would get which campaign of FILE, month by month; nothing is written or sent.
 
@@ -621,6 +628,8 @@ def calendar_plan(
         plan = plan_calendar(parsed, audiences, ledger)
     finally:
         ledger.close()
+    if chart is not None:
+        chart.write_text(plan.svg(), encoding="utf-8")
     if as_json:
         click.echo(json.dumps(plan.to_dict(), ensure_ascii=False))
     else:

@@ -167,6 +167,12 @@ class CalendarPlan:
             "months": {m.month: list(m.slots) for m in self.months.values()},
         }
 
+    def svg(self) -> str:
+        """The plan as an SVG chart: campaigns on a time line, then each month's slots used."""
+        from wxsegment.delivery._chart import plan_svg
+
+        return plan_svg(self)
+
     def table(self) -> str:
         """A text table: one line per campaign, then each month's distribution of slots."""
         head = f"{'send at (Shanghai)':19} {'campaign':24} {'prio':>4} {'matched':>9} "
