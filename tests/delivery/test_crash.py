@@ -283,8 +283,9 @@ def run_scenario(
                         journal=wrapped,
                     )
                 # Every campaign is run again (a resume, or a no-op) until nothing is left;
-                # the planned faults go on hitting the resumes until they run out.
-                for attempt in range(8):
+                # the planned faults go on hitting the resumes until they run out. A refusal
+                # costs a resume on its own, so there are enough resumes to outlast every fault.
+                for attempt in range(8 + len(faults)):
                     clock.advance(LEASE_TTL + timedelta(minutes=1))
                     months.append(clock.now())
                     report = execute(
