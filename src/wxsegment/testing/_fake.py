@@ -29,11 +29,12 @@ from urllib.parse import parse_qsl
 import attrs
 import httpx
 
-from wxsegment._clock import SHANGHAI, Clock, SystemClock, ensure_aware, month_key
+from wxsegment._clock import Clock, SystemClock, ensure_aware, month_key
 from wxsegment.testing._fake_blacklist import FakeBlacklist
 from wxsegment.testing._fake_content import FakeContent
 from wxsegment.testing._fake_datacube import DATACUBE_SPANS, FakeDatacube, article_url
 from wxsegment.testing._fake_events import EventPusher, FollowerActor, PushMode, PushResult
+from wxsegment.testing._fake_faults import FakeFaults
 from wxsegment.testing._fake_kf import FakeCustomerService, FakeKfAccount
 from wxsegment.testing._fake_limits import check_custom_sizes, check_media
 from wxsegment.testing._fake_media import FakeFile, FakeMedia, retired
@@ -41,8 +42,8 @@ from wxsegment.testing._fake_menu import check_buttons, check_matchrule, menu_do
 from wxsegment.testing._fake_multipart import UploadedFile, parse_multipart
 from wxsegment.testing._fake_ops import FakeOps
 from wxsegment.testing._fake_templates import FakeTemplates
+from wxsegment.testing._fake_tokens import TOKEN_CHARS, TOKEN_PATHS, FakeTokens
 from wxsegment.testing._fake_types import (
-    FAULT_KINDS,
     FakeCall,
     FakeConfig,
     FakeFollower,
@@ -56,12 +57,7 @@ from wxsegment.testing._fake_wire import Reply, dumps, get_dict, get_int, get_st
 
 __all__ = ["FakeASGIApp", "FakeWeChat"]
 
-_TOKEN_PATHS: Final = frozenset({"/cgi-bin/token", "/cgi-bin/stable_token"})
 _SHOWQRCODE: Final = "/cgi-bin/showqrcode"
-# Endpoints a fault reaches only when it names them.
-_NAMED_ONLY: Final = _TOKEN_PATHS | {_SHOWQRCODE}
-_TOKEN_CHARS: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
-_TOKEN_SHAPE: Final = re.compile(r"[A-Za-z0-9_-]{32,512}")
 # An unescaped backslash followed by u and four hex digits (an even run of backslashes before
 # it escapes the backslashes themselves).
 _UNICODE_ESCAPE: Final = re.compile(rb"(?<!\\)(?:\\\\)*\\u[0-9a-fA-F]{4}")
@@ -118,24 +114,9 @@ class _Tag:
 
 
 @attrs.define
-class _Token:
-    expires_at: datetime
-    invalid_after: datetime | None = None
-
-
-@attrs.define
 class _Grant:
     expires_at: datetime
     remaining: int | None
-
-
-@attrs.define
-class _Fault:
-    kind: FaultKind
-    times: int | None
-    probability: float | None
-    path: str | None
-    after_processing: bool
 
 
 @attrs.frozen
@@ -217,11 +198,8 @@ class FakeWeChat:
             for tag_id, name in sorted(self.config.reserved_tags.items())
         }
         self._next_tag_id = self.config.first_tag_id
-        self._tokens: dict[str, _Token] = {}
-        self._classic: str | None = None
-        self._stable: str | None = None
-        self._forced: list[datetime] = []
-        self._faults: list[_Fault] = []
+        self._tokens = FakeTokens(self)
+        self._faults = FakeFaults(self, TOKEN_PATHS | {_SHOWQRCODE})
         self._calls: list[FakeCall] = []
         self._rid = 0
         self._mass_times: deque[datetime] = deque()
@@ -648,9 +626,7 @@ class FakeWeChat:
     def expire_tokens(self) -> None:
         """Expire every issued token now: the next API call answers 42001."""
         with self._lock:
-            now = self.clock.now()
-            for token in self._tokens.values():
-                token.expires_at = min(token.expires_at, now)
+            self._tokens.expire_all(self.clock.now())
 
     def inject(
         self,
@@ -671,37 +647,14 @@ class FakeWeChat:
         matching call fails with that chance (``times=None``: without end). With
         ``after_processing``, the fault replaces the answer of a request that took effect.
         """
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_KINDS)}")
-        if times is not None and (isinstance(times, bool) or times < 1):
-            raise ValueError(f"times must be a positive integer or None, got {times!r}")
-        if probability is not None and not 0.0 < probability <= 1.0:
-            raise ValueError(f"probability must be in (0, 1], got {probability!r}")
-        if times is None and probability is None:
-            raise ValueError("a fault without a count needs a probability")
         normalized = None if path is None else _norm_path(path)
         with self._lock:
-            self._faults.append(_Fault(kind, times, probability, normalized, after_processing))
+            self._faults.add(kind, times, normalized, probability, after_processing)
 
     def clear_faults(self) -> None:
         """Drop every pending fault."""
         with self._lock:
             self._faults.clear()
-
-    def _take_fault(self, path: str) -> _Fault | None:
-        for fault in self._faults:
-            if fault.path is None and path in _NAMED_ONLY:
-                continue
-            if fault.path is not None and fault.path != path:
-                continue
-            if fault.probability is not None and self._rng.random() >= fault.probability:
-                continue
-            if fault.times is not None:
-                fault.times -= 1
-                if fault.times == 0:
-                    self._faults.remove(fault)
-            return fault
-        return None
 
     # ------------------------------------------------------------------ transports
 
@@ -751,20 +704,20 @@ class FakeWeChat:
         self, request: _Incoming, path: str, query: Mapping[str, str], now: datetime
     ) -> tuple[int, dict[str, Any] | bytes | FakeFile | None, str | None]:
         if path == _SHOWQRCODE:
-            fault = self._take_fault(path)
+            fault = self._faults.take(path)
             if fault is not None:
-                return (*self._fault_answer(fault), fault.kind)
+                return (*self._faults.answer(fault), fault.kind)
             return (*self._showqrcode(query, now), None)
         route = _ROUTES.get(path)
         if route is None:
             return 404, None, None
-        fault = self._take_fault(path)
+        fault = self._faults.take(path)
         if fault is not None and not fault.after_processing:
-            return (*self._fault_answer(fault), fault.kind)
+            return (*self._faults.answer(fault), fault.kind)
         try:
             self._check_method(request.method, route)
             if route.token:
-                self._check_token(query, now)
+                self._tokens.check(query, now)
             if route.paced:
                 self._pace(now)
             self._ops.count(path, now)
@@ -782,28 +735,8 @@ class FakeWeChat:
             payload = reply.body(rid)
             self._ops.remember(rid, now, query, request.content, payload)
         if fault is not None:
-            return (*self._fault_answer(fault), fault.kind)
+            return (*self._faults.answer(fault), fault.kind)
         return 200, payload, None
-
-    def _fault_answer(self, fault: _Fault) -> tuple[int, dict[str, Any] | None]:
-        codes = {
-            "busy": -1,
-            "rate_limited": 45009,
-            "mass_rate": 45011,
-            "token_expired": 42001,
-            "token_invalid": 40001,
-            "mass_quota": 45028,
-            "mass_agreement": 48003,
-            "mass_busy": 9500002,
-            "clientmsgid_too_fast": 45066,
-        }
-        if fault.kind in codes:
-            return 200, Reply(codes[fault.kind]).body(self._next_rid())
-        if fault.kind == "http_500":
-            return 500, None
-        if fault.kind == "http_502":
-            return 502, None
-        return 0, None
 
     def _next_rid(self) -> str:
         self._rid += 1
@@ -862,79 +795,6 @@ class FakeWeChat:
         if not isinstance(body, dict):
             raise Reply(47001)
         return body
-
-    # ------------------------------------------------------------------ tokens
-
-    def _issue(self, now: datetime) -> str:
-        value = "".join(self._rng.choices(_TOKEN_CHARS, k=128))
-        self._tokens[value] = _Token(now + timedelta(seconds=self.config.token_ttl))
-        return value
-
-    def _check_credentials(self, appid: object, secret: object) -> None:
-        if not appid:
-            raise Reply(41002)
-        if not secret:
-            raise Reply(41004)
-        if appid != self.appid:
-            raise Reply(40013)
-        if secret != self._secret:
-            raise Reply(self.config.bad_secret_errcode)
-
-    def _h_token(self, req: _Request) -> dict[str, Any]:
-        if req.query.get("grant_type") != "client_credential":
-            raise Reply(40002)
-        self._check_credentials(req.query.get("appid"), req.query.get("secret"))
-        previous = self._tokens.get(self._classic or "")
-        if previous is not None:
-            grace = req.now + timedelta(seconds=self.config.token_grace)
-            previous.invalid_after = min(previous.invalid_after or grace, grace)
-        self._classic = self._issue(req.now)
-        return {"access_token": self._classic, "expires_in": int(self.config.token_ttl)}
-
-    def _h_stable_token(self, req: _Request) -> dict[str, Any]:
-        body = req.body
-        if body.get("grant_type") != "client_credential":
-            raise Reply(40002)
-        self._check_credentials(body.get("appid"), body.get("secret"))
-        force = body.get("force_refresh", False)
-        if not isinstance(force, bool):
-            raise Reply(40035, "force_refresh must be a boolean")
-        current = self._tokens.get(self._stable or "")
-        if force:
-            day = req.now.astimezone(SHANGHAI).date()
-            today = [t for t in self._forced if t.astimezone(SHANGHAI).date() == day]
-            interval = timedelta(seconds=self.config.stable_force_min_interval)
-            if len(today) >= self.config.stable_force_per_day or (
-                self._forced and req.now - self._forced[-1] < interval
-            ):
-                raise Reply(self.config.stable_force_errcode, "force_refresh limit")
-            self._forced = [*today, req.now]
-            if current is not None:
-                current.invalid_after = req.now
-            current = None
-        rotate = timedelta(seconds=self.config.stable_rotate_before)
-        if (
-            current is None
-            or current.invalid_after is not None
-            or current.expires_at - req.now <= rotate
-        ):
-            self._stable = self._issue(req.now)
-            current = self._tokens[self._stable]
-        assert self._stable is not None
-        remaining = int((current.expires_at - req.now).total_seconds())
-        return {"access_token": self._stable, "expires_in": remaining}
-
-    def _check_token(self, query: Mapping[str, str], now: datetime) -> None:
-        value = query.get("access_token")
-        if not value:
-            raise Reply(41001)
-        if not _TOKEN_SHAPE.fullmatch(value):
-            raise Reply(40014)
-        token = self._tokens.get(value)
-        if token is None or (token.invalid_after is not None and now >= token.invalid_after):
-            raise Reply(40001)
-        if now >= token.expires_at:
-            raise Reply(42001)
 
     # ------------------------------------------------------------------ followers
 
@@ -1175,7 +1035,7 @@ class FakeWeChat:
             if len(self._permanent) >= self.config.max_permanent_qrcodes:
                 raise Reply(40053, "permanent QR code pool used up")
         ticket = base64.b64encode(self._rng.randbytes(48)).decode("ascii")
-        url = "http://weixin.qq.com/q/" + "".join(self._rng.choices(_TOKEN_CHARS, k=22))
+        url = "http://weixin.qq.com/q/" + "".join(self._rng.choices(TOKEN_CHARS, k=22))
         self._qrcodes[ticket] = FakeQRCode(
             ticket=ticket,
             action_name=action,
@@ -1773,8 +1633,10 @@ def _datacube_handler(name: str) -> Callable[[FakeWeChat, _Request], dict[str, A
 
 
 _ROUTES: Final[Mapping[str, _Route]] = {
-    "/cgi-bin/token": _Route("GET", FakeWeChat._h_token, token=False),
-    "/cgi-bin/stable_token": _Route("POST", FakeWeChat._h_stable_token, token=False),
+    "/cgi-bin/token": _Route("GET", lambda f, r: f._tokens.token(r), token=False),
+    "/cgi-bin/stable_token": _Route(
+        "POST", lambda f, r: f._tokens.stable_token(r), token=False
+    ),
     "/cgi-bin/user/get": _Route("GET", FakeWeChat._h_user_get),
     "/cgi-bin/user/info": _Route("GET", FakeWeChat._h_user_info),
     "/cgi-bin/user/info/batchget": _Route("POST", FakeWeChat._h_user_batchget),
