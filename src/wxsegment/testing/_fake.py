@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import bisect
 import hashlib
 import json
 import random
@@ -41,6 +40,7 @@ from wxsegment.testing._fake_media import FakeFile, FakeMedia, retired
 from wxsegment.testing._fake_menu import check_buttons, check_matchrule, menu_domains
 from wxsegment.testing._fake_multipart import UploadedFile, parse_multipart
 from wxsegment.testing._fake_ops import FakeOps
+from wxsegment.testing._fake_tags import FakeTags
 from wxsegment.testing._fake_templates import FakeTemplates
 from wxsegment.testing._fake_tokens import TOKEN_CHARS, TOKEN_PATHS, FakeTokens
 from wxsegment.testing._fake_types import (
@@ -53,6 +53,7 @@ from wxsegment.testing._fake_types import (
     FaultKind,
     MassJob,
 )
+from wxsegment.testing._fake_users import FakeUsers, FollowerRecord
 from wxsegment.testing._fake_wire import Reply, dumps, get_dict, get_int, get_str
 
 __all__ = ["FakeASGIApp", "FakeWeChat"]
@@ -72,45 +73,6 @@ _FIRST_MSG_ID: Final = 3_147_494_441
 _FIRST_MSG_DATA_ID: Final = 2_247_483_647
 # Endpoint families WeChat serves outside /cgi-bin.
 _OUTSIDE_CGI_BIN: Final = ("/datacube/", "/customservice/")
-
-
-@attrs.define
-class _Follower:
-    openid: str
-    index: int
-    subscribed: bool
-    subscribe_time: datetime
-    unionid: str | None
-    language: str
-    remark: str
-    subscribe_scene: str
-    qr_scene: int
-    qr_scene_str: str
-    platform: int
-    tags: dict[int, None] = attrs.field(factory=dict)
-
-    def snapshot(self) -> FakeFollower:
-        return FakeFollower(
-            openid=self.openid,
-            subscribed=self.subscribed,
-            subscribe_time=self.subscribe_time,
-            unionid=self.unionid,
-            language=self.language,
-            remark=self.remark,
-            subscribe_scene=self.subscribe_scene,
-            qr_scene=self.qr_scene,
-            qr_scene_str=self.qr_scene_str,
-            tag_ids=tuple(self.tags),
-            platform=self.platform,
-        )
-
-
-@attrs.define
-class _Tag:
-    id: int
-    name: str
-    reserved: bool
-    members: dict[str, None] = attrs.field(factory=dict)
 
 
 @attrs.define
@@ -191,13 +153,8 @@ class FakeWeChat:
         self.config: Final[FakeConfig] = config if config is not None else FakeConfig()
         self._lock = threading.RLock()
         self._rng = random.Random(self.config.seed)
-        self._followers: dict[str, _Follower] = {}
-        self._order: list[str] = []
-        self._tags: dict[int, _Tag] = {
-            tag_id: _Tag(tag_id, name, reserved=True)
-            for tag_id, name in sorted(self.config.reserved_tags.items())
-        }
-        self._next_tag_id = self.config.first_tag_id
+        self._user_store = FakeUsers(self)
+        self._tag_store = FakeTags(self)
         self._tokens = FakeTokens(self)
         self._faults = FakeFaults(self, TOKEN_PATHS | {_SHOWQRCODE})
         self._calls: list[FakeCall] = []
@@ -231,12 +188,11 @@ class FakeWeChat:
         self._datacube = FakeDatacube(self)
         self._ops = FakeOps(self)
         self._blacklist = FakeBlacklist(self)
-        self._foreign: set[str] = set()
         self._kf = FakeCustomerService(self)
         self._media: dict[str, datetime | None] = {}
 
     def __repr__(self) -> str:
-        return f"FakeWeChat(appid={self.appid!r}, followers={len(self._followers)})"
+        return f"FakeWeChat(appid={self.appid!r}, followers={len(self._user_store.records)})"
 
     # ------------------------------------------------------------------ state set-up
 
@@ -268,13 +224,9 @@ class FakeWeChat:
             else self.clock.now()
         )
         with self._lock:
-            if openid in self._followers:
-                raise ValueError(f"follower {openid!r} already exists")
-            self._followers[openid] = _Follower(
-                openid=openid,
-                index=len(self._order),
-                subscribed=True,
-                subscribe_time=when,
+            self._user_store.add(
+                openid,
+                when,
                 unionid=unionid,
                 language=language,
                 remark=remark,
@@ -283,7 +235,6 @@ class FakeWeChat:
                 qr_scene_str=qr_scene_str,
                 platform=platform,
             )
-            self._order.append(openid)
             self._datacube.follow(openid, when, subscribe_scene)
 
     def add_followers(self, n_or_openids: int | Iterable[str]) -> list[str]:
@@ -294,14 +245,14 @@ class FakeWeChat:
             if n_or_openids < 0:
                 raise ValueError("the number of followers cannot be negative")
             with self._lock:
-                start = len(self._order)
+                start = len(self._user_store.order)
                 openids = [f"oFAKE{start + i:023d}" for i in range(n_or_openids)]
         elif isinstance(n_or_openids, str):
             raise TypeError("expected an iterable of openids, not a single string")
         else:
             openids = list(n_or_openids)
         with self._lock:
-            seen = set(self._followers)
+            seen = set(self._user_store.records)
             for openid in openids:
                 if not isinstance(openid, str) or not openid:
                     raise ValueError(f"openid must be a non-empty string, got {openid!r}")
@@ -315,13 +266,11 @@ class FakeWeChat:
     def unsubscribe(self, openid: str) -> None:
         """The follower unfollows: user/info then answers ``subscribe: 0``; tags are dropped."""
         with self._lock:
-            follower = self._known(openid)
+            follower = self._user_store.known(openid)
             if follower.subscribed:
                 self._datacube.unfollow(openid, self.clock.now(), follower.subscribe_scene)
             follower.subscribed = False
-            for tag_id in follower.tags:
-                self._tags[tag_id].members.pop(openid, None)
-            follower.tags.clear()
+            self._tag_store.untag_all(follower)
             self._grants.pop(openid, None)
 
     def scan(self, openid: str, ticket: str, *, at: datetime | None = None) -> tuple[str, str]:
@@ -337,14 +286,14 @@ class FakeWeChat:
             if code is None or (code.expires_at is not None and when >= code.expires_at):
                 raise ValueError("unknown or expired QR code ticket")
             scene = str(code.scene_id) if code.scene_id is not None else code.scene_str or ""
-            follower = self._followers.get(openid)
+            follower = self._user_store.records.get(openid)
             if follower is not None and follower.subscribed:
                 self.open_window(openid, "scan", at=when)
                 return "SCAN", scene
             just_added = follower is None
             if follower is None:
                 self.add_follower(openid, subscribe_time=when, subscribe_scene="ADD_SCENE_QR_CODE")
-                follower = self._followers[openid]
+                follower = self._user_store.records[openid]
             follower.subscribed = True
             follower.subscribe_time = when
             follower.subscribe_scene = "ADD_SCENE_QR_CODE"
@@ -371,7 +320,7 @@ class FakeWeChat:
             raise ValueError(f"unknown interaction kind {kind!r}")
         when = ensure_aware(at, "at") if at is not None else self.clock.now()
         with self._lock:
-            follower = self._known(openid)
+            follower = self._user_store.known(openid)
             if not follower.subscribed:
                 raise ValueError(f"follower {openid!r} does not follow the account")
             self._grants.setdefault(openid, {})[kind] = _Grant(when + rule.duration, rule.messages)
@@ -385,7 +334,7 @@ class FakeWeChat:
         """Count a push sent outside the API (e.g. from the web console) for that month."""
         when = ensure_aware(at, "at") if at is not None else self.clock.now()
         with self._lock:
-            self._known(openid)
+            self._user_store.known(openid)
             key = (openid, month_key(when))
             self._monthly[key] = self._monthly.get(key, 0) + 1
 
@@ -417,6 +366,7 @@ class FakeWeChat:
     def push_pending(self) -> list[PushResult]:
         """Deliver the queued job-finish pushes now (else they go before the next API answer)."""
         return self._events.flush()
+
     def read_article(
         self,
         openid: str,
@@ -433,7 +383,7 @@ class FakeWeChat:
         """
         when = ensure_aware(at, "at") if at is not None else self.clock.now()
         with self._lock:
-            self._known(openid)
+            self._user_store.known(openid)
             msgid = self._datacube.article_msgid(msg_id, index)
             self._datacube.read(openid, msgid, when, source)
             return msgid
@@ -451,7 +401,7 @@ class FakeWeChat:
         2 moments, 255 other); returns its msgid."""
         when = ensure_aware(at, "at") if at is not None else self.clock.now()
         with self._lock:
-            self._known(openid)
+            self._user_store.known(openid)
             msgid = self._datacube.article_msgid(msg_id, index)
             self._datacube.share(openid, msgid, when, scene)
             return msgid
@@ -478,9 +428,9 @@ class FakeWeChat:
         if not isinstance(openid, str) or not openid:
             raise ValueError(f"openid must be a non-empty string, got {openid!r}")
         with self._lock:
-            if openid in self._followers:
+            if openid in self._user_store.records:
                 raise ValueError(f"{openid!r} is a follower of this account")
-            self._foreign.add(openid)
+            self._user_store.foreign.add(openid)
 
     @property
     def blacklist(self) -> tuple[str, ...]:
@@ -526,30 +476,20 @@ class FakeWeChat:
         with self._lock:
             self._ops.record_clear(month_key(when))
 
-    def _known(self, openid: str) -> _Follower:
-        follower = self._followers.get(openid)
-        if follower is None:
-            raise ValueError(f"unknown follower {openid!r}")
-        return follower
-
     # ------------------------------------------------------------------ read-only views
 
     @property
     def followers(self) -> Mapping[str, FakeFollower]:
         """Every follower ever added (``subscribed`` says whether it still follows)."""
         with self._lock:
-            return MappingProxyType({o: f.snapshot() for o, f in self._followers.items()})
+            records = self._user_store.records
+            return MappingProxyType({o: f.snapshot() for o, f in records.items()})
 
     @property
     def tags(self) -> Mapping[int, FakeTag]:
         """Every tag by id, reserved ones included."""
         with self._lock:
-            return MappingProxyType(
-                {
-                    t.id: FakeTag(id=t.id, name=t.name, count=len(t.members), reserved=t.reserved)
-                    for t in self._tags.values()
-                }
-            )
+            return MappingProxyType(self._tag_store.views())
 
     @property
     def jobs(self) -> Mapping[int, MassJob]:
@@ -605,6 +545,7 @@ class FakeWeChat:
     def templates(self) -> FakeTemplates:
         """Template-message and subscribe templates, subscriptions (views and controls)."""
         return self._template_store
+
     def set_job_status(self, msg_id: int, status: str) -> None:
         """Give a mass job its final status (``SEND_SUCCESS``, ``SEND_FAIL``, ``SENDING``,
         ``DELETE``), as mass/get will answer it; ``SENDING`` keeps it sending for good."""
@@ -619,7 +560,7 @@ class FakeWeChat:
     def menu_for(self, openid: str) -> list[dict[str, Any]] | None:
         """The buttons trymatch would answer for a follower, or None without a default menu."""
         with self._lock:
-            return self._match_menu(self._known(openid))
+            return self._match_menu(self._user_store.known(openid))
 
     # ------------------------------------------------------------------ tokens and faults
 
@@ -796,203 +737,6 @@ class FakeWeChat:
             raise Reply(47001)
         return body
 
-    # ------------------------------------------------------------------ followers
-
-    def _follower(self, openid: object, *, subscribed: bool = False) -> _Follower:
-        """A known user; ``subscribed`` for a message recipient (following, not blacklisted)."""
-        follower = self._followers.get(openid) if isinstance(openid, str) else None
-        if follower is None:
-            raise Reply(40003)
-        if subscribed and not follower.subscribed:
-            raise Reply(43004)
-        if subscribed and follower.openid in self._blacklist:
-            raise Reply(43019)
-        return follower
-
-    def _check_own_openid(self, openid: object) -> None:
-        """40003 for an openid nobody knows, 49003 for one of another account."""
-        if isinstance(openid, str) and openid in self._foreign:
-            raise Reply(49003)
-        self._follower(openid)
-
-    def _current(self, openid: object) -> _Follower:
-        """A current follower; anyone else is an invalid openid for user and tag calls."""
-        follower = self._follower(openid)
-        if not follower.subscribed:
-            raise Reply(40003)
-        return follower
-
-    def _listing(
-        self, openids: list[str], cursor: str | None, size: int, total: int | None
-    ) -> dict[str, Any]:
-        """One page after ``cursor`` of ``openids`` (ordered by follow index), WeChat-shaped."""
-        start = 0
-        if cursor:
-            anchor = self._follower(cursor).index
-            start = bisect.bisect_right(openids, anchor, key=lambda o: self._followers[o].index)
-        page = openids[start : start + size]
-        answer: dict[str, Any] = {} if total is None else {"total": total}
-        if not page:
-            return {**answer, "count": 0, "next_openid": ""}
-        last = start + len(page) >= len(openids)
-        empty = last and self.config.last_page_next_openid == "empty"
-        return {
-            **answer,
-            "count": len(page),
-            "data": {"openid": page},
-            "next_openid": "" if empty else page[-1],
-        }
-
-    def _h_user_get(self, req: _Request) -> dict[str, Any]:
-        current = [o for o in self._order if self._followers[o].subscribed]
-        return self._listing(
-            current, req.query.get("next_openid"), self.config.user_page_size, len(current)
-        )
-
-    def _user_info(self, follower: _Follower) -> dict[str, Any]:
-        if not follower.subscribed:
-            return {"subscribe": 0, "openid": follower.openid}
-        info: dict[str, Any] = {
-            "subscribe": 1,
-            "openid": follower.openid,
-            "language": follower.language,
-            "subscribe_time": int(follower.subscribe_time.timestamp()),
-        }
-        if follower.unionid is not None:
-            info["unionid"] = follower.unionid
-        info.update(
-            remark=follower.remark,
-            groupid=0,
-            tagid_list=list(follower.tags),
-            subscribe_scene=follower.subscribe_scene,
-            qr_scene=follower.qr_scene,
-            qr_scene_str=follower.qr_scene_str,
-        )
-        return info
-
-    def _h_user_info(self, req: _Request) -> dict[str, Any]:
-        lang = req.query.get("lang", "zh_CN")
-        if lang not in _LANGS:
-            raise Reply(40035, "lang")
-        return self._user_info(self._follower(req.query.get("openid")))
-
-    def _h_user_batchget(self, req: _Request) -> dict[str, Any]:
-        users = req.body.get("user_list")
-        if not isinstance(users, list) or not 1 <= len(users) <= self.config.batchget_max:
-            raise Reply(40032)
-        found = []
-        for item in users:
-            if not isinstance(item, dict):
-                raise Reply(40031)
-            if item.get("lang", "zh_CN") not in _LANGS:
-                raise Reply(40035, "lang")
-            found.append(self._follower(item.get("openid")))
-        return {"user_info_list": [self._user_info(f) for f in found]}
-
-    def _h_updateremark(self, req: _Request) -> dict[str, Any]:
-        follower = self._current(req.body.get("openid"))
-        remark = get_str(req.body, "remark", 40092, allow_empty=True)
-        if len(remark.encode("utf-8")) >= 30:
-            raise Reply(40092)
-        follower.remark = remark
-        return {"errcode": 0, "errmsg": "ok"}
-
-    # ------------------------------------------------------------------ tags
-
-    def _tag_name(self, tag: Mapping[str, Any], *, except_id: int | None = None) -> str:
-        name = get_str(tag, "name", 45157)
-        if len(name.encode("utf-8")) > 30:
-            raise Reply(45158)
-        if any(t.name == name and t.id != except_id for t in self._tags.values()):
-            raise Reply(45157, "duplicate tag name")
-        return name
-
-    def _h_tags_create(self, req: _Request) -> dict[str, Any]:
-        name = self._tag_name(get_dict(req.body, "tag", 40035))
-        if sum(1 for t in self._tags.values() if not t.reserved) >= self.config.max_tags:
-            raise Reply(45056)
-        tag = _Tag(self._next_tag_id, name, reserved=False)
-        self._next_tag_id += 1
-        self._tags[tag.id] = tag
-        return {"tag": {"id": tag.id, "name": tag.name}}
-
-    def _h_tags_get(self, req: _Request) -> dict[str, Any]:
-        return {
-            "tags": [
-                {"id": t.id, "name": t.name, "count": len(t.members)} for t in self._tags.values()
-            ]
-        }
-
-    def _modifiable_tag(self, tag: Mapping[str, Any]) -> _Tag:
-        tag_id = get_int(tag, "id", 45159)
-        if tag_id in (0, 1, 2) or (tag_id in self._tags and self._tags[tag_id].reserved):
-            raise Reply(45058)
-        found = self._tags.get(tag_id)
-        if found is None:
-            raise Reply(45159)
-        return found
-
-    def _h_tags_update(self, req: _Request) -> dict[str, Any]:
-        body = get_dict(req.body, "tag", 40035)
-        tag = self._modifiable_tag(body)
-        tag.name = self._tag_name(body, except_id=tag.id)
-        return {"errcode": 0, "errmsg": "ok"}
-
-    def _h_tags_delete(self, req: _Request) -> dict[str, Any]:
-        tag = self._modifiable_tag(get_dict(req.body, "tag", 40035))
-        if len(tag.members) > self.config.max_deletable_tag_fans:
-            raise Reply(45057)
-        for openid in tag.members:
-            self._followers[openid].tags.pop(tag.id, None)
-        del self._tags[tag.id]
-        return {"errcode": 0, "errmsg": "ok"}
-
-    def _tagging_args(self, body: Mapping[str, Any]) -> tuple[_Tag, list[_Follower]]:
-        openids = body.get("openid_list")
-        if not isinstance(openids, list) or not 1 <= len(openids) <= 50:
-            raise Reply(40032)
-        tag = self._tags.get(get_int(body, "tagid", 45159))
-        if tag is None:
-            raise Reply(45159)
-        if not all(isinstance(o, str) for o in openids):
-            raise Reply(40003)
-        for openid in openids:
-            if openid in self._foreign:
-                raise Reply(49003)
-        return tag, [self._current(o) for o in dict.fromkeys(openids)]
-
-    def _h_batchtagging(self, req: _Request) -> dict[str, Any]:
-        tag, followers = self._tagging_args(req.body)
-        limit = self.config.max_tags_per_follower
-        if any(tag.id not in f.tags and len(f.tags) >= limit for f in followers):
-            raise Reply(45059)
-        for follower in followers:
-            if tag.id not in follower.tags:
-                follower.tags[tag.id] = None
-                tag.members[follower.openid] = None
-        return {"errcode": 0, "errmsg": "ok"}
-
-    def _h_batchuntagging(self, req: _Request) -> dict[str, Any]:
-        tag, followers = self._tagging_args(req.body)
-        for follower in followers:
-            follower.tags.pop(tag.id, None)
-            tag.members.pop(follower.openid, None)
-        return {"errcode": 0, "errmsg": "ok"}
-
-    def _h_getidlist(self, req: _Request) -> dict[str, Any]:
-        follower = self._current(req.body.get("openid"))
-        return {"tagid_list": list(follower.tags)}
-
-    def _h_tag_members(self, req: _Request) -> dict[str, Any]:
-        tag = self._tags.get(get_int(req.body, "tagid", 45159))
-        if tag is None:
-            raise Reply(45159)
-        cursor = req.body.get("next_openid") or None
-        if cursor is not None and not isinstance(cursor, str):
-            raise Reply(40003)
-        members = sorted(tag.members, key=lambda o: self._followers[o].index)
-        return self._listing(members, cursor, self.config.tag_members_page_size, None)
-
     # ------------------------------------------------------------------ QR codes
 
     def _h_qrcode_create(self, req: _Request) -> dict[str, Any]:
@@ -1155,7 +899,7 @@ class FakeWeChat:
         delivered: list[str] = []
         filtered: list[str] = []
         for openid in audience:
-            follower = self._followers.get(openid)
+            follower = self._user_store.records.get(openid)
             if follower is None or not follower.subscribed or openid in self._blacklist:
                 filtered.append(openid)
                 continue
@@ -1196,15 +940,15 @@ class FakeWeChat:
         if not isinstance(to_all, bool):
             raise Reply(40035, "is_to_all must be a boolean")
         if to_all:
-            audience = [o for o in self._order if self._followers[o].subscribed]
+            audience = self._user_store.subscribed()
             return self._mass_send(req, "sendall", audience, "all")
         key = "tag_id"
         if "tag_id" not in flt and "group_id" in flt and self.config.legacy_group_id == "tag":
             key = "group_id"
-        tag = self._tags.get(get_int(flt, key, 40050))
+        tag = self._tag_store.records.get(get_int(flt, key, 40050))
         if tag is None:
             raise Reply(40050)
-        members = sorted(tag.members, key=lambda o: self._followers[o].index)
+        members = self._user_store.in_follow_order(tag.members)
         return self._mass_send(req, "sendall", members, f"tag:{tag.id}")
 
     def _h_mass_send(self, req: _Request) -> dict[str, Any]:
@@ -1232,7 +976,7 @@ class FakeWeChat:
                 raise Reply(40132 if towxname else 40035)
             audience: list[str] = []
         else:
-            audience = [self._follower(req.body.get("touser"), subscribed=True).openid]
+            audience = [self._user_store.lookup(req.body.get("touser"), subscribed=True).openid]
         monthly = self.config.preview_counts_toward_monthly
         job = self._deliver(req.now, "preview", msgtype, None, audience, monthly=monthly)
         return {"errcode": 0, "errmsg": "preview success", "msg_id": job.msg_id}
@@ -1335,7 +1079,7 @@ class FakeWeChat:
         return msgtype
 
     def _h_custom_send(self, req: _Request) -> dict[str, Any]:
-        follower = self._follower(req.body.get("touser"), subscribed=True)
+        follower = self._user_store.lookup(req.body.get("touser"), subscribed=True)
         msgtype = self._custom_content(req.body)
         check_custom_sizes(self.config, req.body, msgtype)
         check_media(self.config, self._media, req.body, msgtype, req.now)
@@ -1368,7 +1112,7 @@ class FakeWeChat:
         return {"errcode": 0, "errmsg": "ok"}
 
     def _h_typing(self, req: _Request) -> dict[str, Any]:
-        follower = self._follower(req.body.get("touser"), subscribed=True)
+        follower = self._user_store.lookup(req.body.get("touser"), subscribed=True)
         command = req.body.get("command")
         if command not in ("Typing", "CancelTyping"):
             raise Reply(45072)
@@ -1400,7 +1144,7 @@ class FakeWeChat:
             and not self._template_store.knows(template_id)
         ):
             raise Reply(40037)
-        follower = self._follower(body.get("touser"), subscribed=True)
+        follower = self._user_store.lookup(body.get("touser"), subscribed=True)
         data = body.get("data", {})
         if not isinstance(data, dict):
             raise Reply(47001)
@@ -1438,7 +1182,7 @@ class FakeWeChat:
     # ------------------------------------------------------------------ subscribe notifications
 
     def _h_bizsend(self, req: _Request) -> dict[str, Any]:
-        follower = self._follower(req.body.get("touser"))
+        follower = self._user_store.lookup(req.body.get("touser"))
         answer = self._template_store.bizsend(req, follower.openid)
         self._messages.append(
             FakeMessage(
@@ -1489,7 +1233,7 @@ class FakeWeChat:
         if self._menu is None:
             raise Reply(65303)
         buttons = req.body.get("button")
-        rule = check_matchrule(req.body.get("matchrule"), list(self._tags))
+        rule = check_matchrule(req.body.get("matchrule"), list(self._tag_store.records))
         check_buttons(buttons)
         assert isinstance(buttons, list)
         limit = self.config.max_conditional_menus
@@ -1514,7 +1258,7 @@ class FakeWeChat:
         del self._conditional[menuid]
         return {"errcode": 0, "errmsg": "ok"}
 
-    def _match_menu(self, follower: _Follower) -> list[dict[str, Any]] | None:
+    def _match_menu(self, follower: FollowerRecord) -> list[dict[str, Any]] | None:
         default = self._menu
         if default is None:
             return None
@@ -1531,7 +1275,7 @@ class FakeWeChat:
 
     def _h_menu_trymatch(self, req: _Request) -> dict[str, Any]:
         user = req.body.get("user_id")
-        follower = self._followers.get(user) if isinstance(user, str) else None
+        follower = self._user_store.records.get(user) if isinstance(user, str) else None
         if follower is None or not follower.subscribed:
             raise Reply(65302)
         buttons = self._match_menu(follower)
@@ -1587,9 +1331,7 @@ class FakeASGIApp:
             ),
             "",
         )
-        request = _Incoming(
-            scope["method"], scope["path"], query, b"".join(chunks), content_type
-        )
+        request = _Incoming(scope["method"], scope["path"], query, b"".join(chunks), content_type)
         if self._fake.config.latency:
             await asyncio.sleep(self._fake.config.latency)
         try:
@@ -1634,21 +1376,21 @@ def _datacube_handler(name: str) -> Callable[[FakeWeChat, _Request], dict[str, A
 
 _ROUTES: Final[Mapping[str, _Route]] = {
     "/cgi-bin/token": _Route("GET", lambda f, r: f._tokens.token(r), token=False),
-    "/cgi-bin/stable_token": _Route(
-        "POST", lambda f, r: f._tokens.stable_token(r), token=False
+    "/cgi-bin/stable_token": _Route("POST", lambda f, r: f._tokens.stable_token(r), token=False),
+    "/cgi-bin/user/get": _Route("GET", lambda f, r: f._user_store.get(r)),
+    "/cgi-bin/user/info": _Route("GET", lambda f, r: f._user_store.info(r)),
+    "/cgi-bin/user/info/batchget": _Route("POST", lambda f, r: f._user_store.batchget(r)),
+    "/cgi-bin/user/info/updateremark": _Route("POST", lambda f, r: f._user_store.update_remark(r)),
+    "/cgi-bin/tags/create": _Route("POST", lambda f, r: f._tag_store.create(r)),
+    "/cgi-bin/tags/get": _Route("GET", lambda f, r: f._tag_store.get(r)),
+    "/cgi-bin/tags/update": _Route("POST", lambda f, r: f._tag_store.update(r)),
+    "/cgi-bin/tags/delete": _Route("POST", lambda f, r: f._tag_store.delete(r)),
+    "/cgi-bin/tags/members/batchtagging": _Route("POST", lambda f, r: f._tag_store.batchtagging(r)),
+    "/cgi-bin/tags/members/batchuntagging": _Route(
+        "POST", lambda f, r: f._tag_store.batchuntagging(r)
     ),
-    "/cgi-bin/user/get": _Route("GET", FakeWeChat._h_user_get),
-    "/cgi-bin/user/info": _Route("GET", FakeWeChat._h_user_info),
-    "/cgi-bin/user/info/batchget": _Route("POST", FakeWeChat._h_user_batchget),
-    "/cgi-bin/user/info/updateremark": _Route("POST", FakeWeChat._h_updateremark),
-    "/cgi-bin/tags/create": _Route("POST", FakeWeChat._h_tags_create),
-    "/cgi-bin/tags/get": _Route("GET", FakeWeChat._h_tags_get),
-    "/cgi-bin/tags/update": _Route("POST", FakeWeChat._h_tags_update),
-    "/cgi-bin/tags/delete": _Route("POST", FakeWeChat._h_tags_delete),
-    "/cgi-bin/tags/members/batchtagging": _Route("POST", FakeWeChat._h_batchtagging),
-    "/cgi-bin/tags/members/batchuntagging": _Route("POST", FakeWeChat._h_batchuntagging),
-    "/cgi-bin/tags/getidlist": _Route("POST", FakeWeChat._h_getidlist),
-    "/cgi-bin/user/tag/get": _Route("POST", FakeWeChat._h_tag_members),
+    "/cgi-bin/tags/getidlist": _Route("POST", lambda f, r: f._tag_store.getidlist(r)),
+    "/cgi-bin/user/tag/get": _Route("POST", lambda f, r: f._tag_store.members(r)),
     "/cgi-bin/qrcode/create": _Route("POST", FakeWeChat._h_qrcode_create),
     "/cgi-bin/message/mass/sendall": _Route("POST", FakeWeChat._h_mass_sendall, paced=True),
     "/cgi-bin/message/mass/send": _Route("POST", FakeWeChat._h_mass_send, paced=True),
@@ -1732,9 +1474,7 @@ _ROUTES: Final[Mapping[str, _Route]] = {
         "POST", lambda fake, req: fake._blacklist.unblock(req.body)
     ),
     "/customservice/kfaccount/add": _Route("POST", lambda fake, req: fake._kf.add(req.body)),
-    "/customservice/kfaccount/update": _Route(
-        "POST", lambda fake, req: fake._kf.update(req.body)
-    ),
+    "/customservice/kfaccount/update": _Route("POST", lambda fake, req: fake._kf.update(req.body)),
     "/customservice/kfaccount/del": _Route(
         "POST", lambda fake, req: fake._kf.delete(req.query, req.body), also_get=True
     ),
