@@ -12,7 +12,6 @@ undocumented, `FakeConfig` has an option.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import json
 import random
@@ -37,12 +36,13 @@ from wxsegment.testing._fake_faults import FakeFaults
 from wxsegment.testing._fake_kf import FakeCustomerService, FakeKfAccount
 from wxsegment.testing._fake_limits import check_custom_sizes, check_media
 from wxsegment.testing._fake_media import FakeFile, FakeMedia, retired
-from wxsegment.testing._fake_menu import check_buttons, check_matchrule, menu_domains
+from wxsegment.testing._fake_menu import FakeMenus
 from wxsegment.testing._fake_multipart import UploadedFile, parse_multipart
 from wxsegment.testing._fake_ops import FakeOps
+from wxsegment.testing._fake_qrcode import FakeQRCodes
 from wxsegment.testing._fake_tags import FakeTags
 from wxsegment.testing._fake_templates import FakeTemplates
-from wxsegment.testing._fake_tokens import TOKEN_CHARS, TOKEN_PATHS, FakeTokens
+from wxsegment.testing._fake_tokens import TOKEN_PATHS, FakeTokens
 from wxsegment.testing._fake_types import (
     FakeCall,
     FakeConfig,
@@ -53,7 +53,7 @@ from wxsegment.testing._fake_types import (
     FaultKind,
     MassJob,
 )
-from wxsegment.testing._fake_users import FakeUsers, FollowerRecord
+from wxsegment.testing._fake_users import FakeUsers
 from wxsegment.testing._fake_wire import Reply, dumps, get_dict, get_int, get_str
 
 __all__ = ["FakeASGIApp", "FakeWeChat"]
@@ -65,10 +65,6 @@ _UNICODE_ESCAPE: Final = re.compile(rb"(?<!\\)(?:\\\\)*\\u[0-9a-fA-F]{4}")
 _LANGS: Final = frozenset({"zh_CN", "zh_TW", "en"})
 _REALSPEED: Final = {0: 80, 1: 60, 2: 45, 3: 30, 4: 10}
 _DELETABLE: Final = frozenset({"mpnews", "mpvideo", "video"})
-_QR_ACTIONS: Final = frozenset({"QR_SCENE", "QR_STR_SCENE", "QR_LIMIT_SCENE", "QR_LIMIT_STR_SCENE"})
-_JPEG: Final = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9")
-# menu/get names the default menu by a menuid only once conditional menus exist.
-_DEFAULT_MENUID: Final = 208_379_532
 _FIRST_MSG_ID: Final = 3_147_494_441
 _FIRST_MSG_DATA_ID: Final = 2_247_483_647
 # Endpoint families WeChat serves outside /cgi-bin.
@@ -114,11 +110,6 @@ class _Request:
 
 class _Timeout(Exception):
     """The fault ``timeout``: the caller never sees an answer."""
-
-
-def _copy_buttons(buttons: list[Any]) -> list[dict[str, Any]]:
-    copied: list[dict[str, Any]] = json.loads(json.dumps(buttons))
-    return copied
 
 
 def _norm_path(path: str) -> str:
@@ -172,11 +163,8 @@ class FakeWeChat:
         self._messages: list[FakeMessage] = []
         self._template_ids: dict[tuple[str, str], tuple[int, datetime]] = {}
         self._next_template_msgid = 200_228_332
-        self._qrcodes: dict[str, FakeQRCode] = {}
-        self._permanent: dict[tuple[str, int | str], str] = {}
-        self._menu: list[dict[str, Any]] | None = None
-        self._conditional: dict[str, tuple[list[dict[str, Any]], dict[str, str]]] = {}
-        self._next_menuid = 208_379_533
+        self._qr_store = FakeQRCodes(self)
+        self._menu_store = FakeMenus(self)
         self._asgi = FakeASGIApp(self)
         self._parsed: Any = None
         self._media_store = FakeMedia(self.config, self._lock, self.clock.now)
@@ -282,8 +270,8 @@ class FakeWeChat:
         """
         when = ensure_aware(at, "at") if at is not None else self.clock.now()
         with self._lock:
-            code = self._qrcodes.get(ticket)
-            if code is None or (code.expires_at is not None and when >= code.expires_at):
+            code = self._qr_store.live(ticket, when)
+            if code is None:
                 raise ValueError("unknown or expired QR code ticket")
             scene = str(code.scene_id) if code.scene_id is not None else code.scene_str or ""
             follower = self._user_store.records.get(openid)
@@ -507,7 +495,7 @@ class FakeWeChat:
     def qrcodes(self) -> Mapping[str, FakeQRCode]:
         """QR codes created, by ticket."""
         with self._lock:
-            return MappingProxyType(dict(self._qrcodes))
+            return MappingProxyType(dict(self._qr_store.codes))
 
     @property
     def calls(self) -> list[FakeCall]:
@@ -560,7 +548,7 @@ class FakeWeChat:
     def menu_for(self, openid: str) -> list[dict[str, Any]] | None:
         """The buttons trymatch would answer for a follower, or None without a default menu."""
         with self._lock:
-            return self._match_menu(self._user_store.known(openid))
+            return self._menu_store.match(self._user_store.known(openid))
 
     # ------------------------------------------------------------------ tokens and faults
 
@@ -648,7 +636,7 @@ class FakeWeChat:
             fault = self._faults.take(path)
             if fault is not None:
                 return (*self._faults.answer(fault), fault.kind)
-            return (*self._showqrcode(query, now), None)
+            return (*self._qr_store.show(query, now), None)
         route = _ROUTES.get(path)
         if route is None:
             return 404, None, None
@@ -736,69 +724,6 @@ class FakeWeChat:
         if not isinstance(body, dict):
             raise Reply(47001)
         return body
-
-    # ------------------------------------------------------------------ QR codes
-
-    def _h_qrcode_create(self, req: _Request) -> dict[str, Any]:
-        body = req.body
-        action = get_str(body, "action_name", 40035)
-        if action not in _QR_ACTIONS:
-            raise Reply(40035, "action_name")
-        scene = get_dict(get_dict(body, "action_info", 40053), "scene", 40053)
-        permanent = action.startswith("QR_LIMIT")
-        scene_id: int | None = None
-        scene_str: str | None = None
-        if action.endswith("STR_SCENE"):
-            scene_str = get_str(scene, "scene_str", 40053)
-            if len(scene_str) > 64:
-                raise Reply(40053, "scene_str longer than 64")
-        else:
-            scene_id = get_int(scene, "scene_id", 40053)
-            top = 100_000 if permanent else self.config.qrcode_temp_scene_max
-            if not 1 <= scene_id <= top:
-                raise Reply(40053, "scene_id out of range")
-        expires_at: datetime | None = None
-        expire = 0
-        if not permanent:
-            expire = self.config.qrcode_default_expire
-            if "expire_seconds" in body:
-                expire = get_int(body, "expire_seconds", 40035)
-                if expire < 1:
-                    raise Reply(40035, "expire_seconds")
-                if expire > self.config.qrcode_max_expire:
-                    if self.config.qrcode_over_max == "error":
-                        raise Reply(40035, "expire_seconds")
-                    expire = self.config.qrcode_max_expire
-            expires_at = req.now + timedelta(seconds=expire)
-        scene_value: int | str = scene_id if scene_id is not None else scene_str or ""
-        if permanent:
-            existing = self._permanent.get((action, scene_value))
-            if existing is not None:
-                code = self._qrcodes[existing]
-                return {"ticket": code.ticket, "url": code.url}
-            if len(self._permanent) >= self.config.max_permanent_qrcodes:
-                raise Reply(40053, "permanent QR code pool used up")
-        ticket = base64.b64encode(self._rng.randbytes(48)).decode("ascii")
-        url = "http://weixin.qq.com/q/" + "".join(self._rng.choices(TOKEN_CHARS, k=22))
-        self._qrcodes[ticket] = FakeQRCode(
-            ticket=ticket,
-            action_name=action,
-            scene_id=scene_id,
-            scene_str=scene_str,
-            created_at=req.now,
-            expires_at=expires_at,
-            url=url,
-        )
-        if permanent:
-            self._permanent[(action, scene_value)] = ticket
-            return {"ticket": ticket, "url": url}
-        return {"ticket": ticket, "expire_seconds": expire, "url": url}
-
-    def _showqrcode(self, query: Mapping[str, str], now: datetime) -> tuple[int, bytes | None]:
-        code = self._qrcodes.get(query.get("ticket", ""))
-        if code is None or (code.expires_at is not None and now >= code.expires_at):
-            return 404, None
-        return 200, _JPEG
 
     # ------------------------------------------------------------------ mass send
 
@@ -1196,93 +1121,6 @@ class FakeWeChat:
         )
         return answer
 
-    # ------------------------------------------------------------------ menus
-
-    def _h_menu_create(self, req: _Request) -> dict[str, Any]:
-        buttons = req.body.get("button")
-        check_buttons(buttons)
-        assert isinstance(buttons, list)
-        self._menu = _copy_buttons(buttons)
-        return {"errcode": 0, "errmsg": "ok"}
-
-    @staticmethod
-    def _shown(buttons: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{**b, "sub_button": b.get("sub_button") or []} for b in buttons]
-
-    def _h_menu_get(self, req: _Request) -> dict[str, Any]:
-        if self._menu is None:
-            raise Reply(46003)
-        menu: dict[str, Any] = {"button": self._shown(self._menu)}
-        answer: dict[str, Any] = {"menu": menu}
-        if self._conditional:
-            menu["menuid"] = _DEFAULT_MENUID
-            answer["conditionalmenu"] = [
-                # addconditional answers the id as a string; menu/get lists it as a number,
-                # like the default menu's.
-                {"button": self._shown(buttons), "matchrule": dict(rule), "menuid": int(menuid)}
-                for menuid, (buttons, rule) in self._conditional.items()
-            ]
-        return answer
-
-    def _h_menu_delete(self, req: _Request) -> dict[str, Any]:
-        self._menu = None
-        self._conditional.clear()
-        return {"errcode": 0, "errmsg": "ok"}
-
-    def _h_menu_addconditional(self, req: _Request) -> dict[str, Any]:
-        if self._menu is None:
-            raise Reply(65303)
-        buttons = req.body.get("button")
-        rule = check_matchrule(req.body.get("matchrule"), list(self._tag_store.records))
-        check_buttons(buttons)
-        assert isinstance(buttons, list)
-        limit = self.config.max_conditional_menus
-        if limit is not None and len(self._conditional) >= limit:
-            raise Reply(65305)
-        domains = menu_domains(buttons)
-        for other, _rule in self._conditional.values():
-            domains |= menu_domains(other)
-        if len(domains) > self.config.max_conditional_menu_domains:
-            raise Reply(65316)
-        menuid = str(self._next_menuid)
-        self._next_menuid += 1
-        self._conditional[menuid] = (_copy_buttons(buttons), rule)
-        return {"menuid": menuid}
-
-    def _h_menu_delconditional(self, req: _Request) -> dict[str, Any]:
-        menuid = req.body.get("menuid")
-        if isinstance(menuid, int) and not isinstance(menuid, bool):
-            menuid = str(menuid)
-        if not isinstance(menuid, str) or menuid not in self._conditional:
-            raise Reply(65301)
-        del self._conditional[menuid]
-        return {"errcode": 0, "errmsg": "ok"}
-
-    def _match_menu(self, follower: FollowerRecord) -> list[dict[str, Any]] | None:
-        default = self._menu
-        if default is None:
-            return None
-        last_tag = str(next(reversed(follower.tags))) if follower.tags else None
-        # Newest conditional menu first; several tags match by the last one applied.
-        platform = str(follower.platform)
-        menus: list[tuple[list[dict[str, Any]], dict[str, str]]] = list(self._conditional.values())
-        for candidate, rule in menus[::-1]:
-            if rule.get("tag_id", last_tag) == last_tag and (
-                rule.get("client_platform_type", platform) == platform
-            ):
-                return candidate
-        return default
-
-    def _h_menu_trymatch(self, req: _Request) -> dict[str, Any]:
-        user = req.body.get("user_id")
-        follower = self._user_store.records.get(user) if isinstance(user, str) else None
-        if follower is None or not follower.subscribed:
-            raise Reply(65302)
-        buttons = self._match_menu(follower)
-        if buttons is None:
-            raise Reply(46003)
-        return {"button": self._shown(buttons)}
-
 
 class FakeASGIApp:
     """The ASGI-3 face of a `FakeWeChat` (``fake.asgi``): same state, same answers.
@@ -1391,7 +1229,7 @@ _ROUTES: Final[Mapping[str, _Route]] = {
     ),
     "/cgi-bin/tags/getidlist": _Route("POST", lambda f, r: f._tag_store.getidlist(r)),
     "/cgi-bin/user/tag/get": _Route("POST", lambda f, r: f._tag_store.members(r)),
-    "/cgi-bin/qrcode/create": _Route("POST", FakeWeChat._h_qrcode_create),
+    "/cgi-bin/qrcode/create": _Route("POST", lambda f, r: f._qr_store.create(r)),
     "/cgi-bin/message/mass/sendall": _Route("POST", FakeWeChat._h_mass_sendall, paced=True),
     "/cgi-bin/message/mass/send": _Route("POST", FakeWeChat._h_mass_send, paced=True),
     "/cgi-bin/message/mass/preview": _Route("POST", FakeWeChat._h_mass_preview, paced=True),
@@ -1402,12 +1240,12 @@ _ROUTES: Final[Mapping[str, _Route]] = {
     "/cgi-bin/message/custom/send": _Route("POST", FakeWeChat._h_custom_send),
     "/cgi-bin/message/custom/typing": _Route("POST", FakeWeChat._h_typing),
     "/cgi-bin/message/template/send": _Route("POST", FakeWeChat._h_template_send),
-    "/cgi-bin/menu/create": _Route("POST", FakeWeChat._h_menu_create),
-    "/cgi-bin/menu/get": _Route("GET", FakeWeChat._h_menu_get),
-    "/cgi-bin/menu/delete": _Route("GET", FakeWeChat._h_menu_delete),
-    "/cgi-bin/menu/addconditional": _Route("POST", FakeWeChat._h_menu_addconditional),
-    "/cgi-bin/menu/delconditional": _Route("POST", FakeWeChat._h_menu_delconditional),
-    "/cgi-bin/menu/trymatch": _Route("POST", FakeWeChat._h_menu_trymatch),
+    "/cgi-bin/menu/create": _Route("POST", lambda f, r: f._menu_store.create(r)),
+    "/cgi-bin/menu/get": _Route("GET", lambda f, r: f._menu_store.get(r)),
+    "/cgi-bin/menu/delete": _Route("GET", lambda f, r: f._menu_store.delete(r)),
+    "/cgi-bin/menu/addconditional": _Route("POST", lambda f, r: f._menu_store.add_conditional(r)),
+    "/cgi-bin/menu/delconditional": _Route("POST", lambda f, r: f._menu_store.del_conditional(r)),
+    "/cgi-bin/menu/trymatch": _Route("POST", lambda f, r: f._menu_store.trymatch(r)),
     # Content APIs; their state lives in _fake_media, _fake_content and _fake_templates.
     "/cgi-bin/media/upload": _Route("POST", lambda f, r: f._media_store.upload(r), multipart=True),
     "/cgi-bin/media/get": _Route("GET", lambda f, r: f._media_store.get(r)),
