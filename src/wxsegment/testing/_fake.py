@@ -12,12 +12,10 @@ undocumented, `FakeConfig` has an option.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import random
 import re
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -35,6 +33,7 @@ from wxsegment.testing._fake_events import EventPusher, FollowerActor, PushMode,
 from wxsegment.testing._fake_faults import FakeFaults
 from wxsegment.testing._fake_kf import FakeCustomerService, FakeKfAccount
 from wxsegment.testing._fake_limits import check_custom_sizes, check_media
+from wxsegment.testing._fake_mass import FakeMass
 from wxsegment.testing._fake_media import FakeFile, FakeMedia, retired
 from wxsegment.testing._fake_menu import FakeMenus
 from wxsegment.testing._fake_multipart import UploadedFile, parse_multipart
@@ -54,7 +53,7 @@ from wxsegment.testing._fake_types import (
     MassJob,
 )
 from wxsegment.testing._fake_users import FakeUsers
-from wxsegment.testing._fake_wire import Reply, dumps, get_dict, get_int, get_str
+from wxsegment.testing._fake_wire import Reply, dumps, get_dict, get_str
 
 __all__ = ["FakeASGIApp", "FakeWeChat"]
 
@@ -63,10 +62,6 @@ _SHOWQRCODE: Final = "/cgi-bin/showqrcode"
 # it escapes the backslashes themselves).
 _UNICODE_ESCAPE: Final = re.compile(rb"(?<!\\)(?:\\\\)*\\u[0-9a-fA-F]{4}")
 _LANGS: Final = frozenset({"zh_CN", "zh_TW", "en"})
-_REALSPEED: Final = {0: 80, 1: 60, 2: 45, 3: 30, 4: 10}
-_DELETABLE: Final = frozenset({"mpnews", "mpvideo", "video"})
-_FIRST_MSG_ID: Final = 3_147_494_441
-_FIRST_MSG_DATA_ID: Final = 2_247_483_647
 # Endpoint families WeChat serves outside /cgi-bin.
 _OUTSIDE_CGI_BIN: Final = ("/datacube/", "/customservice/")
 
@@ -150,13 +145,7 @@ class FakeWeChat:
         self._faults = FakeFaults(self, TOKEN_PATHS | {_SHOWQRCODE})
         self._calls: list[FakeCall] = []
         self._rid = 0
-        self._mass_times: deque[datetime] = deque()
-        self._monthly: dict[tuple[str, str], int] = {}
-        self._jobs: dict[int, MassJob] = {}
-        self._next_msg_id = _FIRST_MSG_ID
-        self._next_msg_data_id = _FIRST_MSG_DATA_ID
-        self._clientmsgids: dict[str, tuple[int, datetime]] = {}
-        self._speed = 0
+        self._mass = FakeMass(self)
         self._grants: dict[str, dict[str, _Grant]] = {}
         self._last_interaction: dict[str, datetime] = {}
         self._typing_until: dict[str, datetime] = {}
@@ -324,7 +313,7 @@ class FakeWeChat:
         with self._lock:
             self._user_store.known(openid)
             key = (openid, month_key(when))
-            self._monthly[key] = self._monthly.get(key, 0) + 1
+            self._mass.monthly[key] = self._mass.monthly.get(key, 0) + 1
 
     # ------------------------------------------------------------------ pushes (_fake_events)
 
@@ -397,7 +386,7 @@ class FakeWeChat:
     def article_url(self, msg_id: int, index: int = 1) -> str:
         """The link of article ``index`` (1-based) of mass job ``msg_id`` (for delete by url)."""
         with self._lock:
-            job = self._jobs.get(msg_id)
+            job = self._mass.jobs.get(msg_id)
             if job is None or job.msg_data_id is None:
                 raise ValueError(f"no mass-sent article job with msg_id {msg_id!r}")
             return article_url(job.msg_data_id, index)
@@ -483,7 +472,7 @@ class FakeWeChat:
     def jobs(self) -> Mapping[int, MassJob]:
         """Accepted mass jobs (and previews) by msg_id."""
         with self._lock:
-            return MappingProxyType(dict(self._jobs))
+            return MappingProxyType(dict(self._mass.jobs))
 
     @property
     def messages(self) -> tuple[FakeMessage, ...]:
@@ -506,7 +495,7 @@ class FakeWeChat:
     @property
     def speed(self) -> int:
         """The mass-send speed level (0-4)."""
-        return self._speed
+        return self._mass.speed
 
     def mass_received(self, openid: str, month: str | datetime | None = None) -> int:
         """Mass pushes delivered to ``openid`` in a natural month (default: the clock's month)."""
@@ -517,7 +506,7 @@ class FakeWeChat:
         else:
             key = month
         with self._lock:
-            return self._monthly.get((openid, key), 0)
+            return self._mass.monthly.get((openid, key), 0)
 
     @property
     def media(self) -> FakeMedia:
@@ -540,10 +529,10 @@ class FakeWeChat:
         if status not in ("SEND_SUCCESS", "SEND_FAIL", "SENDING", "DELETE"):
             raise ValueError(f"unknown mass job status {status!r}")
         with self._lock:
-            job = self._jobs.get(msg_id)
+            job = self._mass.jobs.get(msg_id)
             if job is None:
                 raise ValueError(f"unknown mass job {msg_id!r}")
-            self._jobs[msg_id] = attrs.evolve(job, status=status)
+            self._mass.jobs[msg_id] = attrs.evolve(job, status=status)
 
     def menu_for(self, openid: str) -> list[dict[str, Any]] | None:
         """The buttons trymatch would answer for a follower, or None without a default menu."""
@@ -648,7 +637,7 @@ class FakeWeChat:
             if route.token:
                 self._tokens.check(query, now)
             if route.paced:
-                self._pace(now)
+                self._mass.pace(now)
             self._ops.count(path, now)
             body: Mapping[str, Any] = {}
             files: Mapping[str, UploadedFile] = {}
@@ -724,243 +713,6 @@ class FakeWeChat:
         if not isinstance(body, dict):
             raise Reply(47001)
         return body
-
-    # ------------------------------------------------------------------ mass send
-
-    def _pace(self, now: datetime) -> None:
-        window = now - timedelta(minutes=1)
-        while self._mass_times and self._mass_times[0] <= window:
-            self._mass_times.popleft()
-        if len(self._mass_times) >= self.config.mass_per_minute:
-            raise Reply(45011)
-        self._mass_times.append(now)
-
-    @staticmethod
-    def _mass_content(body: Mapping[str, Any], endpoint: str) -> tuple[str, dict[str, Any]]:
-        msgtype = body.get("msgtype")
-        allowed = {"mpnews", "text", "voice", "image", "mpvideo", "wxcard"}
-        if endpoint != "sendall":
-            allowed.add("video")
-        if not isinstance(msgtype, str) or msgtype not in allowed:
-            raise Reply(40008)
-        if msgtype == "image" and "images" in body:
-            images = get_dict(body, "images", 40007)
-            ids = images.get("media_ids")
-            if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
-                raise Reply(40007)
-            return msgtype, {"images": images}
-        payload = get_dict(body, msgtype, 40035, missing=44001 if msgtype == "text" else 41006)
-        if msgtype == "text":
-            get_str(payload, "content", 44004)
-        elif msgtype == "wxcard":
-            get_str(payload, "card_id", 40035)
-        else:
-            get_str(payload, "media_id", 40007, missing=41006)
-        return msgtype, {msgtype: payload}
-
-    def _mass_send(
-        self, req: _Request, endpoint: str, audience: list[str], scope: str
-    ) -> dict[str, Any]:
-        body = req.body
-        msgtype, content = self._mass_content(body, endpoint)
-        self._check_mpnews(msgtype, content)
-        check_media(self.config, self._media, body, msgtype, req.now)
-        reprint = body.get("send_ignore_reprint", 0)
-        if reprint not in (0, 1) or isinstance(reprint, bool):
-            raise Reply(40035, "send_ignore_reprint must be 0 or 1")
-        clientmsgid: str | None = None
-        key: str | None = None
-        if "clientmsgid" in body:
-            clientmsgid = get_str(body, "clientmsgid", 45067)
-            if len(clientmsgid.encode("utf-8")) > self.config.clientmsgid_max_bytes:
-                raise Reply(45067)
-            key = "id:" + clientmsgid
-        elif self.config.implicit_clientmsgid:
-            digest = hashlib.sha256(
-                json.dumps([scope, msgtype, content], sort_keys=True).encode("utf-8")
-            ).hexdigest()
-            key = "digest:" + digest
-        if key is not None:
-            seen = self._clientmsgids.get(key)
-            if seen is not None:
-                msg_id, at = seen
-                age = (req.now - at).total_seconds()
-                if age < self.config.clientmsgid_min_retry:
-                    raise Reply(45066)
-                if age < self.config.clientmsgid_window:
-                    raise Reply(45065, msg_id=msg_id)
-        job = self._deliver(req.now, endpoint, msgtype, clientmsgid, audience, monthly=True)
-        if msgtype == "mpnews":
-            self._content_store.consume_draft(content["mpnews"]["media_id"])
-        if key is not None:
-            self._clientmsgids[key] = (job.msg_id, req.now)
-        answer: dict[str, Any] = {
-            "errcode": 0,
-            "errmsg": "send job submission success",
-            "msg_id": job.msg_id,
-        }
-        if job.msg_data_id is not None:
-            answer["msg_data_id"] = job.msg_data_id
-        return answer
-
-    def _check_mpnews(self, msgtype: str, content: Mapping[str, Any]) -> None:
-        # Mass mpnews takes a draft's media_id (or a legacy news material's), nothing else.
-        if msgtype != "mpnews" or not self.config.require_known_mpnews:
-            return
-        if not self._content_store.knows_mpnews(content["mpnews"]["media_id"]):
-            raise Reply(40007, "mpnews needs the media_id of a draft")
-
-    def _deliver(
-        self,
-        now: datetime,
-        endpoint: str,
-        msgtype: str,
-        clientmsgid: str | None,
-        audience: list[str],
-        *,
-        monthly: bool,
-    ) -> MassJob:
-        month = month_key(now)
-        delivered: list[str] = []
-        filtered: list[str] = []
-        for openid in audience:
-            follower = self._user_store.records.get(openid)
-            if follower is None or not follower.subscribed or openid in self._blacklist:
-                filtered.append(openid)
-                continue
-            if monthly:
-                count = self._monthly.get((openid, month), 0)
-                if count >= self.config.monthly_mass_limit:
-                    filtered.append(openid)
-                    continue
-                self._monthly[(openid, month)] = count + 1
-            delivered.append(openid)
-        msg_data_id = None
-        if msgtype == "mpnews" and endpoint != "preview":
-            msg_data_id = self._next_msg_data_id
-            self._next_msg_data_id += 1
-        job = MassJob(
-            msg_id=self._next_msg_id,
-            msg_data_id=msg_data_id,
-            endpoint=endpoint,
-            msgtype=msgtype,
-            clientmsgid=clientmsgid,
-            status="SEND_SUCCESS",
-            created_at=now,
-            total_count=len(audience),
-            filter_count=len(delivered),
-            sent_count=len(delivered),
-            error_count=0,
-            delivered=tuple(delivered),
-            filtered=tuple(filtered),
-        )
-        self._next_msg_id += 1
-        self._jobs[job.msg_id] = job
-        self._events.job_finished(job)
-        return job
-
-    def _h_mass_sendall(self, req: _Request) -> dict[str, Any]:
-        flt = get_dict(req.body, "filter", 40035)
-        to_all = flt.get("is_to_all", False)
-        if not isinstance(to_all, bool):
-            raise Reply(40035, "is_to_all must be a boolean")
-        if to_all:
-            audience = self._user_store.subscribed()
-            return self._mass_send(req, "sendall", audience, "all")
-        key = "tag_id"
-        if "tag_id" not in flt and "group_id" in flt and self.config.legacy_group_id == "tag":
-            key = "group_id"
-        tag = self._tag_store.records.get(get_int(flt, key, 40050))
-        if tag is None:
-            raise Reply(40050)
-        members = self._user_store.in_follow_order(tag.members)
-        return self._mass_send(req, "sendall", members, f"tag:{tag.id}")
-
-    def _h_mass_send(self, req: _Request) -> dict[str, Any]:
-        touser = req.body.get("touser")
-        if not isinstance(touser, list):
-            raise Reply(40031)
-        if len(touser) < 2:
-            raise Reply(40130)
-        if len(touser) > 10_000:
-            raise Reply(40032)
-        if not all(isinstance(o, str) and o for o in touser):
-            raise Reply(40031)
-        audience = list(dict.fromkeys(touser))
-        if len(audience) < len(touser) and self.config.mass_duplicate_touser == "reject":
-            raise Reply(40031, "duplicate openid in touser")
-        return self._mass_send(req, "send", audience, "openids:" + ",".join(sorted(audience)))
-
-    def _h_mass_preview(self, req: _Request) -> dict[str, Any]:
-        msgtype, content = self._mass_content(req.body, "preview")
-        self._check_mpnews(msgtype, content)
-        check_media(self.config, self._media, req.body, msgtype, req.now)
-        towxname = req.body.get("towxname")
-        if towxname is not None:
-            if not isinstance(towxname, str) or not towxname:
-                raise Reply(40132 if towxname else 40035)
-            audience: list[str] = []
-        else:
-            audience = [self._user_store.lookup(req.body.get("touser"), subscribed=True).openid]
-        monthly = self.config.preview_counts_toward_monthly
-        job = self._deliver(req.now, "preview", msgtype, None, audience, monthly=monthly)
-        return {"errcode": 0, "errmsg": "preview success", "msg_id": job.msg_id}
-
-    def _job(self, body: Mapping[str, Any]) -> MassJob:
-        msg_id = body.get("msg_id")
-        if isinstance(msg_id, str) and msg_id.isdigit():
-            msg_id = int(msg_id)
-        job = self._jobs.get(msg_id) if isinstance(msg_id, int) else None
-        if job is None or job.endpoint == "preview":
-            raise Reply(40059)
-        return job
-
-    def _status(self, job: MassJob, now: datetime) -> str:
-        sending = timedelta(seconds=self.config.mass_sending_duration)
-        if job.status == "SEND_SUCCESS" and now < job.created_at + sending:
-            return "SENDING"
-        return job.status
-
-    def _job_by_url(self, body: Mapping[str, Any]) -> MassJob:
-        url = body.get("url")
-        for job in self._jobs.values():
-            if (
-                job.msg_data_id is not None
-                and job.endpoint != "preview"
-                and isinstance(url, str)
-                and url.startswith(article_url(job.msg_data_id, 1)[:-1])
-            ):
-                return job
-        raise Reply(40059, "no send of this article url")
-
-    def _h_mass_delete(self, req: _Request) -> dict[str, Any]:
-        # The article url identifies the send only when msg_id is absent.
-        job = self._job(req.body) if "msg_id" in req.body else self._job_by_url(req.body)
-        status = self._status(job, req.now)
-        if job.msgtype not in _DELETABLE or status not in ("SEND_SUCCESS", "DELETE"):
-            raise Reply(40059, "only successful mpnews and video sends can be deleted")
-        index = req.body.get("article_idx", 0)
-        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= 8:
-            raise Reply(40060)
-        if index == 0:
-            self._jobs[job.msg_id] = attrs.evolve(job, status="DELETE")
-        return {"errcode": 0, "errmsg": "ok"}
-
-    def _h_mass_get(self, req: _Request) -> dict[str, Any]:
-        job = self._job(req.body)
-        return {"msg_id": job.msg_id, "msg_status": self._status(job, req.now)}
-
-    def _h_speed_get(self, req: _Request) -> dict[str, Any]:
-        return {"speed": self._speed, "realspeed": _REALSPEED[self._speed]}
-
-    def _h_speed_set(self, req: _Request) -> dict[str, Any]:
-        if "speed" not in req.body:
-            raise Reply(45084)
-        speed = get_int(req.body, "speed", 45083)
-        if speed not in _REALSPEED:
-            raise Reply(45083)
-        self._speed = speed
-        return {"errcode": 0, "errmsg": "ok"}
 
     # ------------------------------------------------------------------ customer service
 
@@ -1230,13 +982,15 @@ _ROUTES: Final[Mapping[str, _Route]] = {
     "/cgi-bin/tags/getidlist": _Route("POST", lambda f, r: f._tag_store.getidlist(r)),
     "/cgi-bin/user/tag/get": _Route("POST", lambda f, r: f._tag_store.members(r)),
     "/cgi-bin/qrcode/create": _Route("POST", lambda f, r: f._qr_store.create(r)),
-    "/cgi-bin/message/mass/sendall": _Route("POST", FakeWeChat._h_mass_sendall, paced=True),
-    "/cgi-bin/message/mass/send": _Route("POST", FakeWeChat._h_mass_send, paced=True),
-    "/cgi-bin/message/mass/preview": _Route("POST", FakeWeChat._h_mass_preview, paced=True),
-    "/cgi-bin/message/mass/delete": _Route("POST", FakeWeChat._h_mass_delete),
-    "/cgi-bin/message/mass/get": _Route("POST", FakeWeChat._h_mass_get),
-    "/cgi-bin/message/mass/speed/get": _Route("POST", FakeWeChat._h_speed_get, empty_body=True),
-    "/cgi-bin/message/mass/speed/set": _Route("POST", FakeWeChat._h_speed_set),
+    "/cgi-bin/message/mass/sendall": _Route("POST", lambda f, r: f._mass.sendall(r), paced=True),
+    "/cgi-bin/message/mass/send": _Route("POST", lambda f, r: f._mass.send(r), paced=True),
+    "/cgi-bin/message/mass/preview": _Route("POST", lambda f, r: f._mass.preview(r), paced=True),
+    "/cgi-bin/message/mass/delete": _Route("POST", lambda f, r: f._mass.delete(r)),
+    "/cgi-bin/message/mass/get": _Route("POST", lambda f, r: f._mass.get(r)),
+    "/cgi-bin/message/mass/speed/get": _Route(
+        "POST", lambda f, r: f._mass.speed_get(r), empty_body=True
+    ),
+    "/cgi-bin/message/mass/speed/set": _Route("POST", lambda f, r: f._mass.speed_set(r)),
     "/cgi-bin/message/custom/send": _Route("POST", FakeWeChat._h_custom_send),
     "/cgi-bin/message/custom/typing": _Route("POST", FakeWeChat._h_typing),
     "/cgi-bin/message/template/send": _Route("POST", FakeWeChat._h_template_send),
