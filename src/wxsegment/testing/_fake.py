@@ -17,7 +17,7 @@ import random
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final, Literal
 from urllib.parse import parse_qsl
@@ -32,10 +32,10 @@ from wxsegment.testing._fake_datacube import DATACUBE_SPANS, FakeDatacube, artic
 from wxsegment.testing._fake_events import EventPusher, FollowerActor, PushMode, PushResult
 from wxsegment.testing._fake_faults import FakeFaults
 from wxsegment.testing._fake_kf import FakeCustomerService, FakeKfAccount
-from wxsegment.testing._fake_limits import check_custom_sizes, check_media
 from wxsegment.testing._fake_mass import FakeMass
 from wxsegment.testing._fake_media import FakeFile, FakeMedia, retired
 from wxsegment.testing._fake_menu import FakeMenus
+from wxsegment.testing._fake_messages import FakeMessages
 from wxsegment.testing._fake_multipart import UploadedFile, parse_multipart
 from wxsegment.testing._fake_ops import FakeOps
 from wxsegment.testing._fake_qrcode import FakeQRCodes
@@ -53,7 +53,7 @@ from wxsegment.testing._fake_types import (
     MassJob,
 )
 from wxsegment.testing._fake_users import FakeUsers
-from wxsegment.testing._fake_wire import Reply, dumps, get_dict, get_str
+from wxsegment.testing._fake_wire import Reply, dumps
 
 __all__ = ["FakeASGIApp", "FakeWeChat"]
 
@@ -64,12 +64,6 @@ _UNICODE_ESCAPE: Final = re.compile(rb"(?<!\\)(?:\\\\)*\\u[0-9a-fA-F]{4}")
 _LANGS: Final = frozenset({"zh_CN", "zh_TW", "en"})
 # Endpoint families WeChat serves outside /cgi-bin.
 _OUTSIDE_CGI_BIN: Final = ("/datacube/", "/customservice/")
-
-
-@attrs.define
-class _Grant:
-    expires_at: datetime
-    remaining: int | None
 
 
 @attrs.frozen
@@ -146,12 +140,7 @@ class FakeWeChat:
         self._calls: list[FakeCall] = []
         self._rid = 0
         self._mass = FakeMass(self)
-        self._grants: dict[str, dict[str, _Grant]] = {}
-        self._last_interaction: dict[str, datetime] = {}
-        self._typing_until: dict[str, datetime] = {}
-        self._messages: list[FakeMessage] = []
-        self._template_ids: dict[tuple[str, str], tuple[int, datetime]] = {}
-        self._next_template_msgid = 200_228_332
+        self._message_store = FakeMessages(self)
         self._qr_store = FakeQRCodes(self)
         self._menu_store = FakeMenus(self)
         self._asgi = FakeASGIApp(self)
@@ -248,7 +237,7 @@ class FakeWeChat:
                 self._datacube.unfollow(openid, self.clock.now(), follower.subscribe_scene)
             follower.subscribed = False
             self._tag_store.untag_all(follower)
-            self._grants.pop(openid, None)
+            self._message_store.close_windows(openid)
 
     def scan(self, openid: str, ticket: str, *, at: datetime | None = None) -> tuple[str, str]:
         """A user scans a QR code: follows through it, or just scans if already following.
@@ -300,10 +289,7 @@ class FakeWeChat:
             follower = self._user_store.known(openid)
             if not follower.subscribed:
                 raise ValueError(f"follower {openid!r} does not follow the account")
-            self._grants.setdefault(openid, {})[kind] = _Grant(when + rule.duration, rule.messages)
-            last = self._last_interaction.get(openid)
-            if last is None or when > last:
-                self._last_interaction[openid] = when
+            self._message_store.open_window(openid, kind, rule, when)
             if kind == "message":
                 self._datacube.message(openid, when)
 
@@ -478,7 +464,7 @@ class FakeWeChat:
     def messages(self) -> tuple[FakeMessage, ...]:
         """Customer-service and template messages delivered, oldest first."""
         with self._lock:
-            return tuple(self._messages)
+            return tuple(self._message_store.delivered)
 
     @property
     def qrcodes(self) -> Mapping[str, FakeQRCode]:
@@ -714,165 +700,6 @@ class FakeWeChat:
             raise Reply(47001)
         return body
 
-    # ------------------------------------------------------------------ customer service
-
-    @staticmethod
-    def _custom_content(body: Mapping[str, Any]) -> str:
-        msgtype = body.get("msgtype")
-        if not isinstance(msgtype, str):
-            raise Reply(40008)
-        if msgtype == "text":
-            get_str(get_dict(body, "text", 40035, missing=44004), "content", 44004)
-        elif msgtype in ("image", "voice", "mpnews"):
-            get_str(get_dict(body, msgtype, 40035, missing=41006), "media_id", 40007, missing=41006)
-        elif msgtype == "video":
-            payload = get_dict(body, "video", 40035, missing=41006)
-            get_str(payload, "media_id", 40007, missing=41006)
-        elif msgtype == "music":
-            payload = get_dict(body, "music", 40035)
-            get_str(payload, "thumb_media_id", 40007, missing=41006)
-        elif msgtype == "news":
-            articles = get_dict(body, "news", 40035, missing=44003).get("articles")
-            if not isinstance(articles, list) or not articles:
-                raise Reply(44003)
-            if len(articles) > 1:
-                raise Reply(45008)
-            if not isinstance(articles[0], dict):
-                raise Reply(40035)
-        elif msgtype == "mpnewsarticle":
-            get_str(get_dict(body, "mpnewsarticle", 40035), "article_id", 40035)
-        elif msgtype == "msgmenu":
-            items = get_dict(body, "msgmenu", 40035).get("list")
-            if not isinstance(items, list) or not items:
-                raise Reply(40035, "msgmenu.list")
-        elif msgtype == "wxcard":
-            get_str(get_dict(body, "wxcard", 40035), "card_id", 40035)
-        elif msgtype == "miniprogrampage":
-            page = get_dict(body, "miniprogrampage", 40035)
-            for field in ("appid", "pagepath", "thumb_media_id"):
-                get_str(page, field, 40035)
-        else:
-            raise Reply(40008)
-        return msgtype
-
-    def _h_custom_send(self, req: _Request) -> dict[str, Any]:
-        follower = self._user_store.lookup(req.body.get("touser"), subscribed=True)
-        msgtype = self._custom_content(req.body)
-        check_custom_sizes(self.config, req.body, msgtype)
-        check_media(self.config, self._media, req.body, msgtype, req.now)
-        if "customservice" in req.body:
-            self._kf.existing(get_dict(req.body, "customservice", 40035).get("kf_account"))
-        grants = [
-            g for g in self._grants.get(follower.openid, {}).values() if g.expires_at > req.now
-        ]
-        if not grants:
-            raise Reply(45015)
-        usable = [g for g in grants if g.remaining is None or g.remaining > 0]
-        if not usable:
-            raise Reply(45047)
-        unlimited = [g for g in usable if g.remaining is None]
-        if not unlimited:
-            grant = min(usable, key=lambda g: g.expires_at)
-            assert grant.remaining is not None
-            grant.remaining -= 1
-        self._typing_until.pop(follower.openid, None)
-        self._messages.append(
-            FakeMessage(
-                kind="custom",
-                openid=follower.openid,
-                msgtype=msgtype,
-                msgid=None,
-                at=req.now,
-                body=MappingProxyType(dict(req.body)),
-            )
-        )
-        return {"errcode": 0, "errmsg": "ok"}
-
-    def _h_typing(self, req: _Request) -> dict[str, Any]:
-        follower = self._user_store.lookup(req.body.get("touser"), subscribed=True)
-        command = req.body.get("command")
-        if command not in ("Typing", "CancelTyping"):
-            raise Reply(45072)
-        if not any(g.expires_at > req.now for g in self._grants.get(follower.openid, {}).values()):
-            raise Reply(45015)
-        last = self._last_interaction.get(follower.openid)
-        recent = timedelta(seconds=self.config.typing_interaction_within)
-        if last is None or req.now - last > recent:
-            raise Reply(45080)
-        if command == "CancelTyping":
-            self._typing_until.pop(follower.openid, None)
-            return {"errcode": 0, "errmsg": "ok"}
-        until = self._typing_until.get(follower.openid)
-        if until is not None and req.now < until:
-            raise Reply(45081)
-        self._typing_until[follower.openid] = req.now + timedelta(
-            seconds=self.config.typing_duration
-        )
-        return {"errcode": 0, "errmsg": "ok"}
-
-    # ------------------------------------------------------------------ template messages
-
-    def _h_template_send(self, req: _Request) -> dict[str, Any]:
-        body = req.body
-        template_id = get_str(body, "template_id", 40037)
-        if (
-            self.config.templates is not None
-            and template_id not in self.config.templates
-            and not self._template_store.knows(template_id)
-        ):
-            raise Reply(40037)
-        follower = self._user_store.lookup(body.get("touser"), subscribed=True)
-        data = body.get("data", {})
-        if not isinstance(data, dict):
-            raise Reply(47001)
-        self._template_store.check_values(data, self._template_store.template_keys(template_id))
-        if "url" in body and not isinstance(body["url"], str):
-            raise Reply(40035, "url")
-        if "miniprogram" in body:
-            mini = get_dict(body, "miniprogram", 40035)
-            get_str(mini, "appid", 40035)
-        client_msg_id = body.get("client_msg_id")
-        if client_msg_id is not None:
-            if not isinstance(client_msg_id, str) or not client_msg_id:
-                raise Reply(40035, "client_msg_id")
-            seen = self._template_ids.get((follower.openid, client_msg_id))
-            window = timedelta(seconds=self.config.template_dedup_window)
-            if seen is not None and req.now - seen[1] < window:
-                return {"errcode": 0, "errmsg": "ok", "msgid": seen[0]}
-        msgid = self._next_template_msgid
-        self._next_template_msgid += 1
-        if client_msg_id is not None:
-            self._template_ids[(follower.openid, client_msg_id)] = (msgid, req.now)
-        self._messages.append(
-            FakeMessage(
-                kind="template",
-                openid=follower.openid,
-                msgtype="template",
-                msgid=msgid,
-                at=req.now,
-                body=MappingProxyType(dict(body)),
-            )
-        )
-        self._events.template_sent(follower.openid, msgid)
-        return {"errcode": 0, "errmsg": "ok", "msgid": msgid}
-
-    # ------------------------------------------------------------------ subscribe notifications
-
-    def _h_bizsend(self, req: _Request) -> dict[str, Any]:
-        follower = self._user_store.lookup(req.body.get("touser"))
-        answer = self._template_store.bizsend(req, follower.openid)
-        self._messages.append(
-            FakeMessage(
-                kind="subscribe",
-                openid=follower.openid,
-                msgtype="subscribe",
-                msgid=None,
-                at=req.now,
-                body=MappingProxyType(dict(req.body)),
-            )
-        )
-        return answer
-
 
 class FakeASGIApp:
     """The ASGI-3 face of a `FakeWeChat` (``fake.asgi``): same state, same answers.
@@ -991,9 +818,11 @@ _ROUTES: Final[Mapping[str, _Route]] = {
         "POST", lambda f, r: f._mass.speed_get(r), empty_body=True
     ),
     "/cgi-bin/message/mass/speed/set": _Route("POST", lambda f, r: f._mass.speed_set(r)),
-    "/cgi-bin/message/custom/send": _Route("POST", FakeWeChat._h_custom_send),
-    "/cgi-bin/message/custom/typing": _Route("POST", FakeWeChat._h_typing),
-    "/cgi-bin/message/template/send": _Route("POST", FakeWeChat._h_template_send),
+    "/cgi-bin/message/custom/send": _Route("POST", lambda f, r: f._message_store.custom_send(r)),
+    "/cgi-bin/message/custom/typing": _Route("POST", lambda f, r: f._message_store.typing(r)),
+    "/cgi-bin/message/template/send": _Route(
+        "POST", lambda f, r: f._message_store.template_send(r)
+    ),
     "/cgi-bin/menu/create": _Route("POST", lambda f, r: f._menu_store.create(r)),
     "/cgi-bin/menu/get": _Route("GET", lambda f, r: f._menu_store.get(r)),
     "/cgi-bin/menu/delete": _Route("GET", lambda f, r: f._menu_store.delete(r)),
@@ -1054,7 +883,7 @@ _ROUTES: Final[Mapping[str, _Route]] = {
     "/wxaapi/newtmpl/deltemplate": _Route(
         "POST", lambda f, r: f._template_store.delete_subscribe(r)
     ),
-    "/cgi-bin/message/subscribe/bizsend": _Route("POST", FakeWeChat._h_bizsend),
+    "/cgi-bin/message/subscribe/bizsend": _Route("POST", lambda f, r: f._message_store.bizsend(r)),
     **{f"/datacube/{name}": _Route("POST", _datacube_handler(name)) for name in DATACUBE_SPANS},
     "/cgi-bin/tags/members/getblacklist": _Route(
         "POST", lambda fake, req: fake._blacklist.page(req.body)
