@@ -61,7 +61,6 @@ _SHOWQRCODE: Final = "/cgi-bin/showqrcode"
 # An unescaped backslash followed by u and four hex digits (an even run of backslashes before
 # it escapes the backslashes themselves).
 _UNICODE_ESCAPE: Final = re.compile(rb"(?<!\\)(?:\\\\)*\\u[0-9a-fA-F]{4}")
-_LANGS: Final = frozenset({"zh_CN", "zh_TW", "en"})
 # Endpoint families WeChat serves outside /cgi-bin.
 _OUTSIDE_CGI_BIN: Final = ("/datacube/", "/customservice/")
 
