@@ -1,9 +1,14 @@
 """FakeWeChat: an in-process emulator of the WeChat service-account HTTP API.
 
-It keeps state (followers, tags, QR codes, mass jobs, monthly deliveries, service windows,
-tokens) and answers exactly as WeChat's wire does: the same paths, JSON shapes and errcodes,
-HTTP 200 for errcode answers. It serves `httpx.MockTransport` (``fake.handler``) and ASGI
+It answers exactly as WeChat's wire does: the same paths, JSON shapes and errcodes, HTTP 200
+for errcode answers. It serves `httpx.MockTransport` (``fake.handler``) and ASGI
 (``fake.asgi``). Time comes from an injected clock. All state changes happen under one lock.
+
+This module is the facade: set-up and inspection methods, the route table, dispatch and the
+transports. Each domain keeps its state and endpoints in its own module, as the client does:
+followers in ``_fake_users``, tags in ``_fake_tags``, mass jobs in ``_fake_mass``, messages in
+``_fake_messages``, QR codes in ``_fake_qrcode``, menus in ``_fake_menu``, tokens in
+``_fake_tokens``, faults in ``_fake_faults``, and so on.
 
 The fake never accepts what WeChat documents it refuses; where WeChat's behaviour is
 undocumented, `FakeConfig` has an option.
@@ -14,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -53,14 +57,11 @@ from wxsegment.testing._fake_types import (
     MassJob,
 )
 from wxsegment.testing._fake_users import FakeUsers
-from wxsegment.testing._fake_wire import Reply, dumps
+from wxsegment.testing._fake_wire import Reply, dumps, parse_json
 
 __all__ = ["FakeASGIApp", "FakeWeChat"]
 
 _SHOWQRCODE: Final = "/cgi-bin/showqrcode"
-# An unescaped backslash followed by u and four hex digits (an even run of backslashes before
-# it escapes the backslashes themselves).
-_UNICODE_ESCAPE: Final = re.compile(rb"(?<!\\)(?:\\\\)*\\u[0-9a-fA-F]{4}")
 # Endpoint families WeChat serves outside /cgi-bin.
 _OUTSIDE_CGI_BIN: Final = ("/datacube/", "/customservice/")
 
@@ -204,26 +205,8 @@ class FakeWeChat:
 
     def add_followers(self, n_or_openids: int | Iterable[str]) -> list[str]:
         """Add many followers at once: ``n`` generated openids or the given ones; returns them."""
-        if isinstance(n_or_openids, bool):
-            raise TypeError("expected a count or an iterable of openids")
-        if isinstance(n_or_openids, int):
-            if n_or_openids < 0:
-                raise ValueError("the number of followers cannot be negative")
-            with self._lock:
-                start = len(self._user_store.order)
-                openids = [f"oFAKE{start + i:023d}" for i in range(n_or_openids)]
-        elif isinstance(n_or_openids, str):
-            raise TypeError("expected an iterable of openids, not a single string")
-        else:
-            openids = list(n_or_openids)
         with self._lock:
-            seen = set(self._user_store.records)
-            for openid in openids:
-                if not isinstance(openid, str) or not openid:
-                    raise ValueError(f"openid must be a non-empty string, got {openid!r}")
-                if openid in seen:
-                    raise ValueError(f"follower {openid!r} already exists or is repeated")
-                seen.add(openid)
+            openids = self._user_store.new_openids(n_or_openids)
             for openid in openids:
                 self.add_follower(openid)
         return openids
@@ -511,13 +494,8 @@ class FakeWeChat:
     def set_job_status(self, msg_id: int, status: str) -> None:
         """Give a mass job its final status (``SEND_SUCCESS``, ``SEND_FAIL``, ``SENDING``,
         ``DELETE``), as mass/get will answer it; ``SENDING`` keeps it sending for good."""
-        if status not in ("SEND_SUCCESS", "SEND_FAIL", "SENDING", "DELETE"):
-            raise ValueError(f"unknown mass job status {status!r}")
         with self._lock:
-            job = self._mass.jobs.get(msg_id)
-            if job is None:
-                raise ValueError(f"unknown mass job {msg_id!r}")
-            self._mass.jobs[msg_id] = attrs.evolve(job, status=status)
+            self._mass.set_status(msg_id, status)
 
     def menu_for(self, openid: str) -> list[dict[str, Any]] | None:
         """The buttons trymatch would answer for a follower, or None without a default menu."""
@@ -630,7 +608,7 @@ class FakeWeChat:
                 body, files = parse_multipart(request.content_type, request.content)
                 self._parsed = {**body, **{name: f.filename for name, f in files.items()}}
             elif request.method == "POST" and (request.content or not route.empty_body):
-                body = self._body(request)
+                body = parse_json(request.content, self.config.reject_unicode_escapes)
                 self._parsed = body
             payload = route.handler(self, _Request(query, body, now, files))
         except Reply as reply:
@@ -684,20 +662,6 @@ class FakeWeChat:
     def _check_method(method: str, route: _Route) -> None:
         if method != route.method and not (route.also_get and method == "GET"):
             raise Reply(43001 if route.method == "GET" else 43002)
-
-    def _body(self, request: _Incoming) -> Mapping[str, Any]:
-        raw = request.content
-        if not raw:
-            raise Reply(44002)
-        if self.config.reject_unicode_escapes and b"\\u" in raw and _UNICODE_ESCAPE.search(raw):
-            raise Reply(40033)
-        try:
-            body = json.loads(raw.decode("utf-8"))
-        except ValueError:
-            raise Reply(47001) from None
-        if not isinstance(body, dict):
-            raise Reply(47001)
-        return body
 
 
 class FakeASGIApp:

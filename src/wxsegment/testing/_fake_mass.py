@@ -44,6 +44,15 @@ class FakeMass:
         self._clientmsgids: dict[str, tuple[int, datetime]] = {}
         self.speed = 0
 
+    def set_status(self, msg_id: int, status: str) -> None:
+        """Give a job its final status; ``ValueError`` for an unknown job or status."""
+        if status not in ("SEND_SUCCESS", "SEND_FAIL", "SENDING", "DELETE"):
+            raise ValueError(f"unknown mass job status {status!r}")
+        job = self.jobs.get(msg_id)
+        if job is None:
+            raise ValueError(f"unknown mass job {msg_id!r}")
+        self.jobs[msg_id] = attrs.evolve(job, status=status)
+
     def pace(self, now: datetime) -> None:
         """45011 past ``mass_per_minute`` paced calls in the last minute."""
         window = now - timedelta(minutes=1)

@@ -5,6 +5,7 @@ checks every other domain makes (unknown, unfollowed, blacklisted, another accou
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
@@ -96,6 +97,27 @@ class FakeUsers:
         self.records[openid] = record
         self.order.append(openid)
         return record
+
+    def new_openids(self, n_or_openids: int | Iterable[str]) -> list[str]:
+        """``n`` generated openids, or the given ones once checked new and distinct."""
+        if isinstance(n_or_openids, bool):
+            raise TypeError("expected a count or an iterable of openids")
+        if isinstance(n_or_openids, int):
+            if n_or_openids < 0:
+                raise ValueError("the number of followers cannot be negative")
+            start = len(self.order)
+            return [f"oFAKE{start + i:023d}" for i in range(n_or_openids)]
+        if isinstance(n_or_openids, str):
+            raise TypeError("expected an iterable of openids, not a single string")
+        openids = list(n_or_openids)
+        seen = set(self.records)
+        for openid in openids:
+            if not isinstance(openid, str) or not openid:
+                raise ValueError(f"openid must be a non-empty string, got {openid!r}")
+            if openid in seen:
+                raise ValueError(f"follower {openid!r} already exists or is repeated")
+            seen.add(openid)
+        return openids
 
     def known(self, openid: str) -> FollowerRecord:
         """A follower for a set-up method: an unknown openid raises ``ValueError``."""
