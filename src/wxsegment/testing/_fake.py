@@ -230,27 +230,7 @@ class FakeWeChat:
         """
         when = ensure_aware(at, "at") if at is not None else self.clock.now()
         with self._lock:
-            code = self._qr_store.live(ticket, when)
-            if code is None:
-                raise ValueError("unknown or expired QR code ticket")
-            scene = str(code.scene_id) if code.scene_id is not None else code.scene_str or ""
-            follower = self._user_store.records.get(openid)
-            if follower is not None and follower.subscribed:
-                self.open_window(openid, "scan", at=when)
-                return "SCAN", scene
-            just_added = follower is None
-            if follower is None:
-                self.add_follower(openid, subscribe_time=when, subscribe_scene="ADD_SCENE_QR_CODE")
-                follower = self._user_store.records[openid]
-            follower.subscribed = True
-            follower.subscribe_time = when
-            follower.subscribe_scene = "ADD_SCENE_QR_CODE"
-            follower.qr_scene = code.scene_id or 0
-            follower.qr_scene_str = code.scene_str or ""
-            if not just_added:
-                self._datacube.follow(openid, when, "ADD_SCENE_QR_CODE")
-            self.open_window(openid, "follow", at=when)
-            return "subscribe", "qrscene_" + scene
+            return self._qr_store.scan(openid, ticket, when)
 
     @property
     def secret(self) -> str:

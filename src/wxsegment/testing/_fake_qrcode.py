@@ -37,6 +37,31 @@ class FakeQRCodes:
             return None
         return code
 
+    def scan(self, openid: str, ticket: str, when: datetime) -> tuple[str, str]:
+        """``openid`` scans ``ticket``: the event WeChat pushes, and the window it opens."""
+        fake = self._fake
+        code = self.live(ticket, when)
+        if code is None:
+            raise ValueError("unknown or expired QR code ticket")
+        scene = str(code.scene_id) if code.scene_id is not None else code.scene_str or ""
+        follower = fake._user_store.records.get(openid)
+        if follower is not None and follower.subscribed:
+            fake.open_window(openid, "scan", at=when)
+            return "SCAN", scene
+        just_added = follower is None
+        if follower is None:
+            fake.add_follower(openid, subscribe_time=when, subscribe_scene="ADD_SCENE_QR_CODE")
+            follower = fake._user_store.records[openid]
+        follower.subscribed = True
+        follower.subscribe_time = when
+        follower.subscribe_scene = "ADD_SCENE_QR_CODE"
+        follower.qr_scene = code.scene_id or 0
+        follower.qr_scene_str = code.scene_str or ""
+        if not just_added:
+            fake._datacube.follow(openid, when, "ADD_SCENE_QR_CODE")
+        fake.open_window(openid, "follow", at=when)
+        return "subscribe", "qrscene_" + scene
+
     def create(self, req: _Request) -> dict[str, Any]:
         """``qrcode/create``: a permanent code for a known scene answers its first ticket."""
         config = self._fake.config
