@@ -221,7 +221,7 @@ class FakeMass:
         return self._send(req, "send", audience, "openids:" + ",".join(sorted(audience)))
 
     def preview(self, req: _Request) -> dict[str, Any]:
-        """``mass/preview``: one follower (or a WeChat id); a job that is never listed."""
+        """``mass/preview``: to one follower (or a WeChat id); mass/get refuses its msg_id."""
         msgtype, content = self._content(req.body, "preview")
         self._check_mpnews(msgtype, content)
         check_media(self._fake.config, self._fake._media, req.body, msgtype, req.now)

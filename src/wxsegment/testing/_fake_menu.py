@@ -1,5 +1,6 @@
 """Menus of the fake WeChat: button validation, the ``menu/*`` endpoints and
-conditional-menu matching."""
+conditional-menu matching.
+"""
 
 from __future__ import annotations
 
@@ -176,7 +177,7 @@ class FakeMenus:
         return answer
 
     def delete(self, req: _Request) -> dict[str, Any]:
-        """``menu/delete``: the default menu and every conditional one."""
+        """``menu/delete``: drops the default menu and every conditional one."""
         self._default = None
         self._conditional.clear()
         return {"errcode": 0, "errmsg": "ok"}
