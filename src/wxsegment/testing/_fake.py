@@ -1,9 +1,14 @@
 """FakeWeChat: an in-process emulator of the WeChat service-account HTTP API.
 
-It keeps state (followers, tags, QR codes, mass jobs, monthly deliveries, service windows,
-tokens) and answers exactly as WeChat's wire does: the same paths, JSON shapes and errcodes,
-HTTP 200 for errcode answers. It serves `httpx.MockTransport` (``fake.handler``) and ASGI
+It answers exactly as WeChat's wire does: the same paths, JSON shapes and errcodes, HTTP 200
+for errcode answers. It serves `httpx.MockTransport` (``fake.handler``) and ASGI
 (``fake.asgi``). Time comes from an injected clock. All state changes happen under one lock.
+
+This module is the facade: set-up and inspection methods, the route table, dispatch and the
+transports. Each domain keeps its state and endpoints in its own module, as the client does:
+followers in ``_fake_users``, tags in ``_fake_tags``, mass jobs in ``_fake_mass``, messages in
+``_fake_messages``, QR codes in ``_fake_qrcode``, menus in ``_fake_menu``, tokens in
+``_fake_tokens``, faults in ``_fake_faults``, and so on.
 
 The fake never accepts what WeChat documents it refuses; where WeChat's behaviour is
 undocumented, `FakeConfig` has an option.
@@ -12,16 +17,11 @@ undocumented, `FakeConfig` has an option.
 from __future__ import annotations
 
 import asyncio
-import base64
-import bisect
-import hashlib
 import json
 import random
-import re
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final, Literal
 from urllib.parse import parse_qsl
@@ -29,20 +29,24 @@ from urllib.parse import parse_qsl
 import attrs
 import httpx
 
-from wxsegment._clock import SHANGHAI, Clock, SystemClock, ensure_aware, month_key
+from wxsegment._clock import Clock, SystemClock, ensure_aware, month_key
 from wxsegment.testing._fake_blacklist import FakeBlacklist
 from wxsegment.testing._fake_content import FakeContent
 from wxsegment.testing._fake_datacube import DATACUBE_SPANS, FakeDatacube, article_url
 from wxsegment.testing._fake_events import EventPusher, FollowerActor, PushMode, PushResult
+from wxsegment.testing._fake_faults import FakeFaults
 from wxsegment.testing._fake_kf import FakeCustomerService, FakeKfAccount
-from wxsegment.testing._fake_limits import check_custom_sizes, check_media
+from wxsegment.testing._fake_mass import FakeMass
 from wxsegment.testing._fake_media import FakeFile, FakeMedia, retired
-from wxsegment.testing._fake_menu import check_buttons, check_matchrule, menu_domains
+from wxsegment.testing._fake_menu import FakeMenus
+from wxsegment.testing._fake_messages import FakeMessages
 from wxsegment.testing._fake_multipart import UploadedFile, parse_multipart
 from wxsegment.testing._fake_ops import FakeOps
+from wxsegment.testing._fake_qrcode import FakeQRCodes
+from wxsegment.testing._fake_tags import FakeTags
 from wxsegment.testing._fake_templates import FakeTemplates
+from wxsegment.testing._fake_tokens import TOKEN_PATHS, FakeTokens
 from wxsegment.testing._fake_types import (
-    FAULT_KINDS,
     FakeCall,
     FakeConfig,
     FakeFollower,
@@ -52,90 +56,14 @@ from wxsegment.testing._fake_types import (
     FaultKind,
     MassJob,
 )
-from wxsegment.testing._fake_wire import Reply, dumps, get_dict, get_int, get_str
+from wxsegment.testing._fake_users import FakeUsers
+from wxsegment.testing._fake_wire import Reply, dumps, parse_json
 
 __all__ = ["FakeASGIApp", "FakeWeChat"]
 
-_TOKEN_PATHS: Final = frozenset({"/cgi-bin/token", "/cgi-bin/stable_token"})
 _SHOWQRCODE: Final = "/cgi-bin/showqrcode"
-# Endpoints a fault reaches only when it names them.
-_NAMED_ONLY: Final = _TOKEN_PATHS | {_SHOWQRCODE}
-_TOKEN_CHARS: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
-_TOKEN_SHAPE: Final = re.compile(r"[A-Za-z0-9_-]{32,512}")
-# An unescaped backslash followed by u and four hex digits (an even run of backslashes before
-# it escapes the backslashes themselves).
-_UNICODE_ESCAPE: Final = re.compile(rb"(?<!\\)(?:\\\\)*\\u[0-9a-fA-F]{4}")
-_LANGS: Final = frozenset({"zh_CN", "zh_TW", "en"})
-_REALSPEED: Final = {0: 80, 1: 60, 2: 45, 3: 30, 4: 10}
-_DELETABLE: Final = frozenset({"mpnews", "mpvideo", "video"})
-_QR_ACTIONS: Final = frozenset({"QR_SCENE", "QR_STR_SCENE", "QR_LIMIT_SCENE", "QR_LIMIT_STR_SCENE"})
-_JPEG: Final = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9")
-# menu/get names the default menu by a menuid only once conditional menus exist.
-_DEFAULT_MENUID: Final = 208_379_532
-_FIRST_MSG_ID: Final = 3_147_494_441
-_FIRST_MSG_DATA_ID: Final = 2_247_483_647
 # Endpoint families WeChat serves outside /cgi-bin.
 _OUTSIDE_CGI_BIN: Final = ("/datacube/", "/customservice/")
-
-
-@attrs.define
-class _Follower:
-    openid: str
-    index: int
-    subscribed: bool
-    subscribe_time: datetime
-    unionid: str | None
-    language: str
-    remark: str
-    subscribe_scene: str
-    qr_scene: int
-    qr_scene_str: str
-    platform: int
-    tags: dict[int, None] = attrs.field(factory=dict)
-
-    def snapshot(self) -> FakeFollower:
-        return FakeFollower(
-            openid=self.openid,
-            subscribed=self.subscribed,
-            subscribe_time=self.subscribe_time,
-            unionid=self.unionid,
-            language=self.language,
-            remark=self.remark,
-            subscribe_scene=self.subscribe_scene,
-            qr_scene=self.qr_scene,
-            qr_scene_str=self.qr_scene_str,
-            tag_ids=tuple(self.tags),
-            platform=self.platform,
-        )
-
-
-@attrs.define
-class _Tag:
-    id: int
-    name: str
-    reserved: bool
-    members: dict[str, None] = attrs.field(factory=dict)
-
-
-@attrs.define
-class _Token:
-    expires_at: datetime
-    invalid_after: datetime | None = None
-
-
-@attrs.define
-class _Grant:
-    expires_at: datetime
-    remaining: int | None
-
-
-@attrs.define
-class _Fault:
-    kind: FaultKind
-    times: int | None
-    probability: float | None
-    path: str | None
-    after_processing: bool
 
 
 @attrs.frozen
@@ -173,11 +101,6 @@ class _Timeout(Exception):
     """The fault ``timeout``: the caller never sees an answer."""
 
 
-def _copy_buttons(buttons: list[Any]) -> list[dict[str, Any]]:
-    copied: list[dict[str, Any]] = json.loads(json.dumps(buttons))
-    return copied
-
-
 def _norm_path(path: str) -> str:
     path = "/" + path.strip("/")
     if path.startswith(_OUTSIDE_CGI_BIN):
@@ -210,38 +133,16 @@ class FakeWeChat:
         self.config: Final[FakeConfig] = config if config is not None else FakeConfig()
         self._lock = threading.RLock()
         self._rng = random.Random(self.config.seed)
-        self._followers: dict[str, _Follower] = {}
-        self._order: list[str] = []
-        self._tags: dict[int, _Tag] = {
-            tag_id: _Tag(tag_id, name, reserved=True)
-            for tag_id, name in sorted(self.config.reserved_tags.items())
-        }
-        self._next_tag_id = self.config.first_tag_id
-        self._tokens: dict[str, _Token] = {}
-        self._classic: str | None = None
-        self._stable: str | None = None
-        self._forced: list[datetime] = []
-        self._faults: list[_Fault] = []
+        self._user_store = FakeUsers(self)
+        self._tag_store = FakeTags(self)
+        self._tokens = FakeTokens(self)
+        self._faults = FakeFaults(self, TOKEN_PATHS | {_SHOWQRCODE})
         self._calls: list[FakeCall] = []
         self._rid = 0
-        self._mass_times: deque[datetime] = deque()
-        self._monthly: dict[tuple[str, str], int] = {}
-        self._jobs: dict[int, MassJob] = {}
-        self._next_msg_id = _FIRST_MSG_ID
-        self._next_msg_data_id = _FIRST_MSG_DATA_ID
-        self._clientmsgids: dict[str, tuple[int, datetime]] = {}
-        self._speed = 0
-        self._grants: dict[str, dict[str, _Grant]] = {}
-        self._last_interaction: dict[str, datetime] = {}
-        self._typing_until: dict[str, datetime] = {}
-        self._messages: list[FakeMessage] = []
-        self._template_ids: dict[tuple[str, str], tuple[int, datetime]] = {}
-        self._next_template_msgid = 200_228_332
-        self._qrcodes: dict[str, FakeQRCode] = {}
-        self._permanent: dict[tuple[str, int | str], str] = {}
-        self._menu: list[dict[str, Any]] | None = None
-        self._conditional: dict[str, tuple[list[dict[str, Any]], dict[str, str]]] = {}
-        self._next_menuid = 208_379_533
+        self._mass = FakeMass(self)
+        self._message_store = FakeMessages(self)
+        self._qr_store = FakeQRCodes(self)
+        self._menu_store = FakeMenus(self)
         self._asgi = FakeASGIApp(self)
         self._parsed: Any = None
         self._media_store = FakeMedia(self.config, self._lock, self.clock.now)
@@ -253,12 +154,11 @@ class FakeWeChat:
         self._datacube = FakeDatacube(self)
         self._ops = FakeOps(self)
         self._blacklist = FakeBlacklist(self)
-        self._foreign: set[str] = set()
         self._kf = FakeCustomerService(self)
         self._media: dict[str, datetime | None] = {}
 
     def __repr__(self) -> str:
-        return f"FakeWeChat(appid={self.appid!r}, followers={len(self._followers)})"
+        return f"FakeWeChat(appid={self.appid!r}, followers={len(self._user_store.records)})"
 
     # ------------------------------------------------------------------ state set-up
 
@@ -290,13 +190,9 @@ class FakeWeChat:
             else self.clock.now()
         )
         with self._lock:
-            if openid in self._followers:
-                raise ValueError(f"follower {openid!r} already exists")
-            self._followers[openid] = _Follower(
-                openid=openid,
-                index=len(self._order),
-                subscribed=True,
-                subscribe_time=when,
+            self._user_store.add(
+                openid,
+                when,
                 unionid=unionid,
                 language=language,
                 remark=remark,
@@ -305,31 +201,12 @@ class FakeWeChat:
                 qr_scene_str=qr_scene_str,
                 platform=platform,
             )
-            self._order.append(openid)
             self._datacube.follow(openid, when, subscribe_scene)
 
     def add_followers(self, n_or_openids: int | Iterable[str]) -> list[str]:
         """Add many followers at once: ``n`` generated openids or the given ones; returns them."""
-        if isinstance(n_or_openids, bool):
-            raise TypeError("expected a count or an iterable of openids")
-        if isinstance(n_or_openids, int):
-            if n_or_openids < 0:
-                raise ValueError("the number of followers cannot be negative")
-            with self._lock:
-                start = len(self._order)
-                openids = [f"oFAKE{start + i:023d}" for i in range(n_or_openids)]
-        elif isinstance(n_or_openids, str):
-            raise TypeError("expected an iterable of openids, not a single string")
-        else:
-            openids = list(n_or_openids)
         with self._lock:
-            seen = set(self._followers)
-            for openid in openids:
-                if not isinstance(openid, str) or not openid:
-                    raise ValueError(f"openid must be a non-empty string, got {openid!r}")
-                if openid in seen:
-                    raise ValueError(f"follower {openid!r} already exists or is repeated")
-                seen.add(openid)
+            openids = self._user_store.new_openids(n_or_openids)
             for openid in openids:
                 self.add_follower(openid)
         return openids
@@ -337,14 +214,12 @@ class FakeWeChat:
     def unsubscribe(self, openid: str) -> None:
         """The follower unfollows: user/info then answers ``subscribe: 0``; tags are dropped."""
         with self._lock:
-            follower = self._known(openid)
+            follower = self._user_store.known(openid)
             if follower.subscribed:
                 self._datacube.unfollow(openid, self.clock.now(), follower.subscribe_scene)
             follower.subscribed = False
-            for tag_id in follower.tags:
-                self._tags[tag_id].members.pop(openid, None)
-            follower.tags.clear()
-            self._grants.pop(openid, None)
+            self._tag_store.untag_all(follower)
+            self._message_store.close_windows(openid)
 
     def scan(self, openid: str, ticket: str, *, at: datetime | None = None) -> tuple[str, str]:
         """A user scans a QR code: follows through it, or just scans if already following.
@@ -355,27 +230,7 @@ class FakeWeChat:
         """
         when = ensure_aware(at, "at") if at is not None else self.clock.now()
         with self._lock:
-            code = self._qrcodes.get(ticket)
-            if code is None or (code.expires_at is not None and when >= code.expires_at):
-                raise ValueError("unknown or expired QR code ticket")
-            scene = str(code.scene_id) if code.scene_id is not None else code.scene_str or ""
-            follower = self._followers.get(openid)
-            if follower is not None and follower.subscribed:
-                self.open_window(openid, "scan", at=when)
-                return "SCAN", scene
-            just_added = follower is None
-            if follower is None:
-                self.add_follower(openid, subscribe_time=when, subscribe_scene="ADD_SCENE_QR_CODE")
-                follower = self._followers[openid]
-            follower.subscribed = True
-            follower.subscribe_time = when
-            follower.subscribe_scene = "ADD_SCENE_QR_CODE"
-            follower.qr_scene = code.scene_id or 0
-            follower.qr_scene_str = code.scene_str or ""
-            if not just_added:
-                self._datacube.follow(openid, when, "ADD_SCENE_QR_CODE")
-            self.open_window(openid, "follow", at=when)
-            return "subscribe", "qrscene_" + scene
+            return self._qr_store.scan(openid, ticket, when)
 
     @property
     def secret(self) -> str:
@@ -393,13 +248,10 @@ class FakeWeChat:
             raise ValueError(f"unknown interaction kind {kind!r}")
         when = ensure_aware(at, "at") if at is not None else self.clock.now()
         with self._lock:
-            follower = self._known(openid)
+            follower = self._user_store.known(openid)
             if not follower.subscribed:
                 raise ValueError(f"follower {openid!r} does not follow the account")
-            self._grants.setdefault(openid, {})[kind] = _Grant(when + rule.duration, rule.messages)
-            last = self._last_interaction.get(openid)
-            if last is None or when > last:
-                self._last_interaction[openid] = when
+            self._message_store.open_window(openid, kind, rule, when)
             if kind == "message":
                 self._datacube.message(openid, when)
 
@@ -407,9 +259,9 @@ class FakeWeChat:
         """Count a push sent outside the API (e.g. from the web console) for that month."""
         when = ensure_aware(at, "at") if at is not None else self.clock.now()
         with self._lock:
-            self._known(openid)
+            self._user_store.known(openid)
             key = (openid, month_key(when))
-            self._monthly[key] = self._monthly.get(key, 0) + 1
+            self._mass.monthly[key] = self._mass.monthly.get(key, 0) + 1
 
     # ------------------------------------------------------------------ pushes (_fake_events)
 
@@ -439,6 +291,7 @@ class FakeWeChat:
     def push_pending(self) -> list[PushResult]:
         """Deliver the queued job-finish pushes now (else they go before the next API answer)."""
         return self._events.flush()
+
     def read_article(
         self,
         openid: str,
@@ -455,7 +308,7 @@ class FakeWeChat:
         """
         when = ensure_aware(at, "at") if at is not None else self.clock.now()
         with self._lock:
-            self._known(openid)
+            self._user_store.known(openid)
             msgid = self._datacube.article_msgid(msg_id, index)
             self._datacube.read(openid, msgid, when, source)
             return msgid
@@ -473,7 +326,7 @@ class FakeWeChat:
         2 moments, 255 other); returns its msgid."""
         when = ensure_aware(at, "at") if at is not None else self.clock.now()
         with self._lock:
-            self._known(openid)
+            self._user_store.known(openid)
             msgid = self._datacube.article_msgid(msg_id, index)
             self._datacube.share(openid, msgid, when, scene)
             return msgid
@@ -481,7 +334,7 @@ class FakeWeChat:
     def article_url(self, msg_id: int, index: int = 1) -> str:
         """The link of article ``index`` (1-based) of mass job ``msg_id`` (for delete by url)."""
         with self._lock:
-            job = self._jobs.get(msg_id)
+            job = self._mass.jobs.get(msg_id)
             if job is None or job.msg_data_id is None:
                 raise ValueError(f"no mass-sent article job with msg_id {msg_id!r}")
             return article_url(job.msg_data_id, index)
@@ -500,9 +353,9 @@ class FakeWeChat:
         if not isinstance(openid, str) or not openid:
             raise ValueError(f"openid must be a non-empty string, got {openid!r}")
         with self._lock:
-            if openid in self._followers:
+            if openid in self._user_store.records:
                 raise ValueError(f"{openid!r} is a follower of this account")
-            self._foreign.add(openid)
+            self._user_store.foreign.add(openid)
 
     @property
     def blacklist(self) -> tuple[str, ...]:
@@ -548,48 +401,38 @@ class FakeWeChat:
         with self._lock:
             self._ops.record_clear(month_key(when))
 
-    def _known(self, openid: str) -> _Follower:
-        follower = self._followers.get(openid)
-        if follower is None:
-            raise ValueError(f"unknown follower {openid!r}")
-        return follower
-
     # ------------------------------------------------------------------ read-only views
 
     @property
     def followers(self) -> Mapping[str, FakeFollower]:
         """Every follower ever added (``subscribed`` says whether it still follows)."""
         with self._lock:
-            return MappingProxyType({o: f.snapshot() for o, f in self._followers.items()})
+            records = self._user_store.records
+            return MappingProxyType({o: f.snapshot() for o, f in records.items()})
 
     @property
     def tags(self) -> Mapping[int, FakeTag]:
         """Every tag by id, reserved ones included."""
         with self._lock:
-            return MappingProxyType(
-                {
-                    t.id: FakeTag(id=t.id, name=t.name, count=len(t.members), reserved=t.reserved)
-                    for t in self._tags.values()
-                }
-            )
+            return MappingProxyType(self._tag_store.views())
 
     @property
     def jobs(self) -> Mapping[int, MassJob]:
         """Accepted mass jobs (and previews) by msg_id."""
         with self._lock:
-            return MappingProxyType(dict(self._jobs))
+            return MappingProxyType(dict(self._mass.jobs))
 
     @property
     def messages(self) -> tuple[FakeMessage, ...]:
         """Customer-service and template messages delivered, oldest first."""
         with self._lock:
-            return tuple(self._messages)
+            return tuple(self._message_store.delivered)
 
     @property
     def qrcodes(self) -> Mapping[str, FakeQRCode]:
         """QR codes created, by ticket."""
         with self._lock:
-            return MappingProxyType(dict(self._qrcodes))
+            return MappingProxyType(dict(self._qr_store.codes))
 
     @property
     def calls(self) -> list[FakeCall]:
@@ -600,7 +443,7 @@ class FakeWeChat:
     @property
     def speed(self) -> int:
         """The mass-send speed level (0-4)."""
-        return self._speed
+        return self._mass.speed
 
     def mass_received(self, openid: str, month: str | datetime | None = None) -> int:
         """Mass pushes delivered to ``openid`` in a natural month (default: the clock's month)."""
@@ -611,7 +454,7 @@ class FakeWeChat:
         else:
             key = month
         with self._lock:
-            return self._monthly.get((openid, key), 0)
+            return self._mass.monthly.get((openid, key), 0)
 
     @property
     def media(self) -> FakeMedia:
@@ -627,30 +470,24 @@ class FakeWeChat:
     def templates(self) -> FakeTemplates:
         """Template-message and subscribe templates, subscriptions (views and controls)."""
         return self._template_store
+
     def set_job_status(self, msg_id: int, status: str) -> None:
         """Give a mass job its final status (``SEND_SUCCESS``, ``SEND_FAIL``, ``SENDING``,
         ``DELETE``), as mass/get will answer it; ``SENDING`` keeps it sending for good."""
-        if status not in ("SEND_SUCCESS", "SEND_FAIL", "SENDING", "DELETE"):
-            raise ValueError(f"unknown mass job status {status!r}")
         with self._lock:
-            job = self._jobs.get(msg_id)
-            if job is None:
-                raise ValueError(f"unknown mass job {msg_id!r}")
-            self._jobs[msg_id] = attrs.evolve(job, status=status)
+            self._mass.set_status(msg_id, status)
 
     def menu_for(self, openid: str) -> list[dict[str, Any]] | None:
         """The buttons trymatch would answer for a follower, or None without a default menu."""
         with self._lock:
-            return self._match_menu(self._known(openid))
+            return self._menu_store.match(self._user_store.known(openid))
 
     # ------------------------------------------------------------------ tokens and faults
 
     def expire_tokens(self) -> None:
         """Expire every issued token now: the next API call answers 42001."""
         with self._lock:
-            now = self.clock.now()
-            for token in self._tokens.values():
-                token.expires_at = min(token.expires_at, now)
+            self._tokens.expire_all(self.clock.now())
 
     def inject(
         self,
@@ -671,37 +508,14 @@ class FakeWeChat:
         matching call fails with that chance (``times=None``: without end). With
         ``after_processing``, the fault replaces the answer of a request that took effect.
         """
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_KINDS)}")
-        if times is not None and (isinstance(times, bool) or times < 1):
-            raise ValueError(f"times must be a positive integer or None, got {times!r}")
-        if probability is not None and not 0.0 < probability <= 1.0:
-            raise ValueError(f"probability must be in (0, 1], got {probability!r}")
-        if times is None and probability is None:
-            raise ValueError("a fault without a count needs a probability")
         normalized = None if path is None else _norm_path(path)
         with self._lock:
-            self._faults.append(_Fault(kind, times, probability, normalized, after_processing))
+            self._faults.add(kind, times, normalized, probability, after_processing)
 
     def clear_faults(self) -> None:
         """Drop every pending fault."""
         with self._lock:
             self._faults.clear()
-
-    def _take_fault(self, path: str) -> _Fault | None:
-        for fault in self._faults:
-            if fault.path is None and path in _NAMED_ONLY:
-                continue
-            if fault.path is not None and fault.path != path:
-                continue
-            if fault.probability is not None and self._rng.random() >= fault.probability:
-                continue
-            if fault.times is not None:
-                fault.times -= 1
-                if fault.times == 0:
-                    self._faults.remove(fault)
-            return fault
-        return None
 
     # ------------------------------------------------------------------ transports
 
@@ -751,22 +565,22 @@ class FakeWeChat:
         self, request: _Incoming, path: str, query: Mapping[str, str], now: datetime
     ) -> tuple[int, dict[str, Any] | bytes | FakeFile | None, str | None]:
         if path == _SHOWQRCODE:
-            fault = self._take_fault(path)
+            fault = self._faults.take(path)
             if fault is not None:
-                return (*self._fault_answer(fault), fault.kind)
-            return (*self._showqrcode(query, now), None)
+                return (*self._faults.answer(fault), fault.kind)
+            return (*self._qr_store.show(query, now), None)
         route = _ROUTES.get(path)
         if route is None:
             return 404, None, None
-        fault = self._take_fault(path)
+        fault = self._faults.take(path)
         if fault is not None and not fault.after_processing:
-            return (*self._fault_answer(fault), fault.kind)
+            return (*self._faults.answer(fault), fault.kind)
         try:
             self._check_method(request.method, route)
             if route.token:
-                self._check_token(query, now)
+                self._tokens.check(query, now)
             if route.paced:
-                self._pace(now)
+                self._mass.pace(now)
             self._ops.count(path, now)
             body: Mapping[str, Any] = {}
             files: Mapping[str, UploadedFile] = {}
@@ -774,7 +588,7 @@ class FakeWeChat:
                 body, files = parse_multipart(request.content_type, request.content)
                 self._parsed = {**body, **{name: f.filename for name, f in files.items()}}
             elif request.method == "POST" and (request.content or not route.empty_body):
-                body = self._body(request)
+                body = parse_json(request.content, self.config.reject_unicode_escapes)
                 self._parsed = body
             payload = route.handler(self, _Request(query, body, now, files))
         except Reply as reply:
@@ -782,28 +596,8 @@ class FakeWeChat:
             payload = reply.body(rid)
             self._ops.remember(rid, now, query, request.content, payload)
         if fault is not None:
-            return (*self._fault_answer(fault), fault.kind)
+            return (*self._faults.answer(fault), fault.kind)
         return 200, payload, None
-
-    def _fault_answer(self, fault: _Fault) -> tuple[int, dict[str, Any] | None]:
-        codes = {
-            "busy": -1,
-            "rate_limited": 45009,
-            "mass_rate": 45011,
-            "token_expired": 42001,
-            "token_invalid": 40001,
-            "mass_quota": 45028,
-            "mass_agreement": 48003,
-            "mass_busy": 9500002,
-            "clientmsgid_too_fast": 45066,
-        }
-        if fault.kind in codes:
-            return 200, Reply(codes[fault.kind]).body(self._next_rid())
-        if fault.kind == "http_500":
-            return 500, None
-        if fault.kind == "http_502":
-            return 502, None
-        return 0, None
 
     def _next_rid(self) -> str:
         self._rid += 1
@@ -848,836 +642,6 @@ class FakeWeChat:
     def _check_method(method: str, route: _Route) -> None:
         if method != route.method and not (route.also_get and method == "GET"):
             raise Reply(43001 if route.method == "GET" else 43002)
-
-    def _body(self, request: _Incoming) -> Mapping[str, Any]:
-        raw = request.content
-        if not raw:
-            raise Reply(44002)
-        if self.config.reject_unicode_escapes and b"\\u" in raw and _UNICODE_ESCAPE.search(raw):
-            raise Reply(40033)
-        try:
-            body = json.loads(raw.decode("utf-8"))
-        except ValueError:
-            raise Reply(47001) from None
-        if not isinstance(body, dict):
-            raise Reply(47001)
-        return body
-
-    # ------------------------------------------------------------------ tokens
-
-    def _issue(self, now: datetime) -> str:
-        value = "".join(self._rng.choices(_TOKEN_CHARS, k=128))
-        self._tokens[value] = _Token(now + timedelta(seconds=self.config.token_ttl))
-        return value
-
-    def _check_credentials(self, appid: object, secret: object) -> None:
-        if not appid:
-            raise Reply(41002)
-        if not secret:
-            raise Reply(41004)
-        if appid != self.appid:
-            raise Reply(40013)
-        if secret != self._secret:
-            raise Reply(self.config.bad_secret_errcode)
-
-    def _h_token(self, req: _Request) -> dict[str, Any]:
-        if req.query.get("grant_type") != "client_credential":
-            raise Reply(40002)
-        self._check_credentials(req.query.get("appid"), req.query.get("secret"))
-        previous = self._tokens.get(self._classic or "")
-        if previous is not None:
-            grace = req.now + timedelta(seconds=self.config.token_grace)
-            previous.invalid_after = min(previous.invalid_after or grace, grace)
-        self._classic = self._issue(req.now)
-        return {"access_token": self._classic, "expires_in": int(self.config.token_ttl)}
-
-    def _h_stable_token(self, req: _Request) -> dict[str, Any]:
-        body = req.body
-        if body.get("grant_type") != "client_credential":
-            raise Reply(40002)
-        self._check_credentials(body.get("appid"), body.get("secret"))
-        force = body.get("force_refresh", False)
-        if not isinstance(force, bool):
-            raise Reply(40035, "force_refresh must be a boolean")
-        current = self._tokens.get(self._stable or "")
-        if force:
-            day = req.now.astimezone(SHANGHAI).date()
-            today = [t for t in self._forced if t.astimezone(SHANGHAI).date() == day]
-            interval = timedelta(seconds=self.config.stable_force_min_interval)
-            if len(today) >= self.config.stable_force_per_day or (
-                self._forced and req.now - self._forced[-1] < interval
-            ):
-                raise Reply(self.config.stable_force_errcode, "force_refresh limit")
-            self._forced = [*today, req.now]
-            if current is not None:
-                current.invalid_after = req.now
-            current = None
-        rotate = timedelta(seconds=self.config.stable_rotate_before)
-        if (
-            current is None
-            or current.invalid_after is not None
-            or current.expires_at - req.now <= rotate
-        ):
-            self._stable = self._issue(req.now)
-            current = self._tokens[self._stable]
-        assert self._stable is not None
-        remaining = int((current.expires_at - req.now).total_seconds())
-        return {"access_token": self._stable, "expires_in": remaining}
-
-    def _check_token(self, query: Mapping[str, str], now: datetime) -> None:
-        value = query.get("access_token")
-        if not value:
-            raise Reply(41001)
-        if not _TOKEN_SHAPE.fullmatch(value):
-            raise Reply(40014)
-        token = self._tokens.get(value)
-        if token is None or (token.invalid_after is not None and now >= token.invalid_after):
-            raise Reply(40001)
-        if now >= token.expires_at:
-            raise Reply(42001)
-
-    # ------------------------------------------------------------------ followers
-
-    def _follower(self, openid: object, *, subscribed: bool = False) -> _Follower:
-        """A known user; ``subscribed`` for a message recipient (following, not blacklisted)."""
-        follower = self._followers.get(openid) if isinstance(openid, str) else None
-        if follower is None:
-            raise Reply(40003)
-        if subscribed and not follower.subscribed:
-            raise Reply(43004)
-        if subscribed and follower.openid in self._blacklist:
-            raise Reply(43019)
-        return follower
-
-    def _check_own_openid(self, openid: object) -> None:
-        """40003 for an openid nobody knows, 49003 for one of another account."""
-        if isinstance(openid, str) and openid in self._foreign:
-            raise Reply(49003)
-        self._follower(openid)
-
-    def _current(self, openid: object) -> _Follower:
-        """A current follower; anyone else is an invalid openid for user and tag calls."""
-        follower = self._follower(openid)
-        if not follower.subscribed:
-            raise Reply(40003)
-        return follower
-
-    def _listing(
-        self, openids: list[str], cursor: str | None, size: int, total: int | None
-    ) -> dict[str, Any]:
-        """One page after ``cursor`` of ``openids`` (ordered by follow index), WeChat-shaped."""
-        start = 0
-        if cursor:
-            anchor = self._follower(cursor).index
-            start = bisect.bisect_right(openids, anchor, key=lambda o: self._followers[o].index)
-        page = openids[start : start + size]
-        answer: dict[str, Any] = {} if total is None else {"total": total}
-        if not page:
-            return {**answer, "count": 0, "next_openid": ""}
-        last = start + len(page) >= len(openids)
-        empty = last and self.config.last_page_next_openid == "empty"
-        return {
-            **answer,
-            "count": len(page),
-            "data": {"openid": page},
-            "next_openid": "" if empty else page[-1],
-        }
-
-    def _h_user_get(self, req: _Request) -> dict[str, Any]:
-        current = [o for o in self._order if self._followers[o].subscribed]
-        return self._listing(
-            current, req.query.get("next_openid"), self.config.user_page_size, len(current)
-        )
-
-    def _user_info(self, follower: _Follower) -> dict[str, Any]:
-        if not follower.subscribed:
-            return {"subscribe": 0, "openid": follower.openid}
-        info: dict[str, Any] = {
-            "subscribe": 1,
-            "openid": follower.openid,
-            "language": follower.language,
-            "subscribe_time": int(follower.subscribe_time.timestamp()),
-        }
-        if follower.unionid is not None:
-            info["unionid"] = follower.unionid
-        info.update(
-            remark=follower.remark,
-            groupid=0,
-            tagid_list=list(follower.tags),
-            subscribe_scene=follower.subscribe_scene,
-            qr_scene=follower.qr_scene,
-            qr_scene_str=follower.qr_scene_str,
-        )
-        return info
-
-    def _h_user_info(self, req: _Request) -> dict[str, Any]:
-        lang = req.query.get("lang", "zh_CN")
-        if lang not in _LANGS:
-            raise Reply(40035, "lang")
-        return self._user_info(self._follower(req.query.get("openid")))
-
-    def _h_user_batchget(self, req: _Request) -> dict[str, Any]:
-        users = req.body.get("user_list")
-        if not isinstance(users, list) or not 1 <= len(users) <= self.config.batchget_max:
-            raise Reply(40032)
-        found = []
-        for item in users:
-            if not isinstance(item, dict):
-                raise Reply(40031)
-            if item.get("lang", "zh_CN") not in _LANGS:
-                raise Reply(40035, "lang")
-            found.append(self._follower(item.get("openid")))
-        return {"user_info_list": [self._user_info(f) for f in found]}
-
-    def _h_updateremark(self, req: _Request) -> dict[str, Any]:
-        follower = self._current(req.body.get("openid"))
-        remark = get_str(req.body, "remark", 40092, allow_empty=True)
-        if len(remark.encode("utf-8")) >= 30:
-            raise Reply(40092)
-        follower.remark = remark
-        return {"errcode": 0, "errmsg": "ok"}
-
-    # ------------------------------------------------------------------ tags
-
-    def _tag_name(self, tag: Mapping[str, Any], *, except_id: int | None = None) -> str:
-        name = get_str(tag, "name", 45157)
-        if len(name.encode("utf-8")) > 30:
-            raise Reply(45158)
-        if any(t.name == name and t.id != except_id for t in self._tags.values()):
-            raise Reply(45157, "duplicate tag name")
-        return name
-
-    def _h_tags_create(self, req: _Request) -> dict[str, Any]:
-        name = self._tag_name(get_dict(req.body, "tag", 40035))
-        if sum(1 for t in self._tags.values() if not t.reserved) >= self.config.max_tags:
-            raise Reply(45056)
-        tag = _Tag(self._next_tag_id, name, reserved=False)
-        self._next_tag_id += 1
-        self._tags[tag.id] = tag
-        return {"tag": {"id": tag.id, "name": tag.name}}
-
-    def _h_tags_get(self, req: _Request) -> dict[str, Any]:
-        return {
-            "tags": [
-                {"id": t.id, "name": t.name, "count": len(t.members)} for t in self._tags.values()
-            ]
-        }
-
-    def _modifiable_tag(self, tag: Mapping[str, Any]) -> _Tag:
-        tag_id = get_int(tag, "id", 45159)
-        if tag_id in (0, 1, 2) or (tag_id in self._tags and self._tags[tag_id].reserved):
-            raise Reply(45058)
-        found = self._tags.get(tag_id)
-        if found is None:
-            raise Reply(45159)
-        return found
-
-    def _h_tags_update(self, req: _Request) -> dict[str, Any]:
-        body = get_dict(req.body, "tag", 40035)
-        tag = self._modifiable_tag(body)
-        tag.name = self._tag_name(body, except_id=tag.id)
-        return {"errcode": 0, "errmsg": "ok"}
-
-    def _h_tags_delete(self, req: _Request) -> dict[str, Any]:
-        tag = self._modifiable_tag(get_dict(req.body, "tag", 40035))
-        if len(tag.members) > self.config.max_deletable_tag_fans:
-            raise Reply(45057)
-        for openid in tag.members:
-            self._followers[openid].tags.pop(tag.id, None)
-        del self._tags[tag.id]
-        return {"errcode": 0, "errmsg": "ok"}
-
-    def _tagging_args(self, body: Mapping[str, Any]) -> tuple[_Tag, list[_Follower]]:
-        openids = body.get("openid_list")
-        if not isinstance(openids, list) or not 1 <= len(openids) <= 50:
-            raise Reply(40032)
-        tag = self._tags.get(get_int(body, "tagid", 45159))
-        if tag is None:
-            raise Reply(45159)
-        if not all(isinstance(o, str) for o in openids):
-            raise Reply(40003)
-        for openid in openids:
-            if openid in self._foreign:
-                raise Reply(49003)
-        return tag, [self._current(o) for o in dict.fromkeys(openids)]
-
-    def _h_batchtagging(self, req: _Request) -> dict[str, Any]:
-        tag, followers = self._tagging_args(req.body)
-        limit = self.config.max_tags_per_follower
-        if any(tag.id not in f.tags and len(f.tags) >= limit for f in followers):
-            raise Reply(45059)
-        for follower in followers:
-            if tag.id not in follower.tags:
-                follower.tags[tag.id] = None
-                tag.members[follower.openid] = None
-        return {"errcode": 0, "errmsg": "ok"}
-
-    def _h_batchuntagging(self, req: _Request) -> dict[str, Any]:
-        tag, followers = self._tagging_args(req.body)
-        for follower in followers:
-            follower.tags.pop(tag.id, None)
-            tag.members.pop(follower.openid, None)
-        return {"errcode": 0, "errmsg": "ok"}
-
-    def _h_getidlist(self, req: _Request) -> dict[str, Any]:
-        follower = self._current(req.body.get("openid"))
-        return {"tagid_list": list(follower.tags)}
-
-    def _h_tag_members(self, req: _Request) -> dict[str, Any]:
-        tag = self._tags.get(get_int(req.body, "tagid", 45159))
-        if tag is None:
-            raise Reply(45159)
-        cursor = req.body.get("next_openid") or None
-        if cursor is not None and not isinstance(cursor, str):
-            raise Reply(40003)
-        members = sorted(tag.members, key=lambda o: self._followers[o].index)
-        return self._listing(members, cursor, self.config.tag_members_page_size, None)
-
-    # ------------------------------------------------------------------ QR codes
-
-    def _h_qrcode_create(self, req: _Request) -> dict[str, Any]:
-        body = req.body
-        action = get_str(body, "action_name", 40035)
-        if action not in _QR_ACTIONS:
-            raise Reply(40035, "action_name")
-        scene = get_dict(get_dict(body, "action_info", 40053), "scene", 40053)
-        permanent = action.startswith("QR_LIMIT")
-        scene_id: int | None = None
-        scene_str: str | None = None
-        if action.endswith("STR_SCENE"):
-            scene_str = get_str(scene, "scene_str", 40053)
-            if len(scene_str) > 64:
-                raise Reply(40053, "scene_str longer than 64")
-        else:
-            scene_id = get_int(scene, "scene_id", 40053)
-            top = 100_000 if permanent else self.config.qrcode_temp_scene_max
-            if not 1 <= scene_id <= top:
-                raise Reply(40053, "scene_id out of range")
-        expires_at: datetime | None = None
-        expire = 0
-        if not permanent:
-            expire = self.config.qrcode_default_expire
-            if "expire_seconds" in body:
-                expire = get_int(body, "expire_seconds", 40035)
-                if expire < 1:
-                    raise Reply(40035, "expire_seconds")
-                if expire > self.config.qrcode_max_expire:
-                    if self.config.qrcode_over_max == "error":
-                        raise Reply(40035, "expire_seconds")
-                    expire = self.config.qrcode_max_expire
-            expires_at = req.now + timedelta(seconds=expire)
-        scene_value: int | str = scene_id if scene_id is not None else scene_str or ""
-        if permanent:
-            existing = self._permanent.get((action, scene_value))
-            if existing is not None:
-                code = self._qrcodes[existing]
-                return {"ticket": code.ticket, "url": code.url}
-            if len(self._permanent) >= self.config.max_permanent_qrcodes:
-                raise Reply(40053, "permanent QR code pool used up")
-        ticket = base64.b64encode(self._rng.randbytes(48)).decode("ascii")
-        url = "http://weixin.qq.com/q/" + "".join(self._rng.choices(_TOKEN_CHARS, k=22))
-        self._qrcodes[ticket] = FakeQRCode(
-            ticket=ticket,
-            action_name=action,
-            scene_id=scene_id,
-            scene_str=scene_str,
-            created_at=req.now,
-            expires_at=expires_at,
-            url=url,
-        )
-        if permanent:
-            self._permanent[(action, scene_value)] = ticket
-            return {"ticket": ticket, "url": url}
-        return {"ticket": ticket, "expire_seconds": expire, "url": url}
-
-    def _showqrcode(self, query: Mapping[str, str], now: datetime) -> tuple[int, bytes | None]:
-        code = self._qrcodes.get(query.get("ticket", ""))
-        if code is None or (code.expires_at is not None and now >= code.expires_at):
-            return 404, None
-        return 200, _JPEG
-
-    # ------------------------------------------------------------------ mass send
-
-    def _pace(self, now: datetime) -> None:
-        window = now - timedelta(minutes=1)
-        while self._mass_times and self._mass_times[0] <= window:
-            self._mass_times.popleft()
-        if len(self._mass_times) >= self.config.mass_per_minute:
-            raise Reply(45011)
-        self._mass_times.append(now)
-
-    @staticmethod
-    def _mass_content(body: Mapping[str, Any], endpoint: str) -> tuple[str, dict[str, Any]]:
-        msgtype = body.get("msgtype")
-        allowed = {"mpnews", "text", "voice", "image", "mpvideo", "wxcard"}
-        if endpoint != "sendall":
-            allowed.add("video")
-        if not isinstance(msgtype, str) or msgtype not in allowed:
-            raise Reply(40008)
-        if msgtype == "image" and "images" in body:
-            images = get_dict(body, "images", 40007)
-            ids = images.get("media_ids")
-            if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
-                raise Reply(40007)
-            return msgtype, {"images": images}
-        payload = get_dict(body, msgtype, 40035, missing=44001 if msgtype == "text" else 41006)
-        if msgtype == "text":
-            get_str(payload, "content", 44004)
-        elif msgtype == "wxcard":
-            get_str(payload, "card_id", 40035)
-        else:
-            get_str(payload, "media_id", 40007, missing=41006)
-        return msgtype, {msgtype: payload}
-
-    def _mass_send(
-        self, req: _Request, endpoint: str, audience: list[str], scope: str
-    ) -> dict[str, Any]:
-        body = req.body
-        msgtype, content = self._mass_content(body, endpoint)
-        self._check_mpnews(msgtype, content)
-        check_media(self.config, self._media, body, msgtype, req.now)
-        reprint = body.get("send_ignore_reprint", 0)
-        if reprint not in (0, 1) or isinstance(reprint, bool):
-            raise Reply(40035, "send_ignore_reprint must be 0 or 1")
-        clientmsgid: str | None = None
-        key: str | None = None
-        if "clientmsgid" in body:
-            clientmsgid = get_str(body, "clientmsgid", 45067)
-            if len(clientmsgid.encode("utf-8")) > self.config.clientmsgid_max_bytes:
-                raise Reply(45067)
-            key = "id:" + clientmsgid
-        elif self.config.implicit_clientmsgid:
-            digest = hashlib.sha256(
-                json.dumps([scope, msgtype, content], sort_keys=True).encode("utf-8")
-            ).hexdigest()
-            key = "digest:" + digest
-        if key is not None:
-            seen = self._clientmsgids.get(key)
-            if seen is not None:
-                msg_id, at = seen
-                age = (req.now - at).total_seconds()
-                if age < self.config.clientmsgid_min_retry:
-                    raise Reply(45066)
-                if age < self.config.clientmsgid_window:
-                    raise Reply(45065, msg_id=msg_id)
-        job = self._deliver(req.now, endpoint, msgtype, clientmsgid, audience, monthly=True)
-        if msgtype == "mpnews":
-            self._content_store.consume_draft(content["mpnews"]["media_id"])
-        if key is not None:
-            self._clientmsgids[key] = (job.msg_id, req.now)
-        answer: dict[str, Any] = {
-            "errcode": 0,
-            "errmsg": "send job submission success",
-            "msg_id": job.msg_id,
-        }
-        if job.msg_data_id is not None:
-            answer["msg_data_id"] = job.msg_data_id
-        return answer
-
-    def _check_mpnews(self, msgtype: str, content: Mapping[str, Any]) -> None:
-        # Mass mpnews takes a draft's media_id (or a legacy news material's), nothing else.
-        if msgtype != "mpnews" or not self.config.require_known_mpnews:
-            return
-        if not self._content_store.knows_mpnews(content["mpnews"]["media_id"]):
-            raise Reply(40007, "mpnews needs the media_id of a draft")
-
-    def _deliver(
-        self,
-        now: datetime,
-        endpoint: str,
-        msgtype: str,
-        clientmsgid: str | None,
-        audience: list[str],
-        *,
-        monthly: bool,
-    ) -> MassJob:
-        month = month_key(now)
-        delivered: list[str] = []
-        filtered: list[str] = []
-        for openid in audience:
-            follower = self._followers.get(openid)
-            if follower is None or not follower.subscribed or openid in self._blacklist:
-                filtered.append(openid)
-                continue
-            if monthly:
-                count = self._monthly.get((openid, month), 0)
-                if count >= self.config.monthly_mass_limit:
-                    filtered.append(openid)
-                    continue
-                self._monthly[(openid, month)] = count + 1
-            delivered.append(openid)
-        msg_data_id = None
-        if msgtype == "mpnews" and endpoint != "preview":
-            msg_data_id = self._next_msg_data_id
-            self._next_msg_data_id += 1
-        job = MassJob(
-            msg_id=self._next_msg_id,
-            msg_data_id=msg_data_id,
-            endpoint=endpoint,
-            msgtype=msgtype,
-            clientmsgid=clientmsgid,
-            status="SEND_SUCCESS",
-            created_at=now,
-            total_count=len(audience),
-            filter_count=len(delivered),
-            sent_count=len(delivered),
-            error_count=0,
-            delivered=tuple(delivered),
-            filtered=tuple(filtered),
-        )
-        self._next_msg_id += 1
-        self._jobs[job.msg_id] = job
-        self._events.job_finished(job)
-        return job
-
-    def _h_mass_sendall(self, req: _Request) -> dict[str, Any]:
-        flt = get_dict(req.body, "filter", 40035)
-        to_all = flt.get("is_to_all", False)
-        if not isinstance(to_all, bool):
-            raise Reply(40035, "is_to_all must be a boolean")
-        if to_all:
-            audience = [o for o in self._order if self._followers[o].subscribed]
-            return self._mass_send(req, "sendall", audience, "all")
-        key = "tag_id"
-        if "tag_id" not in flt and "group_id" in flt and self.config.legacy_group_id == "tag":
-            key = "group_id"
-        tag = self._tags.get(get_int(flt, key, 40050))
-        if tag is None:
-            raise Reply(40050)
-        members = sorted(tag.members, key=lambda o: self._followers[o].index)
-        return self._mass_send(req, "sendall", members, f"tag:{tag.id}")
-
-    def _h_mass_send(self, req: _Request) -> dict[str, Any]:
-        touser = req.body.get("touser")
-        if not isinstance(touser, list):
-            raise Reply(40031)
-        if len(touser) < 2:
-            raise Reply(40130)
-        if len(touser) > 10_000:
-            raise Reply(40032)
-        if not all(isinstance(o, str) and o for o in touser):
-            raise Reply(40031)
-        audience = list(dict.fromkeys(touser))
-        if len(audience) < len(touser) and self.config.mass_duplicate_touser == "reject":
-            raise Reply(40031, "duplicate openid in touser")
-        return self._mass_send(req, "send", audience, "openids:" + ",".join(sorted(audience)))
-
-    def _h_mass_preview(self, req: _Request) -> dict[str, Any]:
-        msgtype, content = self._mass_content(req.body, "preview")
-        self._check_mpnews(msgtype, content)
-        check_media(self.config, self._media, req.body, msgtype, req.now)
-        towxname = req.body.get("towxname")
-        if towxname is not None:
-            if not isinstance(towxname, str) or not towxname:
-                raise Reply(40132 if towxname else 40035)
-            audience: list[str] = []
-        else:
-            audience = [self._follower(req.body.get("touser"), subscribed=True).openid]
-        monthly = self.config.preview_counts_toward_monthly
-        job = self._deliver(req.now, "preview", msgtype, None, audience, monthly=monthly)
-        return {"errcode": 0, "errmsg": "preview success", "msg_id": job.msg_id}
-
-    def _job(self, body: Mapping[str, Any]) -> MassJob:
-        msg_id = body.get("msg_id")
-        if isinstance(msg_id, str) and msg_id.isdigit():
-            msg_id = int(msg_id)
-        job = self._jobs.get(msg_id) if isinstance(msg_id, int) else None
-        if job is None or job.endpoint == "preview":
-            raise Reply(40059)
-        return job
-
-    def _status(self, job: MassJob, now: datetime) -> str:
-        sending = timedelta(seconds=self.config.mass_sending_duration)
-        if job.status == "SEND_SUCCESS" and now < job.created_at + sending:
-            return "SENDING"
-        return job.status
-
-    def _job_by_url(self, body: Mapping[str, Any]) -> MassJob:
-        url = body.get("url")
-        for job in self._jobs.values():
-            if (
-                job.msg_data_id is not None
-                and job.endpoint != "preview"
-                and isinstance(url, str)
-                and url.startswith(article_url(job.msg_data_id, 1)[:-1])
-            ):
-                return job
-        raise Reply(40059, "no send of this article url")
-
-    def _h_mass_delete(self, req: _Request) -> dict[str, Any]:
-        # The article url identifies the send only when msg_id is absent.
-        job = self._job(req.body) if "msg_id" in req.body else self._job_by_url(req.body)
-        status = self._status(job, req.now)
-        if job.msgtype not in _DELETABLE or status not in ("SEND_SUCCESS", "DELETE"):
-            raise Reply(40059, "only successful mpnews and video sends can be deleted")
-        index = req.body.get("article_idx", 0)
-        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= 8:
-            raise Reply(40060)
-        if index == 0:
-            self._jobs[job.msg_id] = attrs.evolve(job, status="DELETE")
-        return {"errcode": 0, "errmsg": "ok"}
-
-    def _h_mass_get(self, req: _Request) -> dict[str, Any]:
-        job = self._job(req.body)
-        return {"msg_id": job.msg_id, "msg_status": self._status(job, req.now)}
-
-    def _h_speed_get(self, req: _Request) -> dict[str, Any]:
-        return {"speed": self._speed, "realspeed": _REALSPEED[self._speed]}
-
-    def _h_speed_set(self, req: _Request) -> dict[str, Any]:
-        if "speed" not in req.body:
-            raise Reply(45084)
-        speed = get_int(req.body, "speed", 45083)
-        if speed not in _REALSPEED:
-            raise Reply(45083)
-        self._speed = speed
-        return {"errcode": 0, "errmsg": "ok"}
-
-    # ------------------------------------------------------------------ customer service
-
-    @staticmethod
-    def _custom_content(body: Mapping[str, Any]) -> str:
-        msgtype = body.get("msgtype")
-        if not isinstance(msgtype, str):
-            raise Reply(40008)
-        if msgtype == "text":
-            get_str(get_dict(body, "text", 40035, missing=44004), "content", 44004)
-        elif msgtype in ("image", "voice", "mpnews"):
-            get_str(get_dict(body, msgtype, 40035, missing=41006), "media_id", 40007, missing=41006)
-        elif msgtype == "video":
-            payload = get_dict(body, "video", 40035, missing=41006)
-            get_str(payload, "media_id", 40007, missing=41006)
-        elif msgtype == "music":
-            payload = get_dict(body, "music", 40035)
-            get_str(payload, "thumb_media_id", 40007, missing=41006)
-        elif msgtype == "news":
-            articles = get_dict(body, "news", 40035, missing=44003).get("articles")
-            if not isinstance(articles, list) or not articles:
-                raise Reply(44003)
-            if len(articles) > 1:
-                raise Reply(45008)
-            if not isinstance(articles[0], dict):
-                raise Reply(40035)
-        elif msgtype == "mpnewsarticle":
-            get_str(get_dict(body, "mpnewsarticle", 40035), "article_id", 40035)
-        elif msgtype == "msgmenu":
-            items = get_dict(body, "msgmenu", 40035).get("list")
-            if not isinstance(items, list) or not items:
-                raise Reply(40035, "msgmenu.list")
-        elif msgtype == "wxcard":
-            get_str(get_dict(body, "wxcard", 40035), "card_id", 40035)
-        elif msgtype == "miniprogrampage":
-            page = get_dict(body, "miniprogrampage", 40035)
-            for field in ("appid", "pagepath", "thumb_media_id"):
-                get_str(page, field, 40035)
-        else:
-            raise Reply(40008)
-        return msgtype
-
-    def _h_custom_send(self, req: _Request) -> dict[str, Any]:
-        follower = self._follower(req.body.get("touser"), subscribed=True)
-        msgtype = self._custom_content(req.body)
-        check_custom_sizes(self.config, req.body, msgtype)
-        check_media(self.config, self._media, req.body, msgtype, req.now)
-        if "customservice" in req.body:
-            self._kf.existing(get_dict(req.body, "customservice", 40035).get("kf_account"))
-        grants = [
-            g for g in self._grants.get(follower.openid, {}).values() if g.expires_at > req.now
-        ]
-        if not grants:
-            raise Reply(45015)
-        usable = [g for g in grants if g.remaining is None or g.remaining > 0]
-        if not usable:
-            raise Reply(45047)
-        unlimited = [g for g in usable if g.remaining is None]
-        if not unlimited:
-            grant = min(usable, key=lambda g: g.expires_at)
-            assert grant.remaining is not None
-            grant.remaining -= 1
-        self._typing_until.pop(follower.openid, None)
-        self._messages.append(
-            FakeMessage(
-                kind="custom",
-                openid=follower.openid,
-                msgtype=msgtype,
-                msgid=None,
-                at=req.now,
-                body=MappingProxyType(dict(req.body)),
-            )
-        )
-        return {"errcode": 0, "errmsg": "ok"}
-
-    def _h_typing(self, req: _Request) -> dict[str, Any]:
-        follower = self._follower(req.body.get("touser"), subscribed=True)
-        command = req.body.get("command")
-        if command not in ("Typing", "CancelTyping"):
-            raise Reply(45072)
-        if not any(g.expires_at > req.now for g in self._grants.get(follower.openid, {}).values()):
-            raise Reply(45015)
-        last = self._last_interaction.get(follower.openid)
-        recent = timedelta(seconds=self.config.typing_interaction_within)
-        if last is None or req.now - last > recent:
-            raise Reply(45080)
-        if command == "CancelTyping":
-            self._typing_until.pop(follower.openid, None)
-            return {"errcode": 0, "errmsg": "ok"}
-        until = self._typing_until.get(follower.openid)
-        if until is not None and req.now < until:
-            raise Reply(45081)
-        self._typing_until[follower.openid] = req.now + timedelta(
-            seconds=self.config.typing_duration
-        )
-        return {"errcode": 0, "errmsg": "ok"}
-
-    # ------------------------------------------------------------------ template messages
-
-    def _h_template_send(self, req: _Request) -> dict[str, Any]:
-        body = req.body
-        template_id = get_str(body, "template_id", 40037)
-        if (
-            self.config.templates is not None
-            and template_id not in self.config.templates
-            and not self._template_store.knows(template_id)
-        ):
-            raise Reply(40037)
-        follower = self._follower(body.get("touser"), subscribed=True)
-        data = body.get("data", {})
-        if not isinstance(data, dict):
-            raise Reply(47001)
-        self._template_store.check_values(data, self._template_store.template_keys(template_id))
-        if "url" in body and not isinstance(body["url"], str):
-            raise Reply(40035, "url")
-        if "miniprogram" in body:
-            mini = get_dict(body, "miniprogram", 40035)
-            get_str(mini, "appid", 40035)
-        client_msg_id = body.get("client_msg_id")
-        if client_msg_id is not None:
-            if not isinstance(client_msg_id, str) or not client_msg_id:
-                raise Reply(40035, "client_msg_id")
-            seen = self._template_ids.get((follower.openid, client_msg_id))
-            window = timedelta(seconds=self.config.template_dedup_window)
-            if seen is not None and req.now - seen[1] < window:
-                return {"errcode": 0, "errmsg": "ok", "msgid": seen[0]}
-        msgid = self._next_template_msgid
-        self._next_template_msgid += 1
-        if client_msg_id is not None:
-            self._template_ids[(follower.openid, client_msg_id)] = (msgid, req.now)
-        self._messages.append(
-            FakeMessage(
-                kind="template",
-                openid=follower.openid,
-                msgtype="template",
-                msgid=msgid,
-                at=req.now,
-                body=MappingProxyType(dict(body)),
-            )
-        )
-        self._events.template_sent(follower.openid, msgid)
-        return {"errcode": 0, "errmsg": "ok", "msgid": msgid}
-
-    # ------------------------------------------------------------------ subscribe notifications
-
-    def _h_bizsend(self, req: _Request) -> dict[str, Any]:
-        follower = self._follower(req.body.get("touser"))
-        answer = self._template_store.bizsend(req, follower.openid)
-        self._messages.append(
-            FakeMessage(
-                kind="subscribe",
-                openid=follower.openid,
-                msgtype="subscribe",
-                msgid=None,
-                at=req.now,
-                body=MappingProxyType(dict(req.body)),
-            )
-        )
-        return answer
-
-    # ------------------------------------------------------------------ menus
-
-    def _h_menu_create(self, req: _Request) -> dict[str, Any]:
-        buttons = req.body.get("button")
-        check_buttons(buttons)
-        assert isinstance(buttons, list)
-        self._menu = _copy_buttons(buttons)
-        return {"errcode": 0, "errmsg": "ok"}
-
-    @staticmethod
-    def _shown(buttons: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{**b, "sub_button": b.get("sub_button") or []} for b in buttons]
-
-    def _h_menu_get(self, req: _Request) -> dict[str, Any]:
-        if self._menu is None:
-            raise Reply(46003)
-        menu: dict[str, Any] = {"button": self._shown(self._menu)}
-        answer: dict[str, Any] = {"menu": menu}
-        if self._conditional:
-            menu["menuid"] = _DEFAULT_MENUID
-            answer["conditionalmenu"] = [
-                # addconditional answers the id as a string; menu/get lists it as a number,
-                # like the default menu's.
-                {"button": self._shown(buttons), "matchrule": dict(rule), "menuid": int(menuid)}
-                for menuid, (buttons, rule) in self._conditional.items()
-            ]
-        return answer
-
-    def _h_menu_delete(self, req: _Request) -> dict[str, Any]:
-        self._menu = None
-        self._conditional.clear()
-        return {"errcode": 0, "errmsg": "ok"}
-
-    def _h_menu_addconditional(self, req: _Request) -> dict[str, Any]:
-        if self._menu is None:
-            raise Reply(65303)
-        buttons = req.body.get("button")
-        rule = check_matchrule(req.body.get("matchrule"), list(self._tags))
-        check_buttons(buttons)
-        assert isinstance(buttons, list)
-        limit = self.config.max_conditional_menus
-        if limit is not None and len(self._conditional) >= limit:
-            raise Reply(65305)
-        domains = menu_domains(buttons)
-        for other, _rule in self._conditional.values():
-            domains |= menu_domains(other)
-        if len(domains) > self.config.max_conditional_menu_domains:
-            raise Reply(65316)
-        menuid = str(self._next_menuid)
-        self._next_menuid += 1
-        self._conditional[menuid] = (_copy_buttons(buttons), rule)
-        return {"menuid": menuid}
-
-    def _h_menu_delconditional(self, req: _Request) -> dict[str, Any]:
-        menuid = req.body.get("menuid")
-        if isinstance(menuid, int) and not isinstance(menuid, bool):
-            menuid = str(menuid)
-        if not isinstance(menuid, str) or menuid not in self._conditional:
-            raise Reply(65301)
-        del self._conditional[menuid]
-        return {"errcode": 0, "errmsg": "ok"}
-
-    def _match_menu(self, follower: _Follower) -> list[dict[str, Any]] | None:
-        default = self._menu
-        if default is None:
-            return None
-        last_tag = str(next(reversed(follower.tags))) if follower.tags else None
-        # Newest conditional menu first; several tags match by the last one applied.
-        platform = str(follower.platform)
-        menus: list[tuple[list[dict[str, Any]], dict[str, str]]] = list(self._conditional.values())
-        for candidate, rule in menus[::-1]:
-            if rule.get("tag_id", last_tag) == last_tag and (
-                rule.get("client_platform_type", platform) == platform
-            ):
-                return candidate
-        return default
-
-    def _h_menu_trymatch(self, req: _Request) -> dict[str, Any]:
-        user = req.body.get("user_id")
-        follower = self._followers.get(user) if isinstance(user, str) else None
-        if follower is None or not follower.subscribed:
-            raise Reply(65302)
-        buttons = self._match_menu(follower)
-        if buttons is None:
-            raise Reply(46003)
-        return {"button": self._shown(buttons)}
 
 
 class FakeASGIApp:
@@ -1727,9 +691,7 @@ class FakeASGIApp:
             ),
             "",
         )
-        request = _Incoming(
-            scope["method"], scope["path"], query, b"".join(chunks), content_type
-        )
+        request = _Incoming(scope["method"], scope["path"], query, b"".join(chunks), content_type)
         if self._fake.config.latency:
             await asyncio.sleep(self._fake.config.latency)
         try:
@@ -1773,37 +735,43 @@ def _datacube_handler(name: str) -> Callable[[FakeWeChat, _Request], dict[str, A
 
 
 _ROUTES: Final[Mapping[str, _Route]] = {
-    "/cgi-bin/token": _Route("GET", FakeWeChat._h_token, token=False),
-    "/cgi-bin/stable_token": _Route("POST", FakeWeChat._h_stable_token, token=False),
-    "/cgi-bin/user/get": _Route("GET", FakeWeChat._h_user_get),
-    "/cgi-bin/user/info": _Route("GET", FakeWeChat._h_user_info),
-    "/cgi-bin/user/info/batchget": _Route("POST", FakeWeChat._h_user_batchget),
-    "/cgi-bin/user/info/updateremark": _Route("POST", FakeWeChat._h_updateremark),
-    "/cgi-bin/tags/create": _Route("POST", FakeWeChat._h_tags_create),
-    "/cgi-bin/tags/get": _Route("GET", FakeWeChat._h_tags_get),
-    "/cgi-bin/tags/update": _Route("POST", FakeWeChat._h_tags_update),
-    "/cgi-bin/tags/delete": _Route("POST", FakeWeChat._h_tags_delete),
-    "/cgi-bin/tags/members/batchtagging": _Route("POST", FakeWeChat._h_batchtagging),
-    "/cgi-bin/tags/members/batchuntagging": _Route("POST", FakeWeChat._h_batchuntagging),
-    "/cgi-bin/tags/getidlist": _Route("POST", FakeWeChat._h_getidlist),
-    "/cgi-bin/user/tag/get": _Route("POST", FakeWeChat._h_tag_members),
-    "/cgi-bin/qrcode/create": _Route("POST", FakeWeChat._h_qrcode_create),
-    "/cgi-bin/message/mass/sendall": _Route("POST", FakeWeChat._h_mass_sendall, paced=True),
-    "/cgi-bin/message/mass/send": _Route("POST", FakeWeChat._h_mass_send, paced=True),
-    "/cgi-bin/message/mass/preview": _Route("POST", FakeWeChat._h_mass_preview, paced=True),
-    "/cgi-bin/message/mass/delete": _Route("POST", FakeWeChat._h_mass_delete),
-    "/cgi-bin/message/mass/get": _Route("POST", FakeWeChat._h_mass_get),
-    "/cgi-bin/message/mass/speed/get": _Route("POST", FakeWeChat._h_speed_get, empty_body=True),
-    "/cgi-bin/message/mass/speed/set": _Route("POST", FakeWeChat._h_speed_set),
-    "/cgi-bin/message/custom/send": _Route("POST", FakeWeChat._h_custom_send),
-    "/cgi-bin/message/custom/typing": _Route("POST", FakeWeChat._h_typing),
-    "/cgi-bin/message/template/send": _Route("POST", FakeWeChat._h_template_send),
-    "/cgi-bin/menu/create": _Route("POST", FakeWeChat._h_menu_create),
-    "/cgi-bin/menu/get": _Route("GET", FakeWeChat._h_menu_get),
-    "/cgi-bin/menu/delete": _Route("GET", FakeWeChat._h_menu_delete),
-    "/cgi-bin/menu/addconditional": _Route("POST", FakeWeChat._h_menu_addconditional),
-    "/cgi-bin/menu/delconditional": _Route("POST", FakeWeChat._h_menu_delconditional),
-    "/cgi-bin/menu/trymatch": _Route("POST", FakeWeChat._h_menu_trymatch),
+    "/cgi-bin/token": _Route("GET", lambda f, r: f._tokens.token(r), token=False),
+    "/cgi-bin/stable_token": _Route("POST", lambda f, r: f._tokens.stable_token(r), token=False),
+    "/cgi-bin/user/get": _Route("GET", lambda f, r: f._user_store.get(r)),
+    "/cgi-bin/user/info": _Route("GET", lambda f, r: f._user_store.info(r)),
+    "/cgi-bin/user/info/batchget": _Route("POST", lambda f, r: f._user_store.batchget(r)),
+    "/cgi-bin/user/info/updateremark": _Route("POST", lambda f, r: f._user_store.update_remark(r)),
+    "/cgi-bin/tags/create": _Route("POST", lambda f, r: f._tag_store.create(r)),
+    "/cgi-bin/tags/get": _Route("GET", lambda f, r: f._tag_store.get(r)),
+    "/cgi-bin/tags/update": _Route("POST", lambda f, r: f._tag_store.update(r)),
+    "/cgi-bin/tags/delete": _Route("POST", lambda f, r: f._tag_store.delete(r)),
+    "/cgi-bin/tags/members/batchtagging": _Route("POST", lambda f, r: f._tag_store.batchtagging(r)),
+    "/cgi-bin/tags/members/batchuntagging": _Route(
+        "POST", lambda f, r: f._tag_store.batchuntagging(r)
+    ),
+    "/cgi-bin/tags/getidlist": _Route("POST", lambda f, r: f._tag_store.getidlist(r)),
+    "/cgi-bin/user/tag/get": _Route("POST", lambda f, r: f._tag_store.members(r)),
+    "/cgi-bin/qrcode/create": _Route("POST", lambda f, r: f._qr_store.create(r)),
+    "/cgi-bin/message/mass/sendall": _Route("POST", lambda f, r: f._mass.sendall(r), paced=True),
+    "/cgi-bin/message/mass/send": _Route("POST", lambda f, r: f._mass.send(r), paced=True),
+    "/cgi-bin/message/mass/preview": _Route("POST", lambda f, r: f._mass.preview(r), paced=True),
+    "/cgi-bin/message/mass/delete": _Route("POST", lambda f, r: f._mass.delete(r)),
+    "/cgi-bin/message/mass/get": _Route("POST", lambda f, r: f._mass.get(r)),
+    "/cgi-bin/message/mass/speed/get": _Route(
+        "POST", lambda f, r: f._mass.speed_get(r), empty_body=True
+    ),
+    "/cgi-bin/message/mass/speed/set": _Route("POST", lambda f, r: f._mass.speed_set(r)),
+    "/cgi-bin/message/custom/send": _Route("POST", lambda f, r: f._message_store.custom_send(r)),
+    "/cgi-bin/message/custom/typing": _Route("POST", lambda f, r: f._message_store.typing(r)),
+    "/cgi-bin/message/template/send": _Route(
+        "POST", lambda f, r: f._message_store.template_send(r)
+    ),
+    "/cgi-bin/menu/create": _Route("POST", lambda f, r: f._menu_store.create(r)),
+    "/cgi-bin/menu/get": _Route("GET", lambda f, r: f._menu_store.get(r)),
+    "/cgi-bin/menu/delete": _Route("GET", lambda f, r: f._menu_store.delete(r)),
+    "/cgi-bin/menu/addconditional": _Route("POST", lambda f, r: f._menu_store.add_conditional(r)),
+    "/cgi-bin/menu/delconditional": _Route("POST", lambda f, r: f._menu_store.del_conditional(r)),
+    "/cgi-bin/menu/trymatch": _Route("POST", lambda f, r: f._menu_store.trymatch(r)),
     # Content APIs; their state lives in _fake_media, _fake_content and _fake_templates.
     "/cgi-bin/media/upload": _Route("POST", lambda f, r: f._media_store.upload(r), multipart=True),
     "/cgi-bin/media/get": _Route("GET", lambda f, r: f._media_store.get(r)),
@@ -1858,7 +826,7 @@ _ROUTES: Final[Mapping[str, _Route]] = {
     "/wxaapi/newtmpl/deltemplate": _Route(
         "POST", lambda f, r: f._template_store.delete_subscribe(r)
     ),
-    "/cgi-bin/message/subscribe/bizsend": _Route("POST", FakeWeChat._h_bizsend),
+    "/cgi-bin/message/subscribe/bizsend": _Route("POST", lambda f, r: f._message_store.bizsend(r)),
     **{f"/datacube/{name}": _Route("POST", _datacube_handler(name)) for name in DATACUBE_SPANS},
     "/cgi-bin/tags/members/getblacklist": _Route(
         "POST", lambda fake, req: fake._blacklist.page(req.body)
@@ -1870,9 +838,7 @@ _ROUTES: Final[Mapping[str, _Route]] = {
         "POST", lambda fake, req: fake._blacklist.unblock(req.body)
     ),
     "/customservice/kfaccount/add": _Route("POST", lambda fake, req: fake._kf.add(req.body)),
-    "/customservice/kfaccount/update": _Route(
-        "POST", lambda fake, req: fake._kf.update(req.body)
-    ),
+    "/customservice/kfaccount/update": _Route("POST", lambda fake, req: fake._kf.update(req.body)),
     "/customservice/kfaccount/del": _Route(
         "POST", lambda fake, req: fake._kf.delete(req.query, req.body), also_get=True
     ),

@@ -37,7 +37,7 @@ class FakeBlacklist:
         if not isinstance(openids, list) or not 1 <= len(openids) <= 20:
             raise Reply(40032)
         for openid in openids:
-            self._fake._check_own_openid(openid)
+            self._fake._user_store.check_own(openid)
         return list(dict.fromkeys(openids))
 
     def block(self, body: Mapping[str, Any]) -> dict[str, Any]:

@@ -495,7 +495,7 @@ class FollowerActor:
             return self.scan(scene)
         fake = self._fake
         with fake._lock:
-            current = fake._followers.get(self.openid)
+            current = fake._user_store.records.get(self.openid)
             if current is not None and current.subscribed:
                 raise ValueError(f"{self.openid!r} already follows the account")
             if current is None:
@@ -521,7 +521,7 @@ class FollowerActor:
 
     def view(self, url: str, *, menu_id: int | None = None) -> PushResult | None:
         """Click a ``view`` menu button (opens no window)."""
-        self._fake._known(self.openid)
+        self._fake._user_store.known(self.openid)
         return self._push("event", [("Event", "VIEW"), ("EventKey", url), ("MenuId", menu_id)])
 
     def send_text(self, text: str) -> PushResult | None:
@@ -534,7 +534,7 @@ class FollowerActor:
         self, latitude: float, longitude: float, *, precision: float = 30.0
     ) -> PushResult | None:
         """Report a location (the ``LOCATION`` event on entering the chat; opens no window)."""
-        self._fake._known(self.openid)
+        self._fake._user_store.known(self.openid)
         fields = [("Latitude", latitude), ("Longitude", longitude), ("Precision", precision)]
         return self._push("event", [("Event", "LOCATION"), *fields])
 

@@ -1,14 +1,21 @@
-"""Menu rules of the fake WeChat: button validation and conditional-menu matching."""
+"""Menus of the fake WeChat: button validation, the ``menu/*`` endpoints and
+conditional-menu matching.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 from wxsegment.testing._fake_wire import Reply
 
-__all__ = ["PRIVACY_FIELDS", "check_buttons", "check_matchrule", "menu_domains"]
+if TYPE_CHECKING:
+    from wxsegment.testing._fake import FakeWeChat, _Request
+    from wxsegment.testing._fake_users import FollowerRecord
+
+__all__ = ["PRIVACY_FIELDS", "FakeMenus", "check_buttons", "check_matchrule", "menu_domains"]
 
 _KEYED: Final = frozenset(
     {
@@ -120,3 +127,115 @@ def menu_domains(buttons: Sequence[Mapping[str, Any]]) -> set[str]:
             if leaf.get("type") == "view" and isinstance(url, str):
                 hosts.add((urlsplit(url).hostname or url).lower())
     return hosts
+
+
+# menu/get names the default menu by a menuid only once conditional menus exist.
+_DEFAULT_MENUID: Final = 208_379_532
+_FIRST_CONDITIONAL_MENUID: Final = 208_379_533
+
+
+def _copy_buttons(buttons: list[Any]) -> list[dict[str, Any]]:
+    copied: list[dict[str, Any]] = json.loads(json.dumps(buttons))
+    return copied
+
+
+class FakeMenus:
+    """The default menu and the conditional menus by menuid, oldest first."""
+
+    def __init__(self, fake: FakeWeChat) -> None:
+        self._fake = fake
+        self._default: list[dict[str, Any]] | None = None
+        self._conditional: dict[str, tuple[list[dict[str, Any]], dict[str, str]]] = {}
+        self._next_menuid = _FIRST_CONDITIONAL_MENUID
+
+    def create(self, req: _Request) -> dict[str, Any]:
+        """``menu/create``: replaces the default menu."""
+        buttons = req.body.get("button")
+        check_buttons(buttons)
+        assert isinstance(buttons, list)
+        self._default = _copy_buttons(buttons)
+        return {"errcode": 0, "errmsg": "ok"}
+
+    @staticmethod
+    def _shown(buttons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**b, "sub_button": b.get("sub_button") or []} for b in buttons]
+
+    def get(self, req: _Request) -> dict[str, Any]:
+        """``menu/get``: the default menu and, once any exist, the conditional ones."""
+        if self._default is None:
+            raise Reply(46003)
+        menu: dict[str, Any] = {"button": self._shown(self._default)}
+        answer: dict[str, Any] = {"menu": menu}
+        if self._conditional:
+            menu["menuid"] = _DEFAULT_MENUID
+            answer["conditionalmenu"] = [
+                # addconditional answers the id as a string; menu/get lists it as a number,
+                # like the default menu's.
+                {"button": self._shown(buttons), "matchrule": dict(rule), "menuid": int(menuid)}
+                for menuid, (buttons, rule) in self._conditional.items()
+            ]
+        return answer
+
+    def delete(self, req: _Request) -> dict[str, Any]:
+        """``menu/delete``: drops the default menu and every conditional one."""
+        self._default = None
+        self._conditional.clear()
+        return {"errcode": 0, "errmsg": "ok"}
+
+    def add_conditional(self, req: _Request) -> dict[str, Any]:
+        """``menu/addconditional``: needs a default menu; answers the id as a string."""
+        if self._default is None:
+            raise Reply(65303)
+        buttons = req.body.get("button")
+        rule = check_matchrule(req.body.get("matchrule"), list(self._fake._tag_store.records))
+        check_buttons(buttons)
+        assert isinstance(buttons, list)
+        limit = self._fake.config.max_conditional_menus
+        if limit is not None and len(self._conditional) >= limit:
+            raise Reply(65305)
+        domains = menu_domains(buttons)
+        for other, _rule in self._conditional.values():
+            domains |= menu_domains(other)
+        if len(domains) > self._fake.config.max_conditional_menu_domains:
+            raise Reply(65316)
+        menuid = str(self._next_menuid)
+        self._next_menuid += 1
+        self._conditional[menuid] = (_copy_buttons(buttons), rule)
+        return {"menuid": menuid}
+
+    def del_conditional(self, req: _Request) -> dict[str, Any]:
+        """``menu/delconditional``."""
+        menuid = req.body.get("menuid")
+        if isinstance(menuid, int) and not isinstance(menuid, bool):
+            menuid = str(menuid)
+        if not isinstance(menuid, str) or menuid not in self._conditional:
+            raise Reply(65301)
+        del self._conditional[menuid]
+        return {"errcode": 0, "errmsg": "ok"}
+
+    def match(self, follower: FollowerRecord) -> list[dict[str, Any]] | None:
+        """The buttons ``follower`` sees, or None without a default menu."""
+        default = self._default
+        if default is None:
+            return None
+        last_tag = str(next(reversed(follower.tags))) if follower.tags else None
+        # Newest conditional menu first; several tags match by the last one applied.
+        platform = str(follower.platform)
+        menus: list[tuple[list[dict[str, Any]], dict[str, str]]] = list(self._conditional.values())
+        for candidate, rule in menus[::-1]:
+            if rule.get("tag_id", last_tag) == last_tag and (
+                rule.get("client_platform_type", platform) == platform
+            ):
+                return candidate
+        return default
+
+    def trymatch(self, req: _Request) -> dict[str, Any]:
+        """``menu/trymatch``: the menu a current follower sees."""
+        user = req.body.get("user_id")
+        follower = self._fake._user_store.records.get(user) if isinstance(user, str) else None
+        if follower is None or not follower.subscribed:
+            raise Reply(65302)
+        buttons = self.match(follower)
+        if buttons is None:
+            raise Reply(46003)
+        return {"button": self._shown(buttons)}

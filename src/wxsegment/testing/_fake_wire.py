@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -13,7 +14,12 @@ __all__ = [
     "get_dict",
     "get_int",
     "get_str",
+    "parse_json",
 ]
+
+# An unescaped backslash followed by u and four hex digits (an even run of backslashes before
+# it escapes the backslashes themselves).
+_UNICODE_ESCAPE: Final = re.compile(rb"(?<!\\)(?:\\\\)*\\u[0-9a-fA-F]{4}")
 
 #: errmsg texts, worded after WeChat's (the fake appends a ``rid`` like WeChat does).
 ERRMSG: Final[Mapping[int, str]] = {
@@ -204,3 +210,18 @@ def get_dict(
     if not isinstance(value, dict):
         raise Reply(errcode, f"{key} must be an object")
     return value
+
+
+def parse_json(raw: bytes, reject_unicode_escapes: bool) -> Mapping[str, Any]:
+    """A request's JSON object: 44002 empty, 40033 ``\\uXXXX`` (when rejected), 47001 else."""
+    if not raw:
+        raise Reply(44002)
+    if reject_unicode_escapes and b"\\u" in raw and _UNICODE_ESCAPE.search(raw):
+        raise Reply(40033)
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except ValueError:
+        raise Reply(47001) from None
+    if not isinstance(body, dict):
+        raise Reply(47001)
+    return body
