@@ -119,9 +119,7 @@ def scenario(followers: int, latency: float, concurrency: int) -> None:
     ctx = multiprocessing.get_context("spawn")
     port = _free_port()
     ready, queue = ctx.Event(), ctx.Queue()
-    server = ctx.Process(
-        target=_serve, args=(port, followers, latency, ready, queue), daemon=True
-    )
+    server = ctx.Process(target=_serve, args=(port, followers, latency, ready, queue), daemon=True)
     server.start()
     openids: list[str] = queue.get(timeout=300)
     ready.wait(60)
@@ -139,16 +137,26 @@ def scenario(followers: int, latency: float, concurrency: int) -> None:
     runs: list[tuple[str, Callable[[], dict[str, float]]]] = [
         ("wechatpy WeChatClient", lambda: run_wechatpy(base_url, openids)),
         ("Client", lambda: run_client(base_url, openids)),
-        (f"AsyncClient ({concurrency} in flight, 1 pool)",
-         lambda: run_async(base_url, openids, concurrency, 1)),
-        (f"AsyncClient ({concurrency} in flight, 4 pools: default)",
-         lambda: run_async(base_url, openids, concurrency, 4)),
-        (f"AsyncClient ({concurrency} in flight, {concurrency} pools)",
-         lambda: run_async(base_url, openids, concurrency, concurrency)),
+        (
+            f"AsyncClient ({concurrency} in flight, 1 pool)",
+            lambda: run_async(base_url, openids, concurrency, 1),
+        ),
+        (
+            f"AsyncClient ({concurrency} in flight, 4 pools: default)",
+            lambda: run_async(base_url, openids, concurrency, 4),
+        ),
+        (
+            f"AsyncClient ({concurrency} in flight, {concurrency} pools)",
+            lambda: run_async(base_url, openids, concurrency, concurrency),
+        ),
     ]
-    print(f"\n== {followers:,} followers, latency {latency * 1000:.0f} ms per call "
-          f"({calls['tag']} tagging calls, {calls['info']} batchget calls)")
-    print(f"{'client':48} {'tag s':>8} {'info s':>8} {'ms/call':>8} {'calls/s':>8} {'vs wechatpy':>11}")
+    print(
+        f"\n== {followers:,} followers, latency {latency * 1000:.0f} ms per call "
+        f"({calls['tag']} tagging calls, {calls['info']} batchget calls)"
+    )
+    print(
+        f"{'client':48} {'tag s':>8} {'info s':>8} {'ms/call':>8} {'calls/s':>8} {'vs wechatpy':>11}"
+    )
     baseline: float | None = None
     try:
         for name, run in runs:
@@ -156,8 +164,10 @@ def scenario(followers: int, latency: float, concurrency: int) -> None:
             total = times["tag"] + times["info"]
             per_call = total / (calls["tag"] + calls["info"])
             baseline = baseline or total
-            print(f"{name:48} {times['tag']:8.2f} {times['info']:8.2f} {per_call * 1000:8.3f} "
-                  f"{1 / per_call:8.0f} {baseline / total:10.2f}x")
+            print(
+                f"{name:48} {times['tag']:8.2f} {times['info']:8.2f} {per_call * 1000:8.3f} "
+                f"{1 / per_call:8.0f} {baseline / total:10.2f}x"
+            )
     finally:
         server.terminate()
         server.join(10)

@@ -90,7 +90,9 @@ def main() -> None:
         rule = FollowUp(id="bench-blocking", message=Text("您的订单已发货"))
         with Client(APPID, SECRET, base_url=base_url) as client:
             start = time.perf_counter()
-            report = follow_up(client, _window(chunk, now), rule, [(o, now) for o in chunk], now=now)
+            report = follow_up(
+                client, _window(chunk, now), rule, [(o, now) for o in chunk], now=now
+            )
             elapsed = time.perf_counter() - start
         assert report.sent == len(chunk), report
         baseline = len(chunk) / elapsed
@@ -99,7 +101,9 @@ def main() -> None:
             rule = FollowUp(id=f"bench-{concurrency}", message=Text("您的订单已发货"))
             window = _window(openids, now)
 
-            async def run(c: int = concurrency, r: FollowUp = rule, w: ServiceWindow = window) -> int:
+            async def run(
+                c: int = concurrency, r: FollowUp = rule, w: ServiceWindow = window
+            ) -> int:
                 async with AsyncClient(
                     APPID, SECRET, base_url=base_url, concurrency=c, pools=max(4, c // 8)
                 ) as client:
@@ -113,8 +117,10 @@ def main() -> None:
             elapsed = time.perf_counter() - start
             assert sent == len(openids), sent
             rate = sent / elapsed
-            print(f"{f'async_follow_up ({concurrency} in flight)':40} {sent:9,} {elapsed:9.2f} "
-                  f"{rate:8.0f}  {rate / baseline:.1f}x blocking")
+            print(
+                f"{f'async_follow_up ({concurrency} in flight)':40} {sent:9,} {elapsed:9.2f} "
+                f"{rate:8.0f}  {rate / baseline:.1f}x blocking"
+            )
     finally:
         server.terminate()
         server.join(10)

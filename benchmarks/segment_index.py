@@ -172,9 +172,7 @@ def polars_evaluator(population: Population) -> Callable[[], int]:
             "tags_hi": population.tags_hi,
             "city": pl.Series(np.asarray(CITIES)[population.city]).cast(pl.Enum(CITIES)),
             "spend": population.spend,
-            "subscribe_time": pl.Series(population.subscribe_us).cast(
-                pl.Datetime("us", "UTC")
-            ),
+            "subscribe_time": pl.Series(population.subscribe_us).cast(pl.Datetime("us", "UTC")),
         }
     )
     lo = pl.col("tags_lo")

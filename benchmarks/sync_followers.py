@@ -135,11 +135,17 @@ def scenario(followers: int, latency: float, concurrency: int, wechatpy: bool) -
     try:
         with tempfile.TemporaryDirectory() as scratch:
             folder = Path(scratch)
-            rows = [(f"async_sync_followers ({concurrency} in flight)",
-                     run_async(base_url, folder, concurrency))]
+            rows = [
+                (
+                    f"async_sync_followers ({concurrency} in flight)",
+                    run_async(base_url, folder, concurrency),
+                )
+            ]
             if wechatpy:
                 rows.append(("sync_followers (blocking Client)", run_blocking(base_url, folder)))
-                rows.append(("wechatpy 1.8.18, same pull and store", run_wechatpy(base_url, folder)))
+                rows.append(
+                    ("wechatpy 1.8.18, same pull and store", run_wechatpy(base_url, folder))
+                )
             for name, seconds in rows:
                 print(f"{name:44} {seconds:9.2f} {followers / seconds:12,.0f}")
             if wechatpy:

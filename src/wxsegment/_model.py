@@ -117,9 +117,7 @@ class Follower:
     openid: str
     subscribe_time: datetime
     tags: frozenset[str] = frozenset()
-    attributes: Mapping[str, AttributeValue] = attrs.field(
-        default=_EMPTY_ATTRIBUTES, hash=False
-    )
+    attributes: Mapping[str, AttributeValue] = attrs.field(default=_EMPTY_ATTRIBUTES, hash=False)
     unionid: str | None = None
     last_interaction_at: datetime | None = None
 

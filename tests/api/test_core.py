@@ -59,6 +59,7 @@ def _token_fetches(fake: FakeWeChat) -> int:
     """Token requests the fake answered with a token."""
     return sum(c.path in TOKEN_PATHS and c.errcode is None for c in fake.calls)
 
+
 # -- errcode table ------------------------------------------------------------------------------
 
 EXPECTED_FAMILY = {
@@ -126,9 +127,17 @@ def test_documented_codes_reach_the_named_family(errcode: int, name: str) -> Non
 def test_table_covers_the_documented_ranges() -> None:
     """Every code of the documented ranges (menus, kf, 41001-41009, ...) is in the table."""
     ranges = [
-        range(40015, 40029), range(41001, 41010), range(44001, 44005), range(45001, 45012),
-        range(46001, 46005), range(61450, 61458), range(65301, 65315), range(48001, 48007),
-        range(40201, 40204), range(65400, 65409), range(76001, 76004),
+        range(40015, 40029),
+        range(41001, 41010),
+        range(44001, 44005),
+        range(45001, 45012),
+        range(46001, 46005),
+        range(61450, 61458),
+        range(65301, 65315),
+        range(48001, 48007),
+        range(40201, 40204),
+        range(65400, 65409),
+        range(76001, 76004),
     ]
     for codes in ranges:
         missing = [c for c in codes if c not in ERRCODE_FAMILIES]

@@ -52,9 +52,7 @@ def _count(fake: FakeWeChat, path: str) -> int:
 
 
 @pytest.mark.parametrize(("mode", "pages"), [("last", 6), ("empty", 5)])
-def test_iter_openids_walks_every_page(
-    kind: str, clock: FixedClock, mode: str, pages: int
-) -> None:
+def test_iter_openids_walks_every_page(kind: str, clock: FixedClock, mode: str, pages: int) -> None:
     """Every follower once across pages, whichever end-of-list answer WeChat gives."""
     fake = FakeWeChat(
         clock=clock,
@@ -453,9 +451,7 @@ def test_send_to_openids_splits_with_derived_ids(api: Harness, fake: FakeWeChat)
     assert all(len(i) <= 32 and i.isascii() for i in ids)
     assert [r.clientmsgid for r in results] == ids
     assert sum(fake.jobs[r.msg_id].total_count for r in results) == 25_001
-    replay = api.run(
-        lambda c: c.mass.send_to_openids(openids, Text("x"), clientmsgid="campaign-7")
-    )
+    replay = api.run(lambda c: c.mass.send_to_openids(openids, Text("x"), clientmsgid="campaign-7"))
     assert [r.already_sent for r in replay] == [True, True, True]
     assert [r.msg_id for r in replay] == [r.msg_id for r in results]
     assert len(fake.jobs) == 3
@@ -772,9 +768,7 @@ def test_conditional_menu_refuses_privacy_fields(api: Harness, fake: FakeWeChat)
         [Button("a", type="bogus", key="k")],
     ],
 )
-def test_menu_limits_checked_locally(
-    api: Harness, fake: FakeWeChat, buttons: list[Button]
-) -> None:
+def test_menu_limits_checked_locally(api: Harness, fake: FakeWeChat, buttons: list[Button]) -> None:
     """Button counts, name bytes, types and required fields are validated before any call."""
     with pytest.raises(WeChatValidationError):
         api.run(lambda c: c.menus.create(buttons))

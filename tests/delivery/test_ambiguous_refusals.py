@@ -45,9 +45,7 @@ def test_execute_keeps_a_batch_pending_when_its_retry_was_refused(
     openids = fake.add_followers(4)
     fake.inject("timeout", path=MASS_SEND, after_processing=True)
     fake.inject("mass_rate", path=MASS_SEND)
-    report = execute(
-        client, ledger, Campaign("c", EVERYONE, Text("hi")), openids, now=clock.now()
-    )
+    report = execute(client, ledger, Campaign("c", EVERYONE, Text("hi")), openids, now=clock.now())
     assert [b.outcome for b in report.batches] == [BatchOutcome.PENDING]
     assert all(fake.mass_received(o) == 1 for o in openids)
     assert all(ledger.usage(o, at=clock.now()).pending == 1 for o in openids)

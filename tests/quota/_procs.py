@@ -30,9 +30,7 @@ def open_ledger(spec: Spec, account: str, limit: int = 4) -> QuotaLedger:
     if kind == "redis_cluster":
         return RedisLedger(spec[1], account=account, limit=limit, prefix=spec[2], cluster=True)
     # The shared test Redis may run without persistence (see tests.quota.servers).
-    return RedisLedger(
-        spec[1], account=account, limit=limit, prefix=spec[2], require_durable=False
-    )
+    return RedisLedger(spec[1], account=account, limit=limit, prefix=spec[2], require_durable=False)
 
 
 def reserve_many(spec: Spec, account: str, worker: int, audience: list[str], rounds: int) -> int:

@@ -268,9 +268,7 @@ def test_redis_keys_of_different_prefix_and_account_pairs_never_meet() -> None:
 
     prefix = fresh_name("rdamb")
     first = RedisLedger(REDIS_URL, account="shop:eu", limit=1, prefix=prefix, **SHARED_REDIS)
-    second = RedisLedger(
-        REDIS_URL, account="eu", limit=1, prefix=f"{prefix}:shop", **SHARED_REDIS
-    )
+    second = RedisLedger(REDIS_URL, account="eu", limit=1, prefix=f"{prefix}:shop", **SHARED_REDIS)
     try:
         assert first.reserve("c1", ["a"], at=AT).granted == ("a",)
         assert second.reserve("c2", ["a"], at=AT).granted == ("a",)
@@ -386,9 +384,7 @@ _PARTS = st.text(alphabet=st.sampled_from(":a1{"), min_size=1, max_size=6)
 
 
 @given(first=st.tuples(_PARTS, _PARTS), second=st.tuples(_PARTS, _PARTS))
-def test_redis_key_stems_are_injective(
-    first: tuple[str, str], second: tuple[str, str]
-) -> None:
+def test_redis_key_stems_are_injective(first: tuple[str, str], second: tuple[str, str]) -> None:
     """Distinct (prefix, account) pairs never share a key stem, nor does one extend another."""
     from wxsegment.quota._redis import _key_stem
 

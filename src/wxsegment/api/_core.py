@@ -160,18 +160,14 @@ def decode_response(status_code: int, content: bytes, endpoint: str) -> dict[str
     try:
         data = json.loads(content.decode("utf-8", errors="replace"), strict=False)
     except ValueError:
-        raise WeChatTransportError(
-            "the answer is not JSON", endpoint, kind="decode"
-        ) from None
+        raise WeChatTransportError("the answer is not JSON", endpoint, kind="decode") from None
     if not isinstance(data, dict):
         raise WeChatTransportError("the answer is not a JSON object", endpoint, kind="decode")
     raw = data.get("errcode", 0)
     try:
         errcode = int(raw)
     except (TypeError, ValueError):
-        raise WeChatTransportError(
-            f"unreadable errcode {raw!r}", endpoint, kind="decode"
-        ) from None
+        raise WeChatTransportError(f"unreadable errcode {raw!r}", endpoint, kind="decode") from None
     if errcode != 0:
         raise error_for(errcode, str(data.get("errmsg", "")), endpoint, data)
     return data

@@ -25,9 +25,18 @@ __all__ = [
 
 BUTTON_TYPES: Final = frozenset(
     {
-        "click", "view", "scancode_push", "scancode_waitmsg", "pic_sysphoto",
-        "pic_photo_or_album", "pic_weixin", "location_select", "media_id", "article_id",
-        "article_view_limited", "miniprogram",
+        "click",
+        "view",
+        "scancode_push",
+        "scancode_waitmsg",
+        "pic_sysphoto",
+        "pic_photo_or_album",
+        "pic_weixin",
+        "location_select",
+        "media_id",
+        "article_id",
+        "article_view_limited",
+        "miniprogram",
     }
 )
 #: The field each button type needs.
@@ -156,9 +165,7 @@ def _check_button(button: Button, *, top: bool) -> None:
         )
     for field in _REQUIRED[button.type]:
         if not getattr(button, field):
-            raise WeChatValidationError(
-                f"a {button.type} button needs {field} ({button.name!r})"
-            )
+            raise WeChatValidationError(f"a {button.type} button needs {field} ({button.name!r})")
     if button.key is not None:
         check_utf8_length(button.key, "button key", 128)
     if button.url is not None:

@@ -248,12 +248,30 @@ class MiniProgramPage:
 MassMessage: TypeAlias = Text | Image | Voice | MpNews | MpVideo | WxCard
 #: Messages the customer-service API accepts.
 CustomMessage: TypeAlias = (
-    Text | Image | Voice | Video | Music | News | MpNews | MpNewsArticle | MsgMenu | WxCard
+    Text
+    | Image
+    | Voice
+    | Video
+    | Music
+    | News
+    | MpNews
+    | MpNewsArticle
+    | MsgMenu
+    | WxCard
     | MiniProgramPage
 )
 
 MASS_TYPES: tuple[type, ...] = (Text, Image, Voice, MpNews, MpVideo, WxCard)
 CUSTOM_TYPES: tuple[type, ...] = (
-    Text, Image, Voice, Video, Music, News, MpNews, MpNewsArticle, MsgMenu, WxCard,
+    Text,
+    Image,
+    Voice,
+    Video,
+    Music,
+    News,
+    MpNews,
+    MpNewsArticle,
+    MsgMenu,
+    WxCard,
     MiniProgramPage,
 )

@@ -77,9 +77,7 @@ def parse_template(data: Mapping[str, Any], call: Call) -> TemplateSendResult:
     """The answer of ``template/send``."""
     assert call.body is not None
     msgid = data.get("msgid")
-    return TemplateSendResult(
-        None if msgid is None else int(msgid), call.body.get("client_msg_id")
-    )
+    return TemplateSendResult(None if msgid is None else int(msgid), call.body.get("client_msg_id"))
 
 
 class Messages:
@@ -112,8 +110,13 @@ class Messages:
     ) -> TemplateSendResult:
         """A template message (``message/template/send``); ``miniprogram`` is (appid, page)."""
         call = template_call(
-            openid, template_id, data, url=url, miniprogram=miniprogram,
-            client_msg_id=client_msg_id, rules=self.keyword_rules,
+            openid,
+            template_id,
+            data,
+            url=url,
+            miniprogram=miniprogram,
+            client_msg_id=client_msg_id,
+            rules=self.keyword_rules,
         )
         return parse_template(self._client._request(call), call)
 
@@ -147,7 +150,12 @@ class AsyncMessages:
     ) -> TemplateSendResult:
         """A template message (``message/template/send``); ``miniprogram`` is (appid, page)."""
         call = template_call(
-            openid, template_id, data, url=url, miniprogram=miniprogram,
-            client_msg_id=client_msg_id, rules=self.keyword_rules,
+            openid,
+            template_id,
+            data,
+            url=url,
+            miniprogram=miniprogram,
+            client_msg_id=client_msg_id,
+            rules=self.keyword_rules,
         )
         return parse_template(await self._client._request(call), call)

@@ -99,9 +99,7 @@ class AsyncQRCodes:
     def __init__(self, client: AsyncClient) -> None:
         self._client = client
 
-    async def create_temporary(
-        self, scene: int | str, *, expire_seconds: int = 604_800
-    ) -> QRCode:
+    async def create_temporary(self, scene: int | str, *, expire_seconds: int = 604_800) -> QRCode:
         """A temporary code, numeric or string scene (``POST /cgi-bin/qrcode/create``)."""
         return parse_qrcode(await self._client._request(temporary_call(scene, expire_seconds)))
 

@@ -48,8 +48,9 @@ def check_name(name: str) -> str:
 
 def create_call(name: str) -> Call:
     """``POST /cgi-bin/tags/create`` (not replayable: a replay would hit 45157)."""
-    return Call("POST", "/cgi-bin/tags/create", body={"tag": {"name": check_name(name)}},
-                replayable=False)
+    return Call(
+        "POST", "/cgi-bin/tags/create", body={"tag": {"name": check_name(name)}}, replayable=False
+    )
 
 
 def parse_created(data: Mapping[str, Any]) -> Tag:
@@ -60,9 +61,7 @@ def parse_created(data: Mapping[str, Any]) -> Tag:
 
 def parse_list(data: Mapping[str, Any]) -> list[Tag]:
     """The tags of a ``tags/get`` answer."""
-    return [
-        Tag(int(t["id"]), str(t["name"]), int(t.get("count", 0))) for t in data.get("tags", ())
-    ]
+    return [Tag(int(t["id"]), str(t["name"]), int(t.get("count", 0))) for t in data.get("tags", ())]
 
 
 def tagging_calls(path: str, tag_id: int, openids: Iterable[str]) -> list[Call]:

@@ -665,8 +665,7 @@ def _dry_run(
             click.echo(f"done {campaign.id}: already run, nothing to send")
         else:
             click.echo(
-                f"due {campaign.id}: would go to {planned.planned:,} of "
-                f"{planned.matched:,} matched"
+                f"due {campaign.id}: would go to {planned.planned:,} of {planned.matched:,} matched"
             )
     click.echo("dry run: nothing sent; add --yes to send")
 

@@ -172,9 +172,7 @@ async def async_run_ab_test(
 ) -> ABTest:
     """`run_ab_test` over an `AsyncClient` (each variant through `async_execute`)."""
     if not isinstance(client, AsyncClient):
-        raise TypeError(
-            f"client must be a wxsegment.api.AsyncClient, not {type(client).__name__}"
-        )
+        raise TypeError(f"client must be a wxsegment.api.AsyncClient, not {type(client).__name__}")
     variants, checked, content_key = _check_variants(test_id, variants, fractions)
     groups = split(test_id, audience, fractions=checked)
     reports: dict[str, Report] = {}
@@ -183,9 +181,7 @@ async def async_run_ab_test(
     return _test_of(test_id, checked, content_key, variants, groups, reports)
 
 
-def _winner_rest(
-    test: ABTest, winner: Campaign, audience: Iterable[str] | None
-) -> Sequence[str]:
+def _winner_rest(test: ABTest, winner: Campaign, audience: Iterable[str] | None) -> Sequence[str]:
     if not isinstance(test, ABTest):
         raise TypeError(f"test must be an ABTest, not {type(test).__name__}")
     if not isinstance(winner, Campaign):
@@ -233,8 +229,6 @@ async def async_send_winner(
 ) -> Report:
     """`send_winner` over an `AsyncClient` (through `async_execute`)."""
     if not isinstance(client, AsyncClient):
-        raise TypeError(
-            f"client must be a wxsegment.api.AsyncClient, not {type(client).__name__}"
-        )
+        raise TypeError(f"client must be a wxsegment.api.AsyncClient, not {type(client).__name__}")
     rest = _winner_rest(test, winner, audience)
     return await async_execute(client, ledger, winner, rest, **options)

@@ -860,8 +860,9 @@ class SegmentIndex:
                 if categorical is None:
                     return BitMap()
                 return categorical.matching(
-                    lambda value: compare_values(value, Op.GE, lo)
-                    and compare_values(value, Op.LE, hi)
+                    lambda value: (
+                        compare_values(value, Op.GE, lo) and compare_values(value, Op.LE, hi)
+                    )
                 )
             case Within():
                 return BitMap()
@@ -880,8 +881,10 @@ class SegmentIndex:
                     return None
                 column = self._ranges.get((name, kind))
                 found = None if column is None else _interval(column, op, constant)
-                return column, [] if found is None else [found], (
-                    lambda value: compare_values(value, op, constant)
+                return (
+                    column,
+                    [] if found is None else [found],
+                    (lambda value: compare_values(value, op, constant)),
                 )
             case Between(attr=name, lo=lo, hi=hi):
                 kind = value_kind(lo)
@@ -895,9 +898,14 @@ class SegmentIndex:
                 intervals = []
                 if lower is not None and upper is not None:
                     intervals.append((lower[0], lower[1], upper[2], upper[3]))
-                return column, intervals, (
-                    lambda value: compare_values(value, Op.GE, lo)
-                    and compare_values(value, Op.LE, hi)
+                return (
+                    column,
+                    intervals,
+                    (
+                        lambda value: (
+                            compare_values(value, Op.GE, lo) and compare_values(value, Op.LE, hi)
+                        )
+                    ),
                 )
             case Within(attr=name, duration=duration):
                 column = self._ranges.get((name, "datetime"))
@@ -915,10 +923,14 @@ class SegmentIndex:
                 if column is None:
                     return None, [], _never
                 equal = [_interval(column, Op.EQ, value) for value in values]
-                return column, [i for i in equal if i is not None], (
-                    lambda value: any(
-                        value_kind(v) == value_kind(value) and v == value for v in values
-                    )
+                return (
+                    column,
+                    [i for i in equal if i is not None],
+                    (
+                        lambda value: any(
+                            value_kind(v) == value_kind(value) and v == value for v in values
+                        )
+                    ),
                 )
             case _:
                 return None
@@ -1031,9 +1043,7 @@ class _Writer:
             "offsets": self._array(np.frombuffer(index._offsets, dtype=np.uint64), "<u8"),
             "live": self._bitmap(index._live),
             "tags": [[name, self._bitmap(bitmap)] for name, bitmap in index._tags.items()],
-            "present": [
-                [name, self._bitmap(bitmap)] for name, bitmap in index._present.items()
-            ],
+            "present": [[name, self._bitmap(bitmap)] for name, bitmap in index._present.items()],
             "categorical": [
                 [
                     name,
@@ -1148,4 +1158,3 @@ def _restore(
         column.restore(base)
         index._ranges[(str(name), str(kind))] = column
     return index
-

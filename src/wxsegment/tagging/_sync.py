@@ -34,8 +34,7 @@ def _in_order(groups: Mapping[str, set[str]], last: Sequence[str]) -> dict[str, 
     """``groups`` by name, except that the names in ``last`` come at the end, in that order."""
     rank = {name: index for index, name in enumerate(last)}
     return {
-        name: groups[name]
-        for name in sorted(groups, key=lambda n: (n in rank, rank.get(n, 0), n))
+        name: groups[name] for name in sorted(groups, key=lambda n: (n in rank, rank.get(n, 0), n))
     }
 
 

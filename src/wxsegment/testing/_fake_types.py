@@ -231,9 +231,7 @@ class FakeConfig:
     max_conditional_menu_domains: int = attrs.field(default=3, validator=_at_least(0))
     #: Calls per Asia/Shanghai day per API path before 45009 (paths not listed: unlimited).
     #: Defaults: WeChat's table for a new account; ``clear_quota`` resets the counters.
-    daily_quotas: Mapping[str, int] = attrs.field(
-        factory=_daily_default, converter=_frozen_mapping
-    )
+    daily_quotas: Mapping[str, int] = attrs.field(factory=_daily_default, converter=_frozen_mapping)
     #: Calls per rolling minute per API path before 45011 (mass sends: ``mass_per_minute``).
     minute_quotas: Mapping[str, int] = attrs.field(
         factory=_minute_default, converter=_frozen_mapping

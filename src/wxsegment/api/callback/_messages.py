@@ -692,9 +692,7 @@ def _publish_finish(fields: _Fields, common: _EventCommon) -> Event:
     items: tuple[_Fields, ...] = ()
     if isinstance(detail, Mapping):
         items = _repeated(detail.get("item"), where + "article_detail/item")
-    ordered = sorted(
-        items, key=lambda item: _int(_required(item, "idx", where + "item/"), "idx")
-    )
+    ordered = sorted(items, key=lambda item: _int(_required(item, "idx", where + "item/"), "idx"))
     return PublishJobFinishEvent(
         **common,
         # Lower-case snake_case children, unlike every other push.
