@@ -58,10 +58,8 @@ def test_a_plain_batch_binds_column_by_column() -> None:
         "a_spend",
     ]
     first, second = bulk.follower_rows
-    assert first[:2] == (1, "o1")
-    assert first[5] is True
-    assert second[:2] == (2, "o2")
-    assert second[5] is False
+    assert first[:3] == (1, True, "o1")
+    assert second[:3] == (2, False, "o2")
     assert second[6] is None
     assert sorted(bulk.tag_rows) == [("o1", "90后"), ("o1", "vip")]
 

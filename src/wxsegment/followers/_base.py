@@ -84,16 +84,7 @@ class SqlFollowerStore(SqlCore):
                 listed, schema, self._layout(schema).columns, exact=self._exact_numbers
             )
             if bulk is not None:
-                return self._load_and_merge(
-                    cursor,
-                    bulk.typed,
-                    bulk.follower_rows,
-                    bulk.tag_rows,
-                    [],
-                    [],
-                    replace=False,
-                    known_only=False,
-                )
+                return self._merge_bulk(cursor, bulk)
             writes = prepare(listed, lambda row, m: mapping_write(row, m, schema))
             return self._apply(cursor, writes, replace=False)
 

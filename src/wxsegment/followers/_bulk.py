@@ -22,7 +22,7 @@ from wxsegment.followers._rows import MAX_OPENID_LENGTH
 from wxsegment.followers._schema import AttributeSchema
 from wxsegment.segment import SqlColumn
 
-__all__ = ["BulkRows", "bulk_rows"]
+__all__ = ["LEAD", "BulkRows", "bulk_rows"]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND: Final = timedelta(microseconds=1)
@@ -40,6 +40,10 @@ _KIND_TYPES: Final[Mapping[str, frozenset[type]]] = {
     "datetime": _MOMENT,
 }
 _TAG_TYPES: Final = frozenset({frozenset, set, list, tuple, _NONE})
+
+
+#: The leading values of each follower row; the typed columns follow.
+LEAD: Final = ("row_no", "has_tags", "openid", "subscribe_time", "unionid", "last_interaction_at")
 
 
 class BulkRows(NamedTuple):
@@ -160,11 +164,11 @@ def bulk_rows(
     follower_rows = list(
         zip(
             range(1, count + 1),
+            [t is not None for t in tags],
             openids,
             moments[0],
             unionids,
             moments[1],
-            [t is not None for t in tags],
             *columns,
             strict=True,
         )
