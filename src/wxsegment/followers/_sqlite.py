@@ -7,7 +7,6 @@ a process killed mid-import leaves every committed call intact and nothing of it
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -16,9 +15,6 @@ from datetime import timedelta
 from typing import Any, Final
 
 from wxsegment.followers._base import SqlFollowerStore
-from wxsegment.followers._bulk import LEAD, BulkRows
-from wxsegment.followers._errors import ImportRejectedError
-from wxsegment.followers._report import ImportReport, RejectedRow
 from wxsegment.followers._schema import AttributeKind, AttributeSchema
 from wxsegment.segment import Dialect
 
@@ -145,55 +141,3 @@ class SQLiteFollowerStore(SqlFollowerStore):
     ) -> None:
         marks = ", ".join("?" for _ in columns)
         cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
-
-    def _merge_bulk(self, cursor: Any, bulk: BulkRows) -> ImportReport:
-        # In-process statements are cheap but every row written twice is not: the batch goes
-        # straight into the followers and tags tables, and the set-based steps read the
-        # openids from one JSON array instead of a load table.
-        f, t = self._followers, self._tags
-        rows = bulk.follower_rows
-        openid_at = LEAD.index("openid")
-        openids = json.dumps([r[openid_at] for r in rows])
-        known = f"EXISTS (SELECT 1 FROM {f} WHERE openid = j.value)"
-        lacking = [r for r in rows if r[openid_at + 1] is None]
-        if lacking:
-            cursor.execute(
-                f"SELECT j.key FROM json_each(?) AS j WHERE NOT {known} ORDER BY j.key LIMIT 100",
-                (json.dumps([r[openid_at] for r in lacking]),),
-            )
-            missing = [lacking[key] for (key,) in cursor.fetchall()]
-            if missing:
-                raise ImportRejectedError(
-                    tuple(
-                        RejectedRow(r[0], f"new follower {r[openid_at]!r} has no subscribe_time")
-                        for r in missing
-                    )
-                )
-        cursor.execute(f"SELECT count(*) FROM json_each(?) AS j WHERE {known}", (openids,))
-        updated = int(cursor.fetchone()[0])
-        fields = [*LEAD[openid_at + 1 :], *(f'"{c.column}"' for c in bulk.typed)]
-        # Numbered parameters skip the row number and the tags flag that lead each row.
-        marks = [f"?{i}" for i in range(openid_at + 1, len(LEAD) + len(bulk.typed) + 1)]
-        if lacking:
-            # NOT NULL is checked before the conflict is: a known follower's row needs its own
-            # subscribe time to reach the update.
-            stored = f"(SELECT subscribe_time FROM {f} WHERE openid = {marks[0]})"
-            marks[1] = f"COALESCE({marks[1]}, {stored})"
-        merged = ", ".join(f"{c} = COALESCE(excluded.{c}, {f}.{c})" for c in fields)
-        cursor.executemany(
-            f"INSERT INTO {f} (openid, {', '.join(fields)}) VALUES ({', '.join(marks)}) "
-            f"ON CONFLICT (openid) DO UPDATE SET {merged}",
-            rows,
-        )
-        tagged = [r[openid_at] for r in rows if r[LEAD.index("has_tags")]]
-        if tagged:
-            cursor.execute(
-                f"DELETE FROM {t} WHERE openid IN (SELECT value FROM json_each(?))",
-                (json.dumps(tagged),),
-            )
-            cursor.executemany(f"INSERT INTO {t} (openid, tag) VALUES (?, ?)", bulk.tag_rows)
-        cursor.execute(
-            f"INSERT INTO {self._t('wxs_changes')} (openid) SELECT value FROM json_each(?)",
-            (openids,),
-        )
-        return ImportReport(inserted=len(rows) - updated, updated=updated)
