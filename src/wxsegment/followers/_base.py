@@ -13,7 +13,7 @@ from typing import Any
 
 from wxsegment._clock import ensure_aware
 from wxsegment._model import AttributeValue, Follower
-from wxsegment.followers._bulk import BulkRows, bulk_rows
+from wxsegment.followers._bulk import bulk_rows
 from wxsegment.followers._codec import (
     decode_column,
     from_micros,
@@ -139,16 +139,18 @@ class SqlFollowerStore(SqlCore):
             fields = columns.fields
             rows = zip(
                 range(1, columns.count + 1),
-                columns.has_tags,
                 fields["openid"],
                 fields["subscribe_time"],
                 fields["unionid"],
                 fields["last_interaction_at"],
+                columns.has_tags,
                 *columns.typed.values(),
                 strict=True,
             )
             tags = zip(*columns.tags, strict=True) if columns.tags else iter(())
-            return self._merge_bulk(cursor, BulkRows(typed, list(rows), list(tags)))
+            return self._load_and_merge(
+                cursor, typed, rows, tags, [], [], replace=False, known_only=False
+            )
 
     def mark_unsubscribed(self, openids: Iterable[str], *, at: datetime) -> int:
         """Record that known followers unsubscribed at ``at``; unknown openids are skipped."""

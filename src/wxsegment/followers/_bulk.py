@@ -11,7 +11,7 @@ handles the whole batch, so errors, conversions and rejections stay exactly as t
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from itertools import repeat
@@ -50,8 +50,8 @@ class BulkRows(NamedTuple):
     """A checked batch ready to load: the typed columns it sets, follower and tag rows."""
 
     typed: list[SqlColumn]
-    follower_rows: list[tuple[Any, ...]]
-    tag_rows: list[tuple[str, str]]
+    follower_rows: Iterable[tuple[Any, ...]]
+    tag_rows: Iterable[tuple[str, str]]
 
 
 def _texts_storable(texts: Sequence[Any]) -> bool:
@@ -161,19 +161,17 @@ def bulk_rows(
         if any(v is not None for v in values):
             typed.append(every[name])
             columns.append(column)
-    follower_rows = list(
-        zip(
-            range(1, count + 1),
-            [t is not None for t in tags],
-            openids,
-            moments[0],
-            unionids,
-            moments[1],
-            *columns,
-            strict=True,
-        )
+    # Streamed, not listed: a tuple the driver has bound is freed at once, so a big batch
+    # never holds a second copy of itself for the garbage collector to walk.
+    follower_rows = zip(
+        range(1, count + 1),
+        [t is not None for t in tags],
+        openids,
+        moments[0],
+        unionids,
+        moments[1],
+        *columns,
+        strict=True,
     )
-    tag_rows: list[tuple[str, str]] = [
-        (o, t) for o, ts in zip(openids, tags, strict=True) if ts for t in ts
-    ]
+    tag_rows = ((o, t) for o, ts in zip(openids, tags, strict=True) if ts for t in ts)
     return BulkRows(typed, follower_rows, tag_rows)
