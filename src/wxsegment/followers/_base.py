@@ -13,6 +13,7 @@ from typing import Any
 
 from wxsegment._clock import ensure_aware
 from wxsegment._model import AttributeValue, Follower
+from wxsegment.followers._bulk import bulk_rows
 from wxsegment.followers._codec import (
     decode_column,
     from_micros,
@@ -76,9 +77,15 @@ class SqlFollowerStore(SqlCore):
         A missing or ``None`` value leaves the stored one alone; ``tags`` (when given) replaces
         the follower's tags. A new follower needs a ``subscribe_time``.
         """
+        listed = list(rows)
         with self._write() as cursor:
             schema = self._stored_schema(cursor)
-            writes = prepare(rows, lambda row, m: mapping_write(row, m, schema))
+            bulk = bulk_rows(
+                listed, schema, self._layout(schema).columns, exact=self._exact_numbers
+            )
+            if bulk is not None:
+                return self._merge_bulk(cursor, bulk)
+            writes = prepare(listed, lambda row, m: mapping_write(row, m, schema))
             return self._apply(cursor, writes, replace=False)
 
     def import_csv(

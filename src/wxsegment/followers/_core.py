@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Final
 
 from wxsegment._model import AttributeValue
+from wxsegment.followers._bulk import LEAD, BulkRows
 from wxsegment.followers._codec import (
     Param,
     column_value,
@@ -50,6 +51,8 @@ __all__ = [
 _CHUNK: Final = 500
 NEXT_OPENID_KEY: Final = "next_openid"
 TRIMMED_KEY: Final = "changes_trimmed_to"
+#: The leading columns of the followers load table, in the order `_apply` binds them.
+_LEAD: Final = ("row_no", "openid", "subscribe_time", "unionid", "last_interaction_at", "has_tags")
 
 
 def quote(name: str) -> str:
@@ -265,6 +268,7 @@ class SqlCore:
         *,
         replace: bool,
         known_only: bool,
+        lead: Sequence[str] = _LEAD,
     ) -> ImportReport:
         columns = [c.column for c in typed]
         for statement in self._load_ddl([(c.column, self._column_types[c.kind]) for c in typed]):
@@ -272,15 +276,7 @@ class SqlCore:
         self._load(
             cursor,
             "wxs_load_f",
-            [
-                "row_no",
-                "openid",
-                "subscribe_time",
-                "unionid",
-                "last_interaction_at",
-                "has_tags",
-                *columns,
-            ],
+            [*lead, *columns],
             follower_rows,
         )
         self._load(cursor, "wxs_load_t", ["openid", "tag"], tag_rows)
@@ -296,6 +292,20 @@ class SqlCore:
         for table in ("wxs_load_f", "wxs_load_t", "wxs_load_a"):
             cursor.execute(f"DELETE FROM {table}")
         return report
+
+    def _merge_bulk(self, cursor: Any, bulk: BulkRows) -> ImportReport:
+        """Merge a batch `bulk_rows` checked (no attributes-table rows) as `import_rows` does."""
+        return self._load_and_merge(
+            cursor,
+            bulk.typed,
+            bulk.follower_rows,
+            bulk.tag_rows,
+            [],
+            [],
+            replace=False,
+            known_only=False,
+            lead=LEAD,
+        )
 
     def _merge(
         self,
