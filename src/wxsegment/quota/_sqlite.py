@@ -330,8 +330,10 @@ class SQLiteLedger(LedgerBase):
         with self._lock:
             for chunk in chunks(listed, self._chunk):
                 rows = self._db.execute(
+                    # CROSS JOIN keeps json_each outside: joined the other way round, the
+                    # planner scans every row of the account once per chunk.
                     "SELECT m.openid, m.committed, m.pending FROM json_each(?) AS j "
-                    "JOIN wxs_months AS m ON m.account = ? AND m.openid = j.value "
+                    "CROSS JOIN wxs_months AS m ON m.account = ? AND m.openid = j.value "
                     "AND m.month = ?",
                     (json.dumps(chunk), self._account, month),
                 ).fetchall()
@@ -353,8 +355,9 @@ class SQLiteLedger(LedgerBase):
         with self._lock:
             for chunk in chunks(listed, self._chunk):
                 rows = self._db.execute(
+                    # CROSS JOIN: one primary-key search per follower (see usage_many).
                     "SELECT c.openid, c.content_key FROM json_each(?) AS j "
-                    "JOIN wxs_contents AS c ON c.account = ? AND c.openid = j.value "
+                    "CROSS JOIN wxs_contents AS c ON c.account = ? AND c.openid = j.value "
                     "WHERE c.live > 0 AND c.content_key IN (SELECT value FROM json_each(?))",
                     (json.dumps(chunk), self._account, json.dumps(keys)),
                 ).fetchall()
