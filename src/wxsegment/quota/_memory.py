@@ -207,10 +207,12 @@ class MemoryLedger(LedgerBase):
         with self._store.lock:
             counts = self._state.counts.get(month, {})
             packed = [counts.get(openid, 0) for openid in listed]
-        return {
-            openid: Usage(month, (p & _TOTAL_MASK) - p // _PENDING, p // _PENDING, limit)
-            for openid, p in zip(listed, packed, strict=True)
+        # Usage is frozen: followers with the same counts share one (few distinct values).
+        distinct = {
+            p: Usage(month, (p & _TOTAL_MASK) - p // _PENDING, p // _PENDING, limit)
+            for p in set(packed)
         }
+        return dict(zip(listed, map(distinct.__getitem__, packed), strict=True))
 
     def held_content(
         self, openids: Iterable[str], content_keys: Iterable[str]

@@ -19,7 +19,14 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Final
 
-from wxsegment.quota._base import ALREADY, LedgerBase, Outcome, ReserveTally, chunks
+from wxsegment.quota._base import (
+    ALREADY,
+    LedgerBase,
+    Outcome,
+    ReserveTally,
+    chunks,
+    shared_usages,
+)
 from wxsegment.quota._types import (
     DEFAULT_ACCOUNT,
     MAX_PUSHES_PER_MONTH,
@@ -338,10 +345,7 @@ class SQLiteLedger(LedgerBase):
                     (json.dumps(chunk), self._account, month),
                 ).fetchall()
                 found.update((openid, (c, p)) for openid, c, p in rows)
-        limit = self._limit
-        return {
-            openid: Usage(month, *found.get(openid, (0, 0)), limit) for openid in listed
-        }
+        return shared_usages(listed, found, month, self._limit)
 
     def held_content(
         self, openids: Iterable[str], content_keys: Iterable[str]
