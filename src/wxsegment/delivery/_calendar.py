@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from itertools import chain
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -266,7 +267,7 @@ def plan_calendar(
     matched: dict[str, list[str]] = {
         c.id: list(dict.fromkeys(audiences.get(c.id, ()))) for c in calendar.campaigns
     }
-    everyone = list(dict.fromkeys(o for listed in matched.values() for o in listed))
+    everyone = list(dict.fromkeys(chain.from_iterable(matched.values())))
     keys = sorted({c.content_key for c in calendar.campaigns if c.content_key is not None})
     # Per content key, who holds it: the assignment loop then asks one set per follower.
     holders: dict[str, set[str]] = {key: set() for key in keys}
@@ -279,7 +280,7 @@ def plan_calendar(
     months: dict[str, MonthPlan] = {}
     for month in calendar.months:
         campaigns = calendar.in_month(month)
-        crowd = list(dict.fromkeys(o for c in campaigns for o in matched[c.id]))
+        crowd = list(dict.fromkeys(chain.from_iterable(matched[c.id] for c in campaigns)))
         at = _send_at(campaigns[0])
         used = dict.fromkeys(crowd, 0)
         used.update(

@@ -221,12 +221,17 @@ class MemoryLedger(LedgerBase):
         listed = check_many(openids)
         keys = check_keys(content_keys)
         held: dict[str, set[str]] = {}
+        wanted = set(listed) if keys else set()
         with self._store.lock:
             for key in keys:
                 holders = self._state.contents.get(key, {})
-                for openid in listed:
-                    if holders.get(openid):
-                        held.setdefault(openid, set()).add(key)
+                # Walk the smaller side: a key's holders are often far fewer than the crowd.
+                if len(holders) < len(wanted):
+                    found = [o for o, live in holders.items() if live and o in wanted]
+                else:
+                    found = [o for o in listed if holders.get(o)]
+                for openid in found:
+                    held.setdefault(openid, set()).add(key)
         return {openid: frozenset(keys) for openid, keys in held.items()}
 
     def pending(self, campaign: str | None = None) -> Iterator[PendingEntry]:
