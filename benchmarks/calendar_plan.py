@@ -201,7 +201,12 @@ def run(name: str, followers: int, loop_followers: int, repeat: int) -> None:
     plan_of = calendar()
     matched, few_matched = audiences(people), audiences(few)
     with BACKENDS[name]() as ledger:
-        _, setup = timed(lambda: [prepopulate(ledger, group) for group in (people, few)])
+
+        def populate() -> None:
+            for group in (people, few):
+                prepopulate(ledger, group)
+
+        _, setup = timed(populate)
         best = float("inf")
         for _ in range(repeat):
             plan, seconds = timed(lambda: plan_calendar(plan_of, matched, ledger))
