@@ -398,7 +398,7 @@ async def async_follow_up(
     *,
     now: datetime,
     claims: ClaimStore | None = None,
-    concurrency: int = 64,
+    concurrency: int = 32,
 ) -> WindowSendReport:
     """`follow_up` over `AsyncClient`, at most ``concurrency`` sends in flight."""
     _check_client(client, AsyncClient)
@@ -431,7 +431,7 @@ async def async_send_reminders(
     *,
     now: datetime,
     claims: ClaimStore | None = None,
-    concurrency: int = 64,
+    concurrency: int = 32,
 ) -> WindowSendReport:
     """`send_reminders` over `AsyncClient`, at most ``concurrency`` sends in flight."""
     _check_client(client, AsyncClient)
