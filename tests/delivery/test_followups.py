@@ -195,3 +195,36 @@ def test_async_fan_out_sends_each_once(fake: FakeWeChat) -> None:
 
     assert asyncio.run(run()) == (200, 200)
     assert len(_sent(fake, "custom")) == 400
+
+
+def test_async_fan_out_keeps_to_its_concurrency(fake: FakeWeChat) -> None:
+    """120 follow-ups with 8 allowed in flight: never more than 8 requests open at once."""
+    window = ServiceWindow()
+    openids = fake.add_followers(120)
+    for openid in openids:
+        _interact(fake, window, openid, T0)
+    open_now = peak = 0
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        nonlocal open_now, peak
+        open_now += 1
+        peak = max(peak, open_now)
+        await asyncio.sleep(0.001)
+        open_now -= 1
+        return fake.handler(request)
+
+    async def run() -> int:
+        http = httpx.AsyncClient(transport=httpx.MockTransport(slow))
+        async with AsyncClient(fake.appid, fake.secret, http_client=http, clock=fake.clock) as c:
+            report = await async_follow_up(
+                c,
+                window,
+                RULE,
+                [(o, T0) for o in openids],
+                now=T0 + timedelta(hours=2),
+                concurrency=8,
+            )
+        return report.sent
+
+    assert asyncio.run(run()) == 120
+    assert 1 < peak <= 8

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from itertools import chain
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -210,6 +211,44 @@ def _started(
     return sorted(members) if members else None
 
 
+def _holders_of(holders: dict[str, set[str]], key: str | None) -> set[str] | None:
+    return None if key is None else holders.setdefault(key, set())
+
+
+def _assign(
+    members: list[str], used: dict[str, int], limit: int, holders: set[str] | None
+) -> tuple[list[str], int, int]:
+    """One campaign's chosen members, refused for quota and for duplicates; updates the state.
+
+    Run once per member of every campaign, so it is kept to a few dict and set operations.
+    """
+    chosen: list[str] = []
+    add = chosen.append
+    quota = duplicate = 0
+    if holders is None:
+        for openid in members:
+            count = used[openid]
+            if count >= limit:
+                quota += 1
+            else:
+                add(openid)
+                used[openid] = count + 1
+        return chosen, quota, 0
+    hold = holders.add
+    for openid in members:
+        if openid in holders:
+            duplicate += 1
+            continue
+        count = used[openid]
+        if count >= limit:
+            quota += 1
+        else:
+            add(openid)
+            used[openid] = count + 1
+            hold(openid)
+    return chosen, quota, duplicate
+
+
 def plan_calendar(
     calendar: Calendar,
     audiences: Mapping[str, Iterable[str]],
@@ -234,19 +273,25 @@ def plan_calendar(
     matched: dict[str, list[str]] = {
         c.id: list(dict.fromkeys(audiences.get(c.id, ()))) for c in calendar.campaigns
     }
-    everyone = list(dict.fromkeys(o for listed in matched.values() for o in listed))
+    everyone = list(dict.fromkeys(chain.from_iterable(matched.values())))
     keys = sorted({c.content_key for c in calendar.campaigns if c.content_key is not None})
-    held: dict[str, set[str]] = {
-        openid: set(found) for openid, found in ledger.held_content(everyone, keys).items()
-    }
+    # Per content key, who holds it: the assignment loop then asks one set per follower.
+    holders: dict[str, set[str]] = {key: set() for key in keys}
+    for openid, found in ledger.held_content(everyone, keys).items():
+        for key in found:
+            if key in holders:
+                holders[key].add(openid)
     limit = ledger.limit
     plans: dict[str, CampaignPlan] = {}
     months: dict[str, MonthPlan] = {}
     for month in calendar.months:
         campaigns = calendar.in_month(month)
-        crowd = list(dict.fromkeys(o for c in campaigns for o in matched[c.id]))
+        crowd = list(dict.fromkeys(chain.from_iterable(matched[c.id] for c in campaigns)))
         at = _send_at(campaigns[0])
-        used = {o: u.committed + u.pending for o, u in ledger.usage_many(crowd, at=at).items()}
+        used = dict.fromkeys(crowd, 0)
+        used.update(
+            (o, u.committed + u.pending) for o, u in ledger.usage_many(crowd, at=at).items()
+        )
         for campaign in sorted(campaigns, key=lambda c: (-c.priority, _send_at(c), c.id)):
             stored = _started(journal, ledger, campaign.id) if journal is not None else None
             if stored is not None:
@@ -263,20 +308,9 @@ def plan_calendar(
                     started=True,
                 )
                 continue
-            key = campaign.content_key
-            chosen: list[str] = []
-            quota = duplicate = 0
-            for openid in matched[campaign.id]:
-                mine = held.get(openid)
-                if key is not None and mine is not None and key in mine:
-                    duplicate += 1
-                elif used.get(openid, 0) >= limit:
-                    quota += 1
-                else:
-                    chosen.append(openid)
-                    used[openid] = used.get(openid, 0) + 1
-                    if key is not None:
-                        held.setdefault(openid, set()).add(key)
+            chosen, quota, duplicate = _assign(
+                matched[campaign.id], used, limit, _holders_of(holders, campaign.content_key)
+            )
             plans[campaign.id] = CampaignPlan(
                 campaign.id,
                 month,
@@ -287,8 +321,11 @@ def plan_calendar(
                 quota,
                 duplicate,
             )
-        counts = Counter(min(used.get(o, 0), limit) for o in crowd)
-        months[month] = MonthPlan(month, tuple(counts.get(n, 0) for n in range(limit + 1)))
+        counts = Counter(map(used.__getitem__, crowd))
+        slots = [counts.get(n, 0) for n in range(limit + 1)]
+        # External sends can take a follower past the limit: they count as full.
+        slots[limit] += sum(count for n, count in counts.items() if n > limit)
+        months[month] = MonthPlan(month, tuple(slots))
     ordered = {c.id: plans[c.id] for c in calendar.campaigns}
     return CalendarPlan(MappingProxyType(ordered), MappingProxyType(months))
 

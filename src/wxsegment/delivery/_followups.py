@@ -17,7 +17,7 @@ import asyncio
 import enum
 import threading
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Final, Protocol
@@ -330,18 +330,12 @@ async def _run_async(
 ) -> WindowSendReport:
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"concurrency must be a positive int, got {concurrency!r}")
-    gate = asyncio.Semaphore(concurrency)
-
-    async def guarded(call: Callable[[], Awaitable[Any]]) -> None:
-        async with gate:
-            await call()
-
     async def one(target: _Target) -> None:
         openid = target.openid
         step = decider.start(target)
         if step == "cs":
             try:
-                await guarded(lambda: client.messages.send(openid, message))
+                await client.messages.send(openid, message)
                 decider.done(openid, WindowOutcome.CUSTOMER_SERVICE)
                 return
             except ServiceWindowClosedError:
@@ -352,20 +346,27 @@ async def _run_async(
         if step == "template" and decider.closed(openid, fallback):
             assert fallback is not None
             try:
-                await guarded(
-                    lambda: client.messages.send_template(
-                        openid,
-                        fallback.template_id,
-                        fallback.data,
-                        url=fallback.url,
-                        miniprogram=fallback.miniprogram,
-                    )
+                await client.messages.send_template(
+                    openid,
+                    fallback.template_id,
+                    fallback.data,
+                    url=fallback.url,
+                    miniprogram=fallback.miniprogram,
                 )
                 decider.done(openid, WindowOutcome.TEMPLATE)
             except WeChatError as error:
                 decider.done(openid, WindowOutcome.FAILED, error)
 
-    await asyncio.gather(*(one(target) for target in targets))
+    # A fixed pool of workers, each sending one message at a time, bounds what is in flight
+    # without a task (and a semaphore waiter) per target: 100,000 of those cost more CPU than
+    # the sends themselves once the server answers in tens of milliseconds.
+    queue = iter(targets)
+
+    async def worker() -> None:
+        for target in queue:
+            await one(target)
+
+    await asyncio.gather(*(worker() for _ in range(min(concurrency, len(targets)))))
     return decider.report()
 
 

@@ -16,7 +16,7 @@ from typing import Final, Literal, TypeVar
 from wxsegment.quota._types import RefusalReason, Reservation, Transition, Usage
 from wxsegment.quota._validate import check_account, check_limit
 
-__all__ = ["ALREADY", "LedgerBase", "Outcome", "ReserveTally", "chunks"]
+__all__ = ["ALREADY", "LedgerBase", "Outcome", "ReserveTally", "chunks", "shared_usages"]
 
 _S = TypeVar("_S")
 
@@ -25,6 +25,20 @@ ALREADY: Final = "already"
 
 #: A follower's outcome other than a plain grant.
 Outcome = Literal["already"] | RefusalReason
+
+
+def shared_usages(
+    listed: Sequence[str], found: Mapping[str, tuple[int, int]], month: str, limit: int
+) -> dict[str, Usage]:
+    """`usage_many`'s answer, in ``listed`` order, from the (committed, pending) rows found.
+
+    Usage is frozen, so followers with the same counts share one instance: a month has a
+    handful of distinct counts, and a million followers then cost no million objects.
+    """
+    distinct = {counts: Usage(month, *counts, limit) for counts in set(found.values())}
+    out = dict.fromkeys(listed, Usage(month, 0, 0, limit))
+    out.update(zip(found.keys(), map(distinct.__getitem__, found.values()), strict=True))
+    return out
 
 
 def chunks(items: Sequence[_S], size: int) -> Iterator[Sequence[_S]]:

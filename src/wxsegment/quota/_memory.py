@@ -207,10 +207,12 @@ class MemoryLedger(LedgerBase):
         with self._store.lock:
             counts = self._state.counts.get(month, {})
             packed = [counts.get(openid, 0) for openid in listed]
-        return {
-            openid: Usage(month, (p & _TOTAL_MASK) - p // _PENDING, p // _PENDING, limit)
-            for openid, p in zip(listed, packed, strict=True)
+        # Usage is frozen: followers with the same counts share one (few distinct values).
+        distinct = {
+            p: Usage(month, (p & _TOTAL_MASK) - p // _PENDING, p // _PENDING, limit)
+            for p in set(packed)
         }
+        return dict(zip(listed, map(distinct.__getitem__, packed), strict=True))
 
     def held_content(
         self, openids: Iterable[str], content_keys: Iterable[str]
@@ -219,12 +221,17 @@ class MemoryLedger(LedgerBase):
         listed = check_many(openids)
         keys = check_keys(content_keys)
         held: dict[str, set[str]] = {}
+        wanted = set(listed) if keys else set()
         with self._store.lock:
             for key in keys:
                 holders = self._state.contents.get(key, {})
-                for openid in listed:
-                    if holders.get(openid):
-                        held.setdefault(openid, set()).add(key)
+                # Walk the smaller side: a key's holders are often far fewer than the crowd.
+                if len(holders) < len(wanted):
+                    found = [o for o, live in holders.items() if live and o in wanted]
+                else:
+                    found = [o for o in listed if holders.get(o)]
+                for openid in found:
+                    held.setdefault(openid, set()).add(key)
         return {openid: frozenset(keys) for openid, keys in held.items()}
 
     def pending(self, campaign: str | None = None) -> Iterator[PendingEntry]:

@@ -30,7 +30,14 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import unquote
 
-from wxsegment.quota._base import ALREADY, LedgerBase, Outcome, ReserveTally, chunks
+from wxsegment.quota._base import (
+    ALREADY,
+    LedgerBase,
+    Outcome,
+    ReserveTally,
+    chunks,
+    shared_usages,
+)
 from wxsegment.quota._types import (
     DEFAULT_ACCOUNT,
     MAX_PUSHES_PER_MONTH,
@@ -459,10 +466,7 @@ class PostgresLedger(LedgerBase):
             return found
 
         found = self._transaction(work, lock=False) if listed else {}
-        limit = self._limit
-        return {
-            openid: Usage(month, *found.get(openid, (0, 0)), limit) for openid in listed
-        }
+        return shared_usages(listed, found, month, self._limit)
 
     def held_content(
         self, openids: Iterable[str], content_keys: Iterable[str]

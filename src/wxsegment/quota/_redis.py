@@ -418,6 +418,8 @@ class RedisLedger(LedgerBase):
         _, month = check_at(at)
         limit = self._limit
         out: dict[str, Usage] = {}
+        # Usage is frozen: followers with the same raw counts share one instance.
+        shared: dict[tuple[object, object], Usage] = {}
         for chunk in chunks(listed, self._chunk):
             groups = self._split(chunk)
             calls = [
@@ -427,8 +429,11 @@ class RedisLedger(LedgerBase):
             replies = self._evaluate(self._usage_many, calls)
             for positions, (totals, pendings) in zip(groups.values(), replies, strict=True):
                 for position, total, pending in zip(positions, totals, pendings, strict=True):
-                    t, p = int(total or 0), int(pending or 0)
-                    out[chunk[position]] = Usage(month, t - p, p, limit)
+                    usage = shared.get((total, pending))
+                    if usage is None:
+                        t, p = int(total or 0), int(pending or 0)
+                        usage = shared[total, pending] = Usage(month, t - p, p, limit)
+                    out[chunk[position]] = usage
         return {openid: out[openid] for openid in listed}
 
     def held_content(

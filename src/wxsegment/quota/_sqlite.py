@@ -19,7 +19,14 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Final
 
-from wxsegment.quota._base import ALREADY, LedgerBase, Outcome, ReserveTally, chunks
+from wxsegment.quota._base import (
+    ALREADY,
+    LedgerBase,
+    Outcome,
+    ReserveTally,
+    chunks,
+    shared_usages,
+)
 from wxsegment.quota._types import (
     DEFAULT_ACCOUNT,
     MAX_PUSHES_PER_MONTH,
@@ -330,16 +337,15 @@ class SQLiteLedger(LedgerBase):
         with self._lock:
             for chunk in chunks(listed, self._chunk):
                 rows = self._db.execute(
+                    # CROSS JOIN keeps json_each outside: joined the other way round, the
+                    # planner scans every row of the account once per chunk.
                     "SELECT m.openid, m.committed, m.pending FROM json_each(?) AS j "
-                    "JOIN wxs_months AS m ON m.account = ? AND m.openid = j.value "
+                    "CROSS JOIN wxs_months AS m ON m.account = ? AND m.openid = j.value "
                     "AND m.month = ?",
                     (json.dumps(chunk), self._account, month),
                 ).fetchall()
                 found.update((openid, (c, p)) for openid, c, p in rows)
-        limit = self._limit
-        return {
-            openid: Usage(month, *found.get(openid, (0, 0)), limit) for openid in listed
-        }
+        return shared_usages(listed, found, month, self._limit)
 
     def held_content(
         self, openids: Iterable[str], content_keys: Iterable[str]
@@ -353,8 +359,9 @@ class SQLiteLedger(LedgerBase):
         with self._lock:
             for chunk in chunks(listed, self._chunk):
                 rows = self._db.execute(
+                    # CROSS JOIN: one primary-key search per follower (see usage_many).
                     "SELECT c.openid, c.content_key FROM json_each(?) AS j "
-                    "JOIN wxs_contents AS c ON c.account = ? AND c.openid = j.value "
+                    "CROSS JOIN wxs_contents AS c ON c.account = ? AND c.openid = j.value "
                     "WHERE c.live > 0 AND c.content_key IN (SELECT value FROM json_each(?))",
                     (json.dumps(chunk), self._account, json.dumps(keys)),
                 ).fetchall()
