@@ -330,6 +330,7 @@ async def _run_async(
 ) -> WindowSendReport:
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"concurrency must be a positive int, got {concurrency!r}")
+
     async def one(target: _Target) -> None:
         openid = target.openid
         step = decider.start(target)

@@ -71,9 +71,7 @@ class ReserveTally:
 
     def result(self, campaign: str, month: str) -> Reservation:
         """The `Reservation` the call returns."""
-        return Reservation(
-            campaign, month, tuple(self.granted), tuple(self.already), self.refused
-        )
+        return Reservation(campaign, month, tuple(self.granted), tuple(self.already), self.refused)
 
 
 class LedgerBase(abc.ABC):

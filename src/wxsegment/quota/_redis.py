@@ -301,8 +301,7 @@ class RedisLedger(LedgerBase):
 
     def __repr__(self) -> str:
         return (
-            f"RedisLedger(prefix={self._prefix!r}, account={self._account!r}, "
-            f"limit={self._limit})"
+            f"RedisLedger(prefix={self._prefix!r}, account={self._account!r}, limit={self._limit})"
         )
 
     def _bucket(self, openid: str) -> int:
@@ -397,9 +396,7 @@ class RedisLedger(LedgerBase):
         for chunk in chunks(targets, self._chunk):
             letters = self._run(self._settle_script, head, chunk)
             for openid, letter in zip(chunk, letters, strict=True):
-                (moved if letter == "m" else committed if letter == "c" else missing).append(
-                    openid
-                )
+                (moved if letter == "m" else committed if letter == "c" else missing).append(openid)
         return moved, committed, missing
 
     def usage(self, openid: str, *, at: datetime) -> Usage:
