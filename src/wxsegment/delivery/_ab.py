@@ -21,6 +21,7 @@ from wxsegment.delivery._campaign import (
     Report,
     _check_campaign_id,
     _unique_openids,
+    check_client,
 )
 from wxsegment.delivery._execute import async_execute, execute
 from wxsegment.quota import QuotaLedger
@@ -150,8 +151,7 @@ def run_ab_test(
     `execute`'s keywords (``clock`` or ``now``, ``journal``, ``batch_size``...). Re-running
     with the same arguments resumes each variant like `execute`.
     """
-    if not isinstance(client, Client):
-        raise TypeError(f"client must be a wxsegment.api.Client, not {type(client).__name__}")
+    check_client(client, Client)
     variants, checked, content_key = _check_variants(test_id, variants, fractions)
     groups = split(test_id, audience, fractions=checked)
     reports: dict[str, Report] = {}
@@ -171,8 +171,7 @@ async def async_run_ab_test(
     **options: Any,
 ) -> ABTest:
     """`run_ab_test` over an `AsyncClient` (each variant through `async_execute`)."""
-    if not isinstance(client, AsyncClient):
-        raise TypeError(f"client must be a wxsegment.api.AsyncClient, not {type(client).__name__}")
+    check_client(client, AsyncClient)
     variants, checked, content_key = _check_variants(test_id, variants, fractions)
     groups = split(test_id, audience, fractions=checked)
     reports: dict[str, Report] = {}
@@ -213,8 +212,7 @@ def send_winner(
     its members outside every sample; the shared content key makes the ledger refuse anyone who
     already had a variant either way. ``options`` are `execute`'s keywords.
     """
-    if not isinstance(client, Client):
-        raise TypeError(f"client must be a wxsegment.api.Client, not {type(client).__name__}")
+    check_client(client, Client)
     return execute(client, ledger, winner, _winner_rest(test, winner, audience), **options)
 
 
@@ -228,7 +226,6 @@ async def async_send_winner(
     **options: Any,
 ) -> Report:
     """`send_winner` over an `AsyncClient` (through `async_execute`)."""
-    if not isinstance(client, AsyncClient):
-        raise TypeError(f"client must be a wxsegment.api.AsyncClient, not {type(client).__name__}")
+    check_client(client, AsyncClient)
     rest = _winner_rest(test, winner, audience)
     return await async_execute(client, ledger, winner, rest, **options)

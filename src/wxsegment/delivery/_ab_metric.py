@@ -18,7 +18,12 @@ import attrs
 
 from wxsegment.api import ArticleTotal, AsyncClient, Client
 from wxsegment.delivery._ab import ABTest, async_send_winner, send_winner
-from wxsegment.delivery._campaign import Campaign, DeliveryError, Report
+from wxsegment.delivery._campaign import (
+    Campaign,
+    DeliveryError,
+    Report,
+    check_client,
+)
 from wxsegment.quota import QuotaLedger
 
 __all__ = [
@@ -106,8 +111,7 @@ def article_read_rates(
     Only batches this test's run sent and that WeChat answered with a ``msg_data_id`` (article
     sends) count. ``sent_on`` is the Shanghai day the samples went out; call it the next day.
     """
-    if not isinstance(client, Client):
-        raise TypeError(f"client must be a wxsegment.api.Client, not {type(client).__name__}")
+    check_client(client, Client)
     return _rates(test, client.datacube.article_total(sent_on), _check_field(field))
 
 
@@ -115,8 +119,7 @@ async def async_article_read_rates(
     client: AsyncClient, test: ABTest, *, sent_on: date, field: str = "int_page_read_user"
 ) -> dict[str, float]:
     """`article_read_rates` over `AsyncClient`."""
-    if not isinstance(client, AsyncClient):
-        raise TypeError(f"client must be a wxsegment.api.AsyncClient, not {type(client).__name__}")
+    check_client(client, AsyncClient)
     return _rates(test, await client.datacube.article_total(sent_on), _check_field(field))
 
 

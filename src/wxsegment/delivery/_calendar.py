@@ -23,7 +23,11 @@ import attrs
 
 from wxsegment._clock import SHANGHAI, ensure_aware, month_key
 from wxsegment.api import AsyncClient, Client
-from wxsegment.delivery._campaign import Campaign, Report
+from wxsegment.delivery._campaign import (
+    Campaign,
+    Report,
+    check_client,
+)
 from wxsegment.delivery._execute import async_execute, execute
 from wxsegment.delivery._journal import LIVE_STATES, CampaignBusyError, DeliveryJournal
 from wxsegment.delivery._journal_for import journal_for
@@ -384,8 +388,7 @@ def run_due(
     resumed with exactly what it stored; a finished one is left alone. ``options`` go to
     `execute` (``batch_size``, ``clock``, ``on_progress``, ...).
     """
-    if not isinstance(client, Client):
-        raise TypeError(f"client must be a wxsegment.api.Client, not {type(client).__name__}")
+    check_client(client, Client)
     ensure_aware(now, "now")
     journal = journal if journal is not None else journal_for(ledger)
     reports: list[Report] = []
@@ -413,8 +416,7 @@ async def async_run_due(
     **options: Any,
 ) -> list[Report]:
     """`run_due` over `AsyncClient` and `async_execute`."""
-    if not isinstance(client, AsyncClient):
-        raise TypeError(f"client must be a wxsegment.api.AsyncClient, not {type(client).__name__}")
+    check_client(client, AsyncClient)
     ensure_aware(now, "now")
     journal = journal if journal is not None else journal_for(ledger)
     reports: list[Report] = []

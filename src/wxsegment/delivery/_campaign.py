@@ -21,7 +21,9 @@ from wxsegment.api import (
     ERRCODE_FAMILIES,
     MASS_BATCH_MAX,
     MASS_BATCH_MIN,
+    AsyncClient,
     BusyError,
+    Client,
     ClientMsgIdRetryTooFastError,
     DuplicateClientMsgIdError,
     MassMessage,
@@ -79,6 +81,17 @@ class ResumeMismatchError(DeliveryError):
     Raised before anything is reserved or sent: resuming from a foreign layout could send ids
     WeChat already saw with other followers.
     """
+
+
+def check_client(client: object, wanted: type, *, twin: str | None = None) -> None:
+    """Refuse, before any write, a client of the wrong kind (naming ``twin`` for the other)."""
+    if isinstance(client, wanted):
+        return
+    other = isinstance(client, (Client, AsyncClient))
+    hint = f"; use {twin}" if twin is not None and other else ""
+    raise TypeError(
+        f"client must be a wxsegment.api.{wanted.__name__}, not {type(client).__name__}{hint}"
+    )
 
 
 def _check_campaign_id(value: object) -> str:

@@ -26,6 +26,7 @@ from wxsegment.delivery._campaign import (
     _check_batch_size,
     _check_storable,
     _unique_openids,
+    check_client,
     is_definite_refusal,
 )
 from wxsegment.delivery._flow import (
@@ -219,9 +220,7 @@ def execute(
     Raises `CampaignBusyError` if another run holds the campaign, `LeaseLostError` if one took
     it over mid-run; everything is checked before the first write.
     """
-    if not isinstance(client, Client):
-        hint = "; use async_execute" if isinstance(client, AsyncClient) else ""
-        raise TypeError(f"client must be a wxsegment.api.Client, not {type(client).__name__}{hint}")
+    check_client(client, Client, twin="async_execute")
     run = _prepare(
         ledger,
         campaign,
@@ -283,11 +282,7 @@ async def async_execute(
 
     The ledger and journal calls are blocking, as in `execute`.
     """
-    if not isinstance(client, AsyncClient):
-        hint = "; use execute" if isinstance(client, Client) else ""
-        raise TypeError(
-            f"client must be a wxsegment.api.AsyncClient, not {type(client).__name__}{hint}"
-        )
+    check_client(client, AsyncClient, twin="execute")
     run = _prepare(
         ledger,
         campaign,

@@ -35,6 +35,7 @@ from wxsegment.api import (
 )
 from wxsegment.api._messages import CUSTOM_TYPES
 from wxsegment.api._messaging import TemplateValue
+from wxsegment.delivery._campaign import check_client
 from wxsegment.quota import ServiceWindow
 
 __all__ = [
@@ -277,13 +278,6 @@ def _reminder_targets(reminder: Reminder, openids: Iterable[str]) -> list[_Targe
     return list(out.values())
 
 
-def _check_client(client: object, wanted: type) -> None:
-    if not isinstance(client, wanted):
-        raise TypeError(
-            f"client must be a wxsegment.api.{wanted.__name__}, not {type(client).__name__}"
-        )
-
-
 def _run(
     client: Client,
     decider: _Decider,
@@ -385,7 +379,7 @@ def follow_up(
     Safe to call repeatedly (e.g. every minute with the last 48 hours of events): a claimed
     follow-up is never sent again. Pass a shared ``claims`` store when several processes run it.
     """
-    _check_client(client, Client)
+    check_client(client, Client)
     targets = _occasions(rule, events)
     decider = _Decider(window, claims if claims is not None else MemoryClaimStore(), now)
     return _run(client, decider, targets, rule.message, rule.fallback)
@@ -402,7 +396,7 @@ async def async_follow_up(
     concurrency: int = 32,
 ) -> WindowSendReport:
     """`follow_up` over `AsyncClient`, at most ``concurrency`` sends in flight."""
-    _check_client(client, AsyncClient)
+    check_client(client, AsyncClient)
     targets = _occasions(rule, events)
     decider = _Decider(window, claims if claims is not None else MemoryClaimStore(), now)
     return await _run_async(client, decider, targets, rule.message, rule.fallback, concurrency)
@@ -418,7 +412,7 @@ def send_reminders(
     claims: ClaimStore | None = None,
 ) -> WindowSendReport:
     """Remind each of ``openids`` (the opted-in followers) once, from ``lead`` before the start."""
-    _check_client(client, Client)
+    check_client(client, Client)
     targets = _reminder_targets(reminder, openids)
     decider = _Decider(window, claims if claims is not None else MemoryClaimStore(), now)
     return _run(client, decider, targets, reminder.message, reminder.fallback)
@@ -435,7 +429,7 @@ async def async_send_reminders(
     concurrency: int = 32,
 ) -> WindowSendReport:
     """`send_reminders` over `AsyncClient`, at most ``concurrency`` sends in flight."""
-    _check_client(client, AsyncClient)
+    check_client(client, AsyncClient)
     targets = _reminder_targets(reminder, openids)
     decider = _Decider(window, claims if claims is not None else MemoryClaimStore(), now)
     return await _run_async(
