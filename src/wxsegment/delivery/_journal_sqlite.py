@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Final
 
 from wxsegment._clock import ensure_aware
+from wxsegment._sqlite_wal import enable_wal
 from wxsegment.delivery._journal import (
     BatchRecord,
     BatchState,
@@ -65,7 +66,7 @@ class SQLiteJournal:
         self._db = sqlite3.connect(
             self._path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
-        self._db.execute("PRAGMA journal_mode=WAL")
+        enable_wal(self._db, timeout=busy_timeout)
         self._db.execute("PRAGMA synchronous=FULL")
         with self._write():
             for statement in _SCHEMA:

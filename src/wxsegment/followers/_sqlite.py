@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, Final
 
+from wxsegment._sqlite_wal import enable_wal
 from wxsegment.followers._base import SqlFollowerStore
 from wxsegment.followers._schema import AttributeKind, AttributeSchema
 from wxsegment.segment import Dialect
@@ -55,7 +56,7 @@ class SQLiteFollowerStore(SqlFollowerStore):
         self._connection.execute(
             f"PRAGMA busy_timeout = {int(busy_timeout.total_seconds() * 1000)}"
         )
-        self._connection.execute("PRAGMA journal_mode = WAL")
+        enable_wal(self._connection, timeout=busy_timeout.total_seconds())
         self._connection.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
         self._connection.execute("PRAGMA temp_store = MEMORY")
         # The default 2 MiB page cache thrashes once a million followers' B-trees are written.

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Final
 
+from wxsegment._sqlite_wal import enable_wal
 from wxsegment.quota._base import (
     ALREADY,
     LedgerBase,
@@ -217,7 +218,7 @@ class SQLiteLedger(LedgerBase):
         self._db = sqlite3.connect(
             self._path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
-        self._db.execute("PRAGMA journal_mode=WAL")
+        enable_wal(self._db, timeout=busy_timeout)
         # In WAL mode, NORMAL may lose the last commits on a power loss or OS crash: a grant
         # the application already acted on would vanish and free a slot already used.
         self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")

@@ -11,6 +11,7 @@ from typing import Final
 
 import attrs
 
+from wxsegment._sqlite_wal import enable_wal
 from wxsegment.quota._window import Interaction, WindowHistory
 
 __all__ = ["MemoryWindowStore", "SQLiteWindowStore"]
@@ -153,7 +154,7 @@ class SQLiteWindowStore:
         self._db = sqlite3.connect(
             self._path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
-        self._db.execute("PRAGMA journal_mode=WAL")
+        enable_wal(self._db, timeout=busy_timeout)
         self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")

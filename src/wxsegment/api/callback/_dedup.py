@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Final, Protocol, runtime_checkable
 
 from wxsegment._clock import ensure_aware
+from wxsegment._sqlite_wal import enable_wal
 from wxsegment.api.callback._messages import Event, Message
 
 __all__ = [
@@ -139,7 +140,7 @@ class SQLiteDedupStore:
         self._db = sqlite3.connect(
             self._path, timeout=timeout, isolation_level=None, check_same_thread=False
         )
-        self._db.execute("PRAGMA journal_mode=WAL")
+        enable_wal(self._db, timeout=timeout)
         # A mark lost to a power cut only lets one retry through; not worth an fsync per push.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
