@@ -62,6 +62,12 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--blocking", type=int, default=2_000, help="messages for the baseline")
+    parser.add_argument(
+        "--concurrency",
+        type=lambda text: [int(part) for part in text.split(",")],
+        default=[32, 64, 128],
+        help="comma-separated numbers of requests in flight, one run each (default 32,64,128)",
+    )
     args = parser.parse_args()
     openids = [f"o{index:08d}" for index in range(args.messages)]
     ctx = multiprocessing.get_context("spawn")
@@ -97,7 +103,7 @@ def main() -> None:
         assert report.sent == len(chunk), report
         baseline = len(chunk) / elapsed
         print(f"{'follow_up (blocking Client)':40} {len(chunk):9,} {elapsed:9.2f} {baseline:8.0f}")
-        for concurrency in (32, 64, 128):
+        for concurrency in args.concurrency:
             rule = FollowUp(id=f"bench-{concurrency}", message=Text("您的订单已发货"))
             window = _window(openids, now)
 

@@ -329,3 +329,18 @@ def test_a_reports_repr_counts_and_never_lists_openids(
     assert "sent=12" in shown
     assert "<5 openids>" in shown
     assert not any(openid in shown for openid in openids)
+
+
+def test_a_reports_table_has_one_line_per_count_and_no_openids(
+    fake: FakeWeChat, client: Client, ledger: QuotaLedger, clock: FixedClock
+) -> None:
+    """Report.table() lists every count of to_dict() with its value, never an openid."""
+    openids = fake.add_followers(12)
+    report = execute(client, ledger, campaign("table"), openids, now=clock.now(), batch_size=5)
+    table = report.table()
+    lines = table.splitlines()
+    assert lines[0] == f"campaign table ({report.month})"
+    rows = dict(line.rsplit(None, 1) for line in lines[2:])
+    counts = {k: v for k, v in report.to_dict().items() if isinstance(v, int)}
+    assert {k.strip(): int(v.replace(",", "")) for k, v in rows.items()} == counts
+    assert not any(openid in table for openid in openids)

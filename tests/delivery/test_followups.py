@@ -148,6 +148,8 @@ def test_reminder_carries_the_opt_out_line(fake: FakeWeChat, client: Client) -> 
     after = send_reminders(client, window, sale, ["oC"], now=sale.starts_at)
     assert after.outcomes == {"oC": WindowOutcome.EXPIRED}
     assert repr(report) == "WindowSendReport(customer_service=2)"
+    table = dict(line.rsplit(None, 1) for line in report.table().splitlines()[2:])
+    assert {k.strip(): int(v) for k, v in table.items()} == report.to_dict()
 
 
 def test_bad_input_is_refused_before_any_send(fake: FakeWeChat, client: Client) -> None:

@@ -25,3 +25,14 @@ def test_plan_refuses_followers_holding_the_key_committed() -> None:
     )
     assert (result.refused_duplicate, result.refused_quota, result.granted) == (2, 1, 1)
     assert json.loads(json.dumps(result.to_dict()))["granted"] == 1
+
+
+def test_a_plans_table_lists_each_count() -> None:
+    ledger = MemoryLedger()
+    for n in range(4):
+        ledger.reserve(f"full{n}", ["oC"], at=AT)
+    result = plan(Campaign("c3", EVERYONE, Text("hi")), ["oA", "oB", "oC"], ledger, now=AT)
+    lines = result.table().splitlines()
+    assert lines[0] == "plan of campaign c3 (2026-05)"
+    rows = {label: int(count) for label, count in (line.split() for line in lines[2:])}
+    assert (rows["granted"], rows["refused_quota"], rows["matched"]) == (2, 1, 3)

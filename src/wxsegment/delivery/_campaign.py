@@ -37,6 +37,7 @@ from wxsegment.api import (
 from wxsegment.api import Image as ImageMessage
 from wxsegment.api import Voice as VoiceMessage
 from wxsegment.api import WxCard as WxCardMessage
+from wxsegment.delivery._table import count_table
 from wxsegment.quota import QuotaLedger
 from wxsegment.segment import Segment, matches
 
@@ -368,6 +369,12 @@ class Report:
             "errors": list(self.errors),
         }
 
+    def table(self) -> str:
+        """A text table for a terminal: one line per outcome, then each error."""
+        counts = [(k, v) for k, v in self.to_dict().items() if isinstance(v, int)]
+        title = f"campaign {self.campaign} ({self.month})"
+        return count_table(title, counts, self.errors)
+
     def __repr__(self) -> str:
         return (
             f"Report(campaign={self.campaign!r}, month={self.month!r}, matched={self.matched}, "
@@ -451,6 +458,11 @@ class Plan:
     def to_dict(self) -> dict[str, int | str]:
         """The counts, for JSON."""
         return attrs.asdict(self)
+
+    def table(self) -> str:
+        """A text table for a terminal: one line per count."""
+        counts = [(k, v) for k, v in self.to_dict().items() if isinstance(v, int)]
+        return count_table(f"plan of campaign {self.campaign} ({self.month})", counts)
 
 
 def plan(

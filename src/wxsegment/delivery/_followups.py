@@ -36,6 +36,7 @@ from wxsegment.api import (
 from wxsegment.api._messages import CUSTOM_TYPES
 from wxsegment.api._messaging import TemplateValue
 from wxsegment.delivery._campaign import check_client
+from wxsegment.delivery._table import count_table
 from wxsegment.quota import ServiceWindow
 
 __all__ = [
@@ -124,6 +125,10 @@ class WindowSendReport:
         """Counts per outcome, for JSON."""
         counts = Counter(value.value for value in self.outcomes.values())
         return {outcome.value: counts.get(outcome.value, 0) for outcome in WindowOutcome}
+
+    def table(self) -> str:
+        """A text table for a terminal: one line per outcome."""
+        return count_table("follow-up sends", self.to_dict().items())
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v}" for k, v in self.to_dict().items() if v)
