@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import threading
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TypeVar
@@ -20,6 +21,7 @@ from wxsegment.delivery import (
     async_run_ab_test,
     async_send_winner,
     execute,
+    journal_for,
     run_ab_test,
     send_winner,
 )
@@ -137,3 +139,88 @@ def test_the_async_twins_take_the_same_parameters(
     assert [(p.name, p.kind, p.default) for p in ours.values()] == [
         (p.name, p.kind, p.default) for p in theirs.values()
     ]
+
+
+class _SlowReserve:
+    """A ledger whose ``reserve`` waits for a signal that only another task on the loop sends."""
+
+    def __init__(self, inner: QuotaLedger) -> None:
+        self._inner = inner
+        self.signal = threading.Event()
+        self.reserve_finished = threading.Event()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    def reserve(self, *args: object, **kwargs: object) -> object:
+        # On the loop thread this wait could never end early: the task that sets it needs
+        # the loop. The timeout keeps a regression from hanging the suite.
+        self.signal.wait(timeout=5)
+        try:
+            return self._inner.reserve(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            self.reserve_finished.set()
+
+
+def test_async_execute_keeps_the_event_loop_free_during_ledger_calls(
+    fake: FakeWeChat, ledger: QuotaLedger, clock: FixedClock
+) -> None:
+    """While the ledger blocks, other tasks on the loop run (the call is in a worker thread)."""
+    openids = fake.add_followers(6)
+    slow = _SlowReserve(ledger)
+    seen_while_blocked: list[bool] = []
+
+    async def work(client: AsyncClient) -> object:
+        async def other_task() -> None:
+            await asyncio.sleep(0.05)
+            seen_while_blocked.append(not slow.reserve_finished.is_set())
+            slow.signal.set()
+
+        helper = asyncio.create_task(other_task())
+        report = await async_execute(
+            client,
+            slow,  # type: ignore[arg-type]
+            Campaign("free-loop", EVERYONE, Text("hi")),
+            openids,
+            clock=clock,
+            journal=journal_for(ledger),
+        )
+        await helper
+        return report
+
+    report = run_async(fake, clock, work)
+    assert seen_while_blocked == [True]
+    assert report.sent == 6  # type: ignore[attr-defined]
+
+
+def test_a_cancelled_async_execute_waits_for_the_store_call_in_flight(
+    fake: FakeWeChat, ledger: QuotaLedger, clock: FixedClock
+) -> None:
+    """Cancelling mid-reserve: the reserve completes before the run gives its lease up."""
+    openids = fake.add_followers(6)
+    slow = _SlowReserve(ledger)
+
+    async def work(client: AsyncClient) -> bool:
+        run = asyncio.create_task(
+            async_execute(
+                client,
+                slow,  # type: ignore[arg-type]
+                Campaign("cancelled", EVERYONE, Text("hi")),
+                openids,
+                clock=clock,
+                journal=journal_for(ledger),
+            )
+        )
+        await asyncio.sleep(0.05)
+        run.cancel()
+        await asyncio.sleep(0.05)
+        still_waiting = not run.done()
+        slow.signal.set()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        return still_waiting and slow.reserve_finished.is_set()
+
+    assert run_async(fake, clock, work)
+    # Nothing was sent; what was reserved stays pending, as after a crash, for a resume.
+    assert fake.jobs == {}
+    assert {entry.openid for entry in ledger.pending("cancelled")} == set(openids)

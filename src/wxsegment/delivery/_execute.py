@@ -1,12 +1,14 @@
 """`execute` and `async_execute`: thin drivers performing the actions of the delivery flow.
 
 Both check everything they are given before the first write, then run `delivery_flow` and do
-its I/O: the ledger and the journal are called directly (they are blocking in both drivers),
-the send goes through `Client` or, awaited, through `AsyncClient`.
+its I/O: the send goes through `Client` or, awaited, through `AsyncClient`. The ledger and the
+journal are blocking stores; `execute` calls them directly and `async_execute` in a worker
+thread, so a fsync or a database round trip never stalls the application's event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable, Generator, Iterable
 from datetime import datetime, timedelta
@@ -188,6 +190,24 @@ def _perform(run: _Checked, action: Action) -> Any:
             raise AssertionError("sends are performed by the driver")
 
 
+async def _perform_off_loop(run: _Checked, action: Action) -> Any:
+    """`_perform` in a worker thread; the clock and the progress callback stay on the loop.
+
+    If the awaiting task is cancelled, the store call already running is waited for before
+    the cancellation goes on: the run then gives its lease up only after its last write, never
+    while a write made under that lease is still in flight.
+    """
+    if isinstance(action, (Now, Progress)):
+        return _perform(run, action)
+    call = asyncio.ensure_future(asyncio.to_thread(_perform, run, action))
+    try:
+        return await asyncio.shield(call)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await call
+        raise
+
+
 def _give_up(run: _Checked, lease: Lease | None) -> None:
     run.flow.close()
     if lease is not None:
@@ -280,7 +300,8 @@ async def async_execute(
 ) -> Report:
     """`execute` over an `AsyncClient`: the same flow, the sends awaited.
 
-    The ledger and journal calls are blocking, as in `execute`.
+    The blocking ledger and journal calls run in a worker thread (one at a time, in the
+    flow's order), so the event loop stays free while they wait on disk or a database.
     """
     check_client(client, AsyncClient, twin="execute")
     run = _prepare(
@@ -313,7 +334,7 @@ async def async_execute(
                     action = run.flow.throw(error)
                     continue
             else:
-                result = _perform(run, action)
+                result = await _perform_off_loop(run, action)
                 if isinstance(action, (Acquire, Renew)):
                     lease = result
             action = run.flow.send(result)
