@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import socket
 import time
 from datetime import datetime, timezone
@@ -48,6 +49,17 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of another process (Linux ``/proc``), or None where unavailable."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
 
 
 def _window(openids: list[str], at: datetime) -> ServiceWindow:
@@ -118,14 +130,25 @@ def main() -> None:
                     )
                 return done.sent
 
+            server_before = _cpu_seconds(server.pid or 0)
+            cpu_before = time.process_time()
             start = time.perf_counter()
             sent = asyncio.run(run())
             elapsed = time.perf_counter() - start
+            client_cpu = time.process_time() - cpu_before
+            server_after = _cpu_seconds(server.pid or 0)
             assert sent == len(openids), sent
             rate = sent / elapsed
+            server_cpu = (
+                "?"
+                if server_before is None or server_after is None
+                else f"{server_after - server_before:.1f}"
+            )
             print(
                 f"{f'async_follow_up ({concurrency} in flight)':40} {sent:9,} {elapsed:9.2f} "
-                f"{rate:8.0f}  {rate / baseline:.1f}x blocking"
+                f"{rate:8.0f}  {rate / baseline:.1f}x blocking  "
+                f"(CPU s: client {client_cpu:.1f}, fake server {server_cpu}; "
+                f"load {os.getloadavg()[0]:.1f})"
             )
     finally:
         server.terminate()
