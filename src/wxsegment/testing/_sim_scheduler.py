@@ -8,6 +8,7 @@ the next step with its seeded RNG, so a seed fixes the interleaving exactly.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable
 from typing import Final
@@ -51,7 +52,11 @@ class Scheduler:
     def __init__(self) -> None:
         self._back = threading.Semaphore(0)
         self._tasks: list[Task] = []
-        self._local = threading.local()
+        # A context variable rather than a thread-local: a run that hands blocking work to a
+        # worker thread (`asyncio.to_thread` copies the context) is still the same run there.
+        self._current: contextvars.ContextVar[Task | None] = contextvars.ContextVar(
+            "wxsegment_sim_task", default=None
+        )
         self._cancelled = False
 
     def spawn(self, name: str, body: Callable[[], None]) -> Task:
@@ -59,7 +64,7 @@ class Scheduler:
         task = Task(name)
 
         def main() -> None:
-            self._local.task = task
+            self._current.set(task)
             task.go.acquire()
             try:
                 if self._cancelled:
@@ -92,7 +97,9 @@ class Scheduler:
 
     def pause(self) -> Task:
         """Called by a run before each step: wait for the scheduler's go, then return the task."""
-        task: Task = self._local.task
+        task = self._current.get()
+        if task is None:
+            raise RuntimeError("Scheduler.pause called outside a simulated run")
         if self._cancelled:
             raise SimulatedCrash("the simulation stopped this run")
         self._back.release()
@@ -103,9 +110,8 @@ class Scheduler:
         return task
 
     def current(self) -> Task | None:
-        """The task of the calling thread, or None on the scheduler's thread."""
-        task: Task | None = getattr(self._local, "task", None)
-        return task
+        """The task of the calling run (its thread, or a worker it handed work to), else None."""
+        return self._current.get()
 
     def cancel(self) -> None:
         """Crash every unfinished task at its next step and wait for all threads to end."""
