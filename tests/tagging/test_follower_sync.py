@@ -252,3 +252,54 @@ def test_sigkill_mid_sync_loses_nothing_committed(tmp_path: Path) -> None:
         assert store.count(everyone, now=START) == 130
     finally:
         store.close()
+
+
+def test_events_during_a_pull_are_not_overwritten_by_its_older_answer(
+    store: SQLiteFollowerStore,
+) -> None:
+    """WeChat answers a page's profiles, then events arrive before the pull writes them.
+
+    The unsubscribe, the scan's tag and the interaction are newer than the answer, so they stay;
+    the pull's unsubscribe pass does not take the tagged follower for one who left.
+    """
+    fake = _fake(50)
+    with _client(fake) as client:
+        sync_followers(client, store, clock=fake.clock)
+    later = START + timedelta(minutes=5)
+    fired: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        response = fake.handler(request)
+        if request.url.path.endswith("user/info/batchget") and not fired:
+            fired.append("events")
+            fake.unsubscribe("o00007")
+            store.mark_unsubscribed(["o00007"], at=later)
+            store.add_tags(["o00005"], ["门店扫码"])
+            store.touch(["o00005"], at=later)
+        return response
+
+    blocking = Client(
+        fake.appid,
+        fake.secret,
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+        clock=fake.clock,
+        sleep=lambda s: None,
+    )
+    with blocking:
+        report = sync_followers(blocking, store, clock=fake.clock)
+    assert fired
+    left, scanned = store.get("o00007"), store.get("o00005")
+    assert left is not None
+    assert scanned is not None
+    assert left.attributes["subscribed"] is False
+    assert "门店扫码" in scanned.tags
+    assert scanned.last_interaction_at == later
+    assert scanned.attributes["subscribed"] is True
+    assert report.unsubscribed == 0
+    # The next pull, with nothing arriving meanwhile, brings WeChat's view of both again.
+    with _client(fake) as client:
+        sync_followers(client, store, clock=fake.clock)
+    again = store.get("o00005")
+    assert again is not None
+    assert again.attributes["subscribed"] is True
+    assert store.count(attr("subscribed") == True, now=START) == 49  # noqa: E712

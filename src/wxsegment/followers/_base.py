@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import attrs
+
 from wxsegment._clock import ensure_aware
 from wxsegment._model import AttributeValue, Follower
 from wxsegment.followers._bulk import bulk_rows
@@ -50,8 +52,6 @@ from wxsegment.segment import (
 
 __all__ = ["SqlFollowerStore"]
 
-#: Openids per statement where a statement lists openids.
-
 
 class SqlFollowerStore(SqlCore):
     """What SQLite and PostgreSQL stores share; a backend supplies connections and loading."""
@@ -64,12 +64,28 @@ class SqlFollowerStore(SqlCore):
 
     # -- writes ----------------------------------------------------------------------------------
 
-    def upsert(self, followers: Iterable[Follower]) -> ImportReport:
-        """Store each follower whole (tags and attributes replaced); all or nothing."""
+    def upsert(
+        self, followers: Iterable[Follower], *, unless_changed_since: int | None = None
+    ) -> ImportReport:
+        """Store each follower whole (tags and attributes replaced); all or nothing.
+
+        ``unless_changed_since`` is a `version` the caller read before it fetched what it
+        writes (a sync reads it before asking WeChat). Followers written after that position
+        (an event handler's unsubscribe, a new tag, a later interaction) are left as they are
+        and listed in the report's ``skipped``: what the store holds for them is newer than
+        what the caller brings. Every row is still checked, so a bad one rejects the call.
+        """
+        since = _position(unless_changed_since)
         with self._write() as cursor:
             schema = self._stored_schema(cursor)
             writes = prepare(followers, lambda row, f: follower_write(row, f, schema))
-            return self._apply(cursor, writes, replace=True)
+            if since is None:
+                return self._apply(cursor, writes, replace=True)
+            changed = self._changed_after(cursor, [w.openid for w in writes], since)
+            report = self._apply(
+                cursor, [w for w in writes if w.openid not in changed], replace=True
+            )
+            return attrs.evolve(report, skipped=tuple(sorted(changed)))
 
     def import_rows(self, rows: Iterable[Mapping[str, Any]]) -> ImportReport:
         """Merge CRM rows: ``openid`` plus fields, tags and attributes to set; all or nothing.
@@ -152,9 +168,19 @@ class SqlFollowerStore(SqlCore):
                 cursor, typed, rows, tags, [], [], replace=False, known_only=False
             )
 
-    def mark_unsubscribed(self, openids: Iterable[str], *, at: datetime) -> int:
-        """Record that known followers unsubscribed at ``at``; unknown openids are skipped."""
-        return self._set_known(openids, {"subscribed": False, "unsubscribed_at": at})
+    def mark_unsubscribed(
+        self, openids: Iterable[str], *, at: datetime, unless_changed_since: int | None = None
+    ) -> int:
+        """Record that known followers unsubscribed at ``at``; unknown openids are skipped.
+
+        With ``unless_changed_since`` (as for `upsert`), followers written after that position
+        are skipped too: a subscribe recorded since then is newer than the caller's news.
+        """
+        return self._set_known(
+            openids,
+            {"subscribed": False, "unsubscribed_at": at},
+            since=_position(unless_changed_since),
+        )
 
     def mark_subscribed(self, openids: Iterable[str], *, at: datetime) -> int:
         """Record that known followers (re)subscribed at ``at``: a new subscribe time."""
@@ -170,16 +196,49 @@ class SqlFollowerStore(SqlCore):
         with self._write() as cursor:
             return self._apply(cursor, writes, replace=False, known_only=True).updated
 
-    def _set_known(self, openids: Iterable[str], values: Mapping[str, AttributeValue]) -> int:
+    def _set_known(
+        self,
+        openids: Iterable[str],
+        values: Mapping[str, AttributeValue],
+        *,
+        since: int | None = None,
+    ) -> int:
         for value in values.values():
             if isinstance(value, datetime):
                 ensure_aware(value, "at")
         listed = openid_list(openids)
-        writes = [
-            Write(i, o, False, None, None, None, None, values) for i, o in enumerate(listed, 1)
-        ]
         with self._write() as cursor:
+            if since is not None:
+                changed = self._changed_after(cursor, listed, since)
+                listed = [o for o in listed if o not in changed]
+            writes = [
+                Write(i, o, False, None, None, None, None, values) for i, o in enumerate(listed, 1)
+            ]
             return self._apply(cursor, writes, replace=False, known_only=True).updated
+
+    def _changed_after(self, cursor: Any, openids: Sequence[str], since: int) -> set[str]:
+        """Which of ``openids`` were written after feed position ``since`` (in this write)."""
+        cursor.execute(
+            self._sql(f"SELECT value FROM {self._t('wxs_meta')} WHERE key = ?"), (TRIMMED_KEY,)
+        )
+        row = cursor.fetchone()
+        trimmed = row is not None and since < int(row[0])
+        changed: set[str] = set()
+        for chunk in chunks(openids):
+            marks = ", ".join("?" for _ in chunk)
+            if trimmed:
+                # The entries after ``since`` are gone, so any stored follower may have changed:
+                # leaving one stale until the next pull is better than overwriting newer news.
+                query = f"SELECT openid FROM {self._followers} WHERE openid IN ({marks})"
+                cursor.execute(self._sql(query), list(chunk))
+            else:
+                query = (
+                    f"SELECT DISTINCT openid FROM {self._t('wxs_changes')} "
+                    f"WHERE seq > ? AND openid IN ({marks})"
+                )
+                cursor.execute(self._sql(query), [since, *chunk])
+            changed.update(openid for (openid,) in cursor.fetchall())
+        return changed
 
     def touch(self, openids: Iterable[str], *, at: datetime) -> int:
         """Move ``last_interaction_at`` of known followers forward to ``at`` (never back)."""
@@ -540,3 +599,13 @@ class SqlFollowerStore(SqlCore):
         with self._read() as cursor:
             schema = self._schema = self._stored_schema(cursor)
             return build_index(self, cursor, schema)
+
+
+def _position(value: int | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"unless_changed_since must be an int, not {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"unless_changed_since must be >= 0, got {value}")
+    return value

@@ -28,8 +28,10 @@ class FollowerStore(Protocol):
         """Declare more attributes (name to kind)."""
         ...
 
-    def upsert(self, followers: Iterable[Follower]) -> ImportReport:
-        """Store followers whole; all or nothing."""
+    def upsert(
+        self, followers: Iterable[Follower], *, unless_changed_since: int | None = None
+    ) -> ImportReport:
+        """Store followers whole, except those written after ``unless_changed_since``."""
         ...
 
     def import_rows(self, rows: Iterable[Mapping[str, Any]]) -> ImportReport:
@@ -84,8 +86,10 @@ class FollowerStore(Protocol):
         """Known followers subscribed (again) at ``at``."""
         ...
 
-    def mark_unsubscribed(self, openids: Iterable[str], *, at: datetime) -> int:
-        """Known followers unsubscribed at ``at``."""
+    def mark_unsubscribed(
+        self, openids: Iterable[str], *, at: datetime, unless_changed_since: int | None = None
+    ) -> int:
+        """Known followers unsubscribed at ``at``, except those written after the position."""
         ...
 
     def touch(self, openids: Iterable[str], *, at: datetime) -> int:

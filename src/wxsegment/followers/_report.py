@@ -17,11 +17,16 @@ class RejectedRow:
 
 @attrs.frozen(slots=True)
 class ImportReport:
-    """Followers inserted and updated by one call, and the rows refused (then nothing changed)."""
+    """Followers inserted and updated by one call, and the rows refused (then nothing changed).
+
+    ``skipped``: openids an ``upsert(..., unless_changed_since=...)`` left alone because they
+    were written after that position.
+    """
 
     inserted: int = 0
     updated: int = 0
     rejected: tuple[RejectedRow, ...] = ()
+    skipped: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:

@@ -157,14 +157,17 @@ class _Pull:
     def cursor(self) -> str:
         return self.resumed_from or ""
 
-    def store_page(self, page: FollowerPage, users: Sequence[User]) -> None:
-        """Write one page's followers, then move the checkpoint past it."""
+    def store_page(self, page: FollowerPage, users: Sequence[User], seen: int) -> None:
+        """Write one page's followers, then move the checkpoint past it.
+
+        ``seen`` is the store's `version` from before the page's profiles were fetched.
+        """
         if not page.openids:
             # WeChat ends the list with an empty page (count 0): only the checkpoint moves.
             self.store.set_next_openid(page.next_openid)
             return
         extra = {} if self.pull_id is None else {PULL_ID_ATTRIBUTE: self.pull_id}
-        _write_users(self.store, users, self.tag_names, self.clock.now(), extra)
+        _write_users(self.store, users, self.tag_names, self.clock.now(), extra, seen)
         self.store.set_next_openid(page.next_openid)
         self.pages += 1
         self.done += len(users)
@@ -219,8 +222,9 @@ def sync_followers(
     tags = [(tag.id, tag.name) for tag in client.tags.list()]
     pull = _Pull(store, clock or SystemClock(), on_progress, tags)
     for page in client.users.iter_pages(next_openid=pull.cursor):
+        seen = store.version()
         users = client.users.get_many(page.openids) if page.openids else []
-        pull.store_page(page, users)
+        pull.store_page(page, users, seen)
     return pull.finish()
 
 
@@ -239,8 +243,9 @@ async def async_sync_followers(
     tags = [(tag.id, tag.name) for tag in await client.tags.list()]
     pull = _Pull(store, clock or SystemClock(), on_progress, tags)
     async for page in client.users.iter_pages(next_openid=pull.cursor):
+        seen = store.version()
         users = await client.users.get_many(page.openids) if page.openids else []
-        pull.store_page(page, users)
+        pull.store_page(page, users, seen)
     return pull.finish()
 
 
@@ -252,7 +257,8 @@ def refresh_followers(
     Use it for followers an event or a CRM change named, between full pulls.
     """
     _check(client, Client, store)
-    return _refresh(store, client.users.get_many(openids), clock or SystemClock())
+    seen = store.version()
+    return _refresh(store, client.users.get_many(openids), clock or SystemClock(), seen)
 
 
 async def async_refresh_followers(
@@ -260,11 +266,12 @@ async def async_refresh_followers(
 ) -> int:
     """`refresh_followers` over `AsyncClient`."""
     _check(client, AsyncClient, store)
-    return _refresh(store, await client.users.get_many(openids), clock or SystemClock())
+    seen = store.version()
+    return _refresh(store, await client.users.get_many(openids), clock or SystemClock(), seen)
 
 
-def _refresh(store: FollowerStore, users: Sequence[User], clock: Clock) -> int:
-    _write_users(store, users, dict(store.tag_ids()), clock.now(), {})
+def _refresh(store: FollowerStore, users: Sequence[User], clock: Clock, seen: int) -> int:
+    _write_users(store, users, dict(store.tag_ids()), clock.now(), {}, seen)
     return len(users)
 
 
@@ -274,8 +281,15 @@ def _write_users(
     tag_names: Mapping[int, str],
     now: datetime,
     extra: Mapping[str, AttributeValue],
+    seen: int,
 ) -> None:
-    """Store subscribed users over what the store keeps; mark the others unsubscribed."""
+    """Store subscribed users over what the store keeps; mark the others unsubscribed.
+
+    Followers written since position ``seen`` (an event handler's unsubscribe, subscribe,
+    tag or interaction while the profiles were on their way) keep what the store holds: it is
+    newer than WeChat's answer. They only get ``extra`` (the pull's id, so the pull's
+    unsubscribe pass does not take them for followers who left); the next pull refreshes them.
+    """
     wechat_names = frozenset(tag_names.values())
     kept = store.followers([u.openid for u in users])
     followers: list[Follower] = []
@@ -291,6 +305,10 @@ def _write_users(
             follower_from_user(user, tag_names, keep=keep, local_tags=local, extra_attributes=extra)
         )
     if followers:
-        store.upsert(followers)
+        report = store.upsert(followers, unless_changed_since=seen)
+        if report.skipped and extra:
+            # Only stored ones: a follower deleted meanwhile has no subscribe time to merge onto.
+            still = store.followers(report.skipped)
+            store.import_rows([{"openid": openid, **extra} for openid in sorted(still)])
     if gone:
-        store.mark_unsubscribed(gone, at=now)
+        store.mark_unsubscribed(gone, at=now, unless_changed_since=seen)
