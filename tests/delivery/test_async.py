@@ -162,6 +162,25 @@ class _SlowReserve:
             self.reserve_finished.set()
 
 
+async def _slow_run(
+    client: AsyncClient,
+    slow: _SlowReserve,
+    ledger: QuotaLedger,
+    campaign_id: str,
+    openids: list[str],
+    clock: FixedClock,
+) -> object:
+    """`async_execute` of a one-text campaign whose reserve blocks until ``slow.signal``."""
+    return await async_execute(
+        client,
+        slow,  # type: ignore[arg-type]
+        Campaign(campaign_id, EVERYONE, Text("hi")),
+        openids,
+        clock=clock,
+        journal=journal_for(ledger),
+    )
+
+
 def test_async_execute_keeps_the_event_loop_free_during_ledger_calls(
     fake: FakeWeChat, ledger: QuotaLedger, clock: FixedClock
 ) -> None:
@@ -177,14 +196,7 @@ def test_async_execute_keeps_the_event_loop_free_during_ledger_calls(
             slow.signal.set()
 
         helper = asyncio.create_task(other_task())
-        report = await async_execute(
-            client,
-            slow,  # type: ignore[arg-type]
-            Campaign("free-loop", EVERYONE, Text("hi")),
-            openids,
-            clock=clock,
-            journal=journal_for(ledger),
-        )
+        report = await _slow_run(client, slow, ledger, "free-loop", openids, clock)
         await helper
         return report
 
@@ -201,16 +213,7 @@ def test_a_cancelled_async_execute_waits_for_the_store_call_in_flight(
     slow = _SlowReserve(ledger)
 
     async def work(client: AsyncClient) -> bool:
-        run = asyncio.create_task(
-            async_execute(
-                client,
-                slow,  # type: ignore[arg-type]
-                Campaign("cancelled", EVERYONE, Text("hi")),
-                openids,
-                clock=clock,
-                journal=journal_for(ledger),
-            )
-        )
+        run = asyncio.create_task(_slow_run(client, slow, ledger, "cancelled", openids, clock))
         await asyncio.sleep(0.05)
         run.cancel()
         await asyncio.sleep(0.05)
