@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import httpx
 import pytest
@@ -22,7 +24,7 @@ from wxsegment.delivery import (
     follow_up,
     send_reminders,
 )
-from wxsegment.quota import Interaction, ServiceWindow
+from wxsegment.quota import Interaction, ServiceWindow, SQLiteWindowStore
 from wxsegment.testing import FakeWeChat
 
 T0 = datetime(2026, 11, 10, 2, 0, tzinfo=timezone.utc)
@@ -230,3 +232,57 @@ def test_async_fan_out_keeps_to_its_concurrency(fake: FakeWeChat) -> None:
 
     assert asyncio.run(run()) == 120
     assert 1 < peak <= 8
+
+
+class _SlowClaims(MemoryClaimStore):
+    """A claim store (not the in-memory kind, to the library) whose first ``add`` blocks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.first_done = threading.Event()
+
+    def add(self, key: str, *, now: datetime, ttl: timedelta) -> bool:
+        if not self.first_done.is_set():
+            # Bounded, so code that blocks the loop fails the test instead of hanging it.
+            self.release.wait(timeout=5)
+            self.first_done.set()
+        return super().add(key, now=now, ttl=ttl)
+
+
+def test_async_fan_out_keeps_the_loop_free_while_a_store_call_blocks(
+    fake: FakeWeChat, tmp_path: Path
+) -> None:
+    """A claim or window store round trip runs off the loop: other tasks move meanwhile."""
+    window = ServiceWindow(SQLiteWindowStore(tmp_path / "window.sqlite3"))
+    openids = fake.add_followers(20)
+    for openid in openids:
+        _interact(fake, window, openid, T0)
+    claims = _SlowClaims()
+    moved_while_blocked: list[bool] = []
+
+    async def run() -> int:
+        async def other() -> None:
+            await asyncio.sleep(0.05)
+            moved_while_blocked.append(not claims.first_done.is_set())
+            claims.release.set()
+
+        http = httpx.AsyncClient(transport=httpx.MockTransport(fake.handler))
+        async with AsyncClient(fake.appid, fake.secret, http_client=http, clock=fake.clock) as c:
+            helper = asyncio.create_task(other())
+            report = await async_follow_up(
+                c,
+                window,
+                RULE,
+                [(o, T0) for o in openids],
+                now=T0 + timedelta(hours=2),
+                claims=claims,
+                concurrency=4,
+            )
+            await helper
+        return report.sent
+
+    assert asyncio.run(run()) == 20
+    assert moved_while_blocked == [True]
+    # Each follower's window was consumed exactly once, though consumes ran in threads.
+    assert sorted(_sent(fake, "custom")) == sorted(openids)

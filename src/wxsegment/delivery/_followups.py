@@ -37,7 +37,7 @@ from wxsegment.api._messages import CUSTOM_TYPES
 from wxsegment.api._messaging import TemplateValue
 from wxsegment.delivery._campaign import check_client
 from wxsegment.delivery._table import count_table
-from wxsegment.quota import ServiceWindow
+from wxsegment.quota import MemoryWindowStore, ServiceWindow
 
 __all__ = [
     "CLAIM_TTL",
@@ -224,6 +224,10 @@ class _Decider:
         self.now = ensure_aware(now, "now")
         self.outcomes: dict[str, WindowOutcome] = {}
         self.errors: dict[str, str] = {}
+        # A database or Redis round trip per target would stall an event loop; memory is instant.
+        self.blocking = not (
+            isinstance(window.store, MemoryWindowStore) and isinstance(claims, MemoryClaimStore)
+        )
 
     def start(self, target: _Target) -> str | None:
         """``"cs"``, ``"template"`` or None (the outcome is already recorded)."""
@@ -332,7 +336,10 @@ async def _run_async(
 
     async def one(target: _Target) -> None:
         openid = target.openid
-        step = decider.start(target)
+        if decider.blocking:
+            step = await asyncio.to_thread(decider.start, target)
+        else:
+            step = decider.start(target)
         if step == "cs":
             try:
                 await client.messages.send(openid, message)
@@ -400,7 +407,12 @@ async def async_follow_up(
     claims: ClaimStore | None = None,
     concurrency: int = 32,
 ) -> WindowSendReport:
-    """`follow_up` over `AsyncClient`, at most ``concurrency`` sends in flight."""
+    """`follow_up` over `AsyncClient`, at most ``concurrency`` sends in flight.
+
+    With a window or claim store other than the in-memory ones, their calls run in worker
+    threads (up to ``concurrency`` at once), so a database round trip never stalls the loop;
+    a ``claims`` store of your own must then be safe to call from several threads.
+    """
     check_client(client, AsyncClient)
     targets = _occasions(rule, events)
     decider = _Decider(window, claims if claims is not None else MemoryClaimStore(), now)
@@ -433,7 +445,10 @@ async def async_send_reminders(
     claims: ClaimStore | None = None,
     concurrency: int = 32,
 ) -> WindowSendReport:
-    """`send_reminders` over `AsyncClient`, at most ``concurrency`` sends in flight."""
+    """`send_reminders` over `AsyncClient`, at most ``concurrency`` sends in flight.
+
+    Window and claim stores are called as in `async_follow_up`.
+    """
     check_client(client, AsyncClient)
     targets = _reminder_targets(reminder, openids)
     decider = _Decider(window, claims if claims is not None else MemoryClaimStore(), now)
