@@ -102,11 +102,30 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MICROSECOND = timedelta(microseconds=1)
 
 
-def generate(count: int, seed: int = 20260301) -> Population:
-    """A seeded synthetic population of ``count`` followers (generated in chunks)."""
+#: The populations to choose from: ``zipf`` (the default) and ``dense``.
+DISTRIBUTIONS = ("zipf", "dense")
+
+
+def generate(count: int, seed: int = 20260301, distribution: str = "zipf") -> Population:
+    """A seeded synthetic population of ``count`` followers (generated in chunks).
+
+    ``dense`` is the harder shape: popular tags on most followers (about 16 tags each on
+    average, the reference tags t12 and t40 on 90% and 64% of them, t7 on 37%), the first
+    reference city holding 40% of the followers, and spend with a median near 100, so the tag
+    and city predicates keep a large share and the range columns do most of the work.
+    """
+    if distribution not in DISTRIBUTIONS:
+        raise ValueError(f"distribution must be one of {DISTRIBUTIONS}, got {distribution!r}")
+    dense = distribution == "dense"
     rng = np.random.default_rng(seed)
-    weights = 1.0 / np.arange(1, TAGS + 1) ** 0.8
-    probability = np.minimum(weights * (MEAN_TAGS / weights.sum()), 0.9)
+    if dense:
+        probability = 0.9 / np.sqrt(np.arange(1, TAGS + 1))
+        # The reference segment's tags become the most popular ones (t7 the sixth).
+        for rank, name in ((0, 12), (1, 40), (5, 7)):
+            probability[[rank, name]] = probability[[name, rank]]
+    else:
+        weights = 1.0 / np.arange(1, TAGS + 1) ** 0.8
+        probability = np.minimum(weights * (MEAN_TAGS / weights.sum()), 0.9)
     bits = np.uint64(1) << np.arange(64, dtype=np.uint64)
     words_lo, words_hi = [], []
     for start in range(0, count, 1_000_000):
@@ -122,8 +141,13 @@ def generate(count: int, seed: int = 20260301) -> Population:
     tags_lo = np.concatenate(words_lo).astype(np.uint64)
     tags_hi = np.concatenate(words_hi).astype(np.uint64)
     city_weights = 1.0 / np.arange(1, len(CITIES) + 1) ** 0.9
+    if dense:
+        city_weights /= city_weights.sum()
+        first = CITIES.index(REFERENCE_CITIES[0])
+        city_weights *= 0.6 / (1.0 - city_weights[first])
+        city_weights[first] = 0.4
     city = rng.choice(len(CITIES), size=count, p=city_weights / city_weights.sum())
-    spend = np.round(rng.lognormal(mean=3.6, sigma=1.2, size=count), 2)
+    spend = np.round(rng.lognormal(mean=4.6 if dense else 3.6, sigma=1.2, size=count), 2)
     now_us = (NOW - EPOCH) // timedelta(microseconds=1)
     span = 3 * 365 * 86400
     subscribe_us = now_us - rng.integers(0, span, size=count) * 1_000_000
@@ -245,13 +269,17 @@ def main() -> None:
     parser.add_argument(
         "--skip-stream", action="store_true", help="skip the build from Follower objects"
     )
+    parser.add_argument("--distribution", choices=DISTRIBUTIONS, default="zipf")
     args = parser.parse_args()
     count = args.followers
     segment = reference_segment()
-    print(f"followers: {count:,}  cores: {os.cpu_count()}  segment: {segment}")
+    print(
+        f"followers: {count:,}  distribution: {args.distribution}  cores: {os.cpu_count()}  "
+        f"load: {os.getloadavg()[0]:.1f}  segment: {segment}"
+    )
 
     start = time.perf_counter()
-    population = generate(count)
+    population = generate(count, distribution=args.distribution)
     print(f"generate columns: {time.perf_counter() - start:.1f} s")
     gc.collect()
     before = rss_bytes()

@@ -340,12 +340,14 @@ class RangeColumn:
     ) -> Any:
         """The subset of ``candidates`` whose value lies in any of ``intervals``."""
         rows = rows_of(candidates)
-        rows = rows[rows < self.by_row.shape[0]]
+        if rows.size and rows[-1] >= self.by_row.shape[0]:
+            rows = rows[rows < self.by_row.shape[0]]
         values = self.by_row[rows]
-        mask = np.zeros(rows.shape[0], dtype=bool)
-        for interval in intervals:
+        mask = self._mask(values, intervals[0]) if intervals else np.zeros(rows.size, dtype=bool)
+        for interval in intervals[1:]:
             mask |= self._mask(values, interval)
-        result = bitmap_of(rows[mask])
+        # A subset of ascending rows is ascending: no sort needed before the bulk load.
+        result = BitMap(array.array("I", rows[mask].tobytes()))
         for row, value in self.huge.items():
             if row in candidates and huge_test(value):
                 result.add(row)

@@ -88,8 +88,11 @@ _KIND_OF_TYPE: Final[dict[type, str]] = {
     datetime: "datetime",
 }
 #: Filter candidates through the value column instead of building the range bitmap when the
-#: candidates are this many times fewer than the rows the range holds.
-_FILTER_RATIO: Final = 4
+#: candidates are this many times fewer than the rows the range holds. Filtering costs about
+#: 15-20 ns per candidate (a gather, a compare, a compaction and a bulk load), while building
+#: a range from its prefix and bin bitmaps costs about 1 ns per row it holds: at 1M followers a
+#: 64,000-row filter took 1.3 ms against 0.4 ms for the half-column range and its AND.
+_FILTER_RATIO: Final = 16
 _ENCODING: Final = "utf-8"
 _ERRORS: Final = "surrogatepass"
 _MAX_ROWS: Final = (1 << 32) - 1
