@@ -100,3 +100,26 @@ def test_the_filter_path_is_taken(filter_calls: list[int]) -> None:
     segment = tag("rare") & (attr("spend") >= 100)
     assert index.evaluate(segment, now=NOW).openids() == ["o01500", "o99999"]
     assert filter_calls == [3]
+
+
+def test_boundary_ranks_are_forgotten_when_the_column_is_resealed() -> None:
+    """A rank remembered for ``spend >= 100`` must not outlive the sorted rows it was found in."""
+    population = [
+        Follower(f"o{i:05d}", NOW, attributes={"spend": float(i % 300)}) for i in range(5000)
+    ]
+    index = SegmentIndex.build(population)
+    segment = attr("spend") >= 100
+    assert index.count(segment, now=NOW) == sum(1 for i in range(5000) if i % 300 >= 100)
+    late = [Follower(f"p{i:05d}", NOW, attributes={"spend": 50.0 + i}) for i in range(300)]
+    for follower in late:
+        index.add(follower)
+    for column in index._ranges.values():  # what a large enough tail of additions triggers
+        column.seal()
+    everyone = population + late
+    want = [f.openid for f in everyone if matches(segment, f, now=NOW)]
+    assert index.evaluate(segment, now=NOW).openids() == want
+    assert index.count(segment & (attr("spend") < 120), now=NOW) == sum(
+        1
+        for f in everyone
+        if 100 <= f.attributes["spend"] < 120  # type: ignore[operator]
+    )

@@ -62,6 +62,8 @@ _INT_MIN: Final = int(np.iinfo(np.int64).min)
 _INT_MAX: Final = int(np.iinfo(np.int64).max)
 #: Marks "no datetime here" in an int64 value column; no datetime maps to it.
 DT_MISSING: Final = _INT_MIN
+#: Boundary ranks a range column remembers before it starts over.
+_RANK_CACHE_SIZE: Final = 256
 
 #: A closed or half-open interval of stored values: (lo, lo_inclusive, hi, hi_inclusive).
 Interval = tuple[Any, bool, Any, bool]
@@ -150,6 +152,7 @@ class RangeColumn:
     """
 
     __slots__ = (
+        "_rank_cache",
         "base_rows",
         "by_row",
         "dtype",
@@ -177,6 +180,9 @@ class RangeColumn:
         self.tail_rows: list[int] = []
         #: Rows added in bulk since the last seal (only during a build, which seals them).
         self.tail_blocks: list[Any] = []
+        #: Boundary ranks in the sealed base by (value, side): a conjunction asks for each
+        #: twice (its estimate, then its rows), and a dashboard asks for the same ones again.
+        self._rank_cache: dict[tuple[float | int, bool], int] = {}
 
     @property
     def missing(self) -> float | int:
@@ -247,6 +253,7 @@ class RangeColumn:
         self._rebuild_bins(values[order])
 
     def _rebuild_bins(self, sorted_values: Any) -> None:
+        self._rank_cache = {}
         rows = self.base_rows
         count = rows.shape[0] // FINE_BIN
         self.marks = sorted_values[: count * FINE_BIN : FINE_BIN].copy()
@@ -265,6 +272,17 @@ class RangeColumn:
 
     def _base_value_rank(self, value: float | int, right: bool) -> int:
         """How many base rows hold a value < ``value`` (<= when ``right``)."""
+        key = (value, right)
+        known = self._rank_cache.get(key)
+        if known is not None:
+            return known
+        rank = self._find_rank(value, right)
+        if len(self._rank_cache) >= _RANK_CACHE_SIZE:
+            self._rank_cache.clear()
+        self._rank_cache[key] = rank
+        return rank
+
+    def _find_rank(self, value: float | int, right: bool) -> int:
         side: Any = "right" if right else "left"
         rows = self.base_rows
         if rows.size == 0:
