@@ -85,7 +85,20 @@ def _number(
                 map(index.setdefault, listed, next_number), dtype=np.intp
             )
     numbering = _Numbering(index)
-    return numbering, {cid: np.unique(numbering.ranks(ids)) for cid, ids in raw.items()}
+    return numbering, {
+        cid: _distinct(numbering.ranks(ids), numbering.size) for cid, ids in raw.items()
+    }
+
+
+def _distinct(ranks: _Ranks, size: int) -> _Ranks:
+    """The distinct ``ranks``, ascending.
+
+    Ranks are below ``size``, so marking them in a boolean array is one linear pass;
+    `numpy.unique` hashes or sorts, many times slower on a million ranks.
+    """
+    seen = np.zeros(size, dtype=bool)
+    seen[ranks] = True
+    return np.flatnonzero(seen)
 
 
 def _counts(
