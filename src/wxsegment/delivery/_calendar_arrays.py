@@ -49,7 +49,7 @@ class _Numbering:
         )
         self._rank = np.empty(len(names), dtype=np.intp)
         self._rank[order] = np.arange(len(names), dtype=np.intp)
-        self.names = np.array(names, dtype=object)[order] if names else np.empty(0, object)
+        self.names = np.array(names, dtype=object)[order]
         self.size = len(names)
 
     def ranks(self, ids: npt.NDArray[np.intp]) -> _Ranks:
@@ -102,10 +102,10 @@ def _distinct(ranks: _Ranks, size: int) -> _Ranks:
 
 
 def _counts(
-    numbering: _Numbering, found: Mapping[str, Usage], limit: int, np_type: Any
+    numbering: _Numbering, found: Mapping[str, Usage], limit: int, dtype: Any
 ) -> npt.NDArray[Any]:
     """Pushes used per follower rank, capped at ``limit`` (beyond it a follower is just full)."""
-    counts = np.zeros(numbering.size, dtype=np_type)
+    counts = np.zeros(numbering.size, dtype=dtype)
     if found:
         ranks, inside = numbering.find(found)
         usages = list(found.values())
