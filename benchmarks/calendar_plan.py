@@ -9,11 +9,12 @@ of 1, 2 and 3: two campaigns committed, the third still pending) and 10% hold th
 of the first calendar campaign, all written through the ledger's batch path. The calendar has
 four campaigns in each of July and August 2026, each matching a different 60% of the
 followers, two of them sharing a content key across the months. For each backend the script
-times `plan_calendar` (two `usage_many` and one `held_content` read, then the assignment),
-and, on a smaller crowd with the same shape, the loop a user would otherwise write: one
-``ledger.usage(openid)`` per follower and month plus one ``held_content([openid])`` per
-follower, checked to give exactly the plan `plan_calendar` gives. PostgreSQL and Redis are
-skipped when unreachable.
+times `plan_calendar` (from 100,000 followers on, one whole-account `month_usage` scan per
+month and one `content_holders` scan; below that, `usage_many` per month and one
+`held_content`; then the assignment), and, on a smaller crowd with the same shape, the loop
+a user would otherwise write: one ``ledger.usage(openid)`` per follower and month plus one
+``held_content([openid])`` per follower, checked to give exactly the plan `plan_calendar`
+gives. PostgreSQL and Redis are skipped when unreachable.
 """
 
 from __future__ import annotations
@@ -223,7 +224,7 @@ def run(name: str, followers: int, loop_followers: int, repeat: int) -> None:
         f"(planned {planned:,} sends)  loop on {loop_followers:,}: {loop_s:6.2f}s "
         f"{loop_rate:>9,.0f}/s, plan_calendar {small_s:.2f}s there; "
         f"ratio {rate / loop_rate:6.1f}x; loop at {followers:,} ~{followers / loop_rate:,.0f}s "
-        f"(extrapolated); set-up {setup:.1f}s",
+        f"(extrapolated); set-up {setup:.1f}s; load {os.getloadavg()[0]:.2f}",
         flush=True,
     )
 

@@ -13,6 +13,7 @@ from wxsegment.quota import (
     MAX_OPENID_LENGTH,
     QuotaLedger,
     RefusalReason,
+    ScanningLedger,
     Transition,
 )
 
@@ -310,3 +311,93 @@ def test_bulk_reads_check_their_input(make_ledger: LedgerFactory) -> None:
         ledger.held_content(["a"], [""])
     with pytest.raises(ValueError, match="openid"):
         ledger.held_content([TOO_LONG], ["k"])
+
+
+def scanning(ledger: QuotaLedger) -> ScanningLedger:
+    assert isinstance(ledger, ScanningLedger)
+    return ledger
+
+
+def test_month_usage_lists_every_follower_with_pushes_that_month(
+    make_ledger: LedgerFactory,
+) -> None:
+    """Committed, pending and external pushes count; released ones and other months do not."""
+    ledger = scanning(make_ledger())
+    other = make_ledger(account="other")
+    ledger.reserve("c1", ["a", "b", "d"], at=AT)
+    ledger.reserve("c2", ["a"], at=AT)
+    ledger.commit("c1", ["a"])
+    ledger.release("c1", ["d"])
+    ledger.record_external("console-1", ["c"], at=AT)
+    ledger.reserve("june", ["e"], at=FIRST_SECOND_OF_JUNE)
+    other.reserve("c1", ["z"], at=AT)
+    scanned = ledger.month_usage(at=AT)
+    assert sorted(scanned) == ["a", "b", "c"]
+    for openid, usage in scanned.items():
+        assert usage == ledger.usage(openid, at=AT)
+    assert (scanned["a"].committed, scanned["a"].pending) == (1, 1)
+    assert (scanned["c"].committed, scanned["c"].pending) == (1, 0)
+    assert dict(ledger.month_usage(at=FIRST_SECOND_OF_JUNE)) == {
+        "e": ledger.usage("e", at=FIRST_SECOND_OF_JUNE)
+    }
+    assert dict(ledger.month_usage(at=AT + timedelta(days=90))) == {}
+
+
+def test_month_usage_agrees_with_usage_many_over_many_chunks(make_ledger: LedgerFactory) -> None:
+    """A scan of a large account answers what `usage_many` answers for its followers."""
+    ledger = scanning(make_ledger())
+    crowd = [f"o{i:05d}" for i in range(2_500)]
+    ledger.reserve("big", crowd[::2], at=AT)
+    ledger.reserve("more", crowd[::3], at=AT)
+    ledger.commit("more")
+    scanned = ledger.month_usage(at=AT)
+    many = ledger.usage_many(crowd, at=AT)
+    assert dict(scanned) == {o: u for o, u in many.items() if u.committed + u.pending}
+    assert len(scanned) == len(set(crowd[::2]) | set(crowd[::3]))
+
+
+def test_content_holders_lists_live_holders_of_each_key(make_ledger: LedgerFactory) -> None:
+    """Pending, committed and external keys are held, released ones not; every key answers."""
+    ledger = scanning(make_ledger())
+    other = make_ledger(account="other")
+    ledger.reserve("c1", ["a", "b"], at=AT, content_key="k1")
+    ledger.reserve("c2", ["a"], at=AT, content_key="k2")
+    ledger.reserve("c3", ["b"], at=AT + timedelta(days=40), content_key="k3")
+    ledger.record_external("console-1", ["c"], at=AT, content_key="k1")
+    ledger.commit("c1", ["a"])
+    ledger.release("c1", ["b"])
+    other.reserve("c1", ["z"], at=AT, content_key="k1")
+    holders = ledger.content_holders(["k1", "k2", "k3", "k9", "k1"])
+    assert dict(holders) == {
+        "k1": frozenset({"a", "c"}),
+        "k2": frozenset({"a"}),
+        "k3": frozenset({"b"}),
+        "k9": frozenset(),
+    }
+    assert ledger.content_holders([]) == {}
+
+
+def test_content_holders_agrees_with_held_content(make_ledger: LedgerFactory) -> None:
+    """The scan and the per-follower read are two views of the same keys."""
+    ledger = scanning(make_ledger())
+    crowd = [f"o{i:05d}" for i in range(2_500)]
+    ledger.reserve("c1", crowd[::2], at=AT, content_key="k1")
+    ledger.reserve("c2", crowd[::5], at=AT, content_key="k2")
+    ledger.release("c2", crowd[::10])
+    held = ledger.held_content(crowd, ["k1", "k2"])
+    holders = ledger.content_holders(["k1", "k2"])
+    for key in ("k1", "k2"):
+        assert holders[key] == {o for o, keys in held.items() if key in keys}
+
+
+def test_scans_check_their_input(make_ledger: LedgerFactory) -> None:
+    """A naive instant, a bare string or a bad key is a typed error."""
+    ledger = scanning(make_ledger())
+    with pytest.raises(ValueError, match="timezone-aware"):
+        ledger.month_usage(at=datetime(2026, 5, 1))
+    with pytest.raises(TypeError, match="content_keys"):
+        ledger.content_holders("k1")
+    with pytest.raises(TypeError, match="content_keys"):
+        ledger.content_holders(None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="content key"):
+        ledger.content_holders(["k1", ""])

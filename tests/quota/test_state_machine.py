@@ -21,7 +21,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from tests.quota.conftest import BACKENDS, LedgerFactory, cluster_for, ledger_maker
 from wxsegment import month_key
-from wxsegment.quota import QuotaLedger, RefusalReason, Transition
+from wxsegment.quota import QuotaLedger, RefusalReason, ScanningLedger, Transition
 
 FOLLOWERS = ("a", "b", "c")
 CAMPAIGNS = ("c1", "c2", "c3", "c4", "c5", "c6")
@@ -153,6 +153,25 @@ class LedgerMachine(RuleBasedStateMachine):
                 assert usage.committed + usage.pending <= LIMIT + self.model.externals(
                     openid, month
                 )
+
+    @invariant()
+    def scans_match(self) -> None:
+        ledger = self.ledger
+        assert isinstance(ledger, ScanningLedger)
+        for at in INSTANTS:
+            month = month_key(at)
+            expected = {}
+            for openid in FOLLOWERS:
+                counts = self.model.load(openid, month)
+                if sum(counts):
+                    expected[openid] = counts
+            scanned = ledger.month_usage(at=at)
+            assert {o: (u.committed, u.pending) for o, u in scanned.items()} == expected
+            assert all(u.month == month and u.limit == LIMIT for u in scanned.values())
+        keys = [k for k in KEYS if k is not None]
+        assert dict(ledger.content_holders(keys)) == {
+            key: frozenset(o for o in FOLLOWERS if self.model.has_key(o, key)) for key in keys
+        }
 
     @invariant()
     def pending_matches(self) -> None:

@@ -13,10 +13,10 @@ and a campaign that has started is only ever resumed, never re-planned.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
-from collections.abc import Iterable, Mapping
+import contextlib
+import gc
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
-from itertools import chain
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -24,6 +24,8 @@ import attrs
 
 from wxsegment._clock import SHANGHAI, ensure_aware, month_key
 from wxsegment.api import AsyncClient, Client
+from wxsegment.delivery._calendar_reads import SCAN_FROM, Assignment, MonthWork
+from wxsegment.delivery._calendar_sets import assign_with_sets
 from wxsegment.delivery._campaign import (
     Campaign,
     Report,
@@ -44,6 +46,10 @@ __all__ = [
     "plan_calendar",
     "run_due",
 ]
+
+#: An assignment of a calendar's months: (months, audiences, ledger, stored audiences of the
+#: started campaigns, scan_from=...) -> the decisions.
+Assigner = Callable[..., Assignment]
 
 #: How late a due campaign may still start; later than that it is reported missed, not sent.
 DEFAULT_MAX_DELAY: Final = timedelta(hours=12)
@@ -216,42 +222,29 @@ def _started(
     return sorted(members) if members else None
 
 
-def _holders_of(holders: dict[str, set[str]], key: str | None) -> set[str] | None:
-    return None if key is None else holders.setdefault(key, set())
+def _array_assigner() -> Assigner | None:
+    """The numpy assignment when numpy is installed (the ``bitmap`` extra), else None."""
+    try:
+        from wxsegment.delivery._calendar_arrays import assign_with_arrays
+    except ImportError:
+        return None
+    return assign_with_arrays
 
 
-def _assign(
-    members: list[str], used: dict[str, int], limit: int, holders: set[str] | None
-) -> tuple[list[str], int, int]:
-    """One campaign's chosen members, refused for quota and for duplicates; updates the state.
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector, restoring its previous state afterwards.
 
-    Run once per member of every campaign, so it is kept to a few dict and set operations.
+    A plan for millions of followers allocates tens of millions of strings, tuples and dict
+    entries, none of them in reference cycles; every full collection would walk them all.
     """
-    chosen: list[str] = []
-    add = chosen.append
-    quota = duplicate = 0
-    if holders is None:
-        for openid in members:
-            count = used[openid]
-            if count >= limit:
-                quota += 1
-            else:
-                add(openid)
-                used[openid] = count + 1
-        return chosen, quota, 0
-    hold = holders.add
-    for openid in members:
-        if openid in holders:
-            duplicate += 1
-            continue
-        count = used[openid]
-        if count >= limit:
-            quota += 1
-        else:
-            add(openid)
-            used[openid] = count + 1
-            hold(openid)
-    return chosen, quota, duplicate
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def plan_calendar(
@@ -264,7 +257,9 @@ def plan_calendar(
     """Assign followers to the calendar's campaigns; no write is made.
 
     ``audiences`` maps each campaign id to the openids its segment matches (a campaign
-    missing from it matches nobody). Reads the ledger in bulk: `QuotaLedger.usage_many` once
+    missing from it matches nobody). Reads the ledger in bulk: for audiences of at least
+    100,000 distinct followers on a `ScanningLedger`, one `ScanningLedger.month_usage` per
+    month and one `ScanningLedger.content_holders`; otherwise `QuotaLedger.usage_many` once
     per month and `QuotaLedger.held_content` once. With ``journal``, a campaign that has
     started keeps the audience it stored (plus its pending reservations).
     """
@@ -275,64 +270,41 @@ def plan_calendar(
     unknown = set(audiences) - {c.id for c in calendar.campaigns}
     if unknown:
         raise ValueError(f"audiences name campaigns not in the calendar: {sorted(unknown)}")
-    matched: dict[str, list[str]] = {
-        c.id: list(dict.fromkeys(audiences.get(c.id, ()))) for c in calendar.campaigns
-    }
-    everyone = list(dict.fromkeys(chain.from_iterable(matched.values())))
-    keys = sorted({c.content_key for c in calendar.campaigns if c.content_key is not None})
-    # Per content key, who holds it: the assignment loop then asks one set per follower.
-    holders: dict[str, set[str]] = {key: set() for key in keys}
-    for openid, found in ledger.held_content(everyone, keys).items():
-        for key in found:
-            if key in holders:
-                holders[key].add(openid)
-    limit = ledger.limit
-    plans: dict[str, CampaignPlan] = {}
-    months: dict[str, MonthPlan] = {}
-    for month in calendar.months:
-        campaigns = calendar.in_month(month)
-        crowd = list(dict.fromkeys(chain.from_iterable(matched[c.id] for c in campaigns)))
-        at = _send_at(campaigns[0])
-        used = dict.fromkeys(crowd, 0)
-        used.update(
-            (o, u.committed + u.pending) for o, u in ledger.usage_many(crowd, at=at).items()
+    months = [
+        MonthWork(
+            month,
+            _send_at(calendar.in_month(month)[0]),
+            tuple(sorted(calendar.in_month(month), key=lambda c: (-c.priority, _send_at(c), c.id))),
         )
-        for campaign in sorted(campaigns, key=lambda c: (-c.priority, _send_at(c), c.id)):
-            stored = _started(journal, ledger, campaign.id) if journal is not None else None
-            if stored is not None:
-                # Its reservations already count in `used`; it is only ever resumed.
-                plans[campaign.id] = CampaignPlan(
-                    campaign.id,
-                    month,
-                    _send_at(campaign),
-                    campaign.priority,
-                    len(matched[campaign.id]),
-                    tuple(stored),
-                    0,
-                    0,
-                    started=True,
-                )
-                continue
-            chosen, quota, duplicate = _assign(
-                matched[campaign.id], used, limit, _holders_of(holders, campaign.content_key)
-            )
+        for month in calendar.months
+    ]
+    stored: dict[str, list[str]] = {}
+    if journal is not None:
+        for campaign in calendar.campaigns:
+            members = _started(journal, ledger, campaign.id)
+            if members is not None:
+                stored[campaign.id] = members
+    assign = _array_assigner() or assign_with_sets
+    with _collector_paused():
+        result = assign(months, audiences, ledger, stored, scan_from=SCAN_FROM)
+    plans: dict[str, CampaignPlan] = {}
+    for work in months:
+        for campaign in work.campaigns:
+            decision = result.campaigns[campaign.id]
             plans[campaign.id] = CampaignPlan(
                 campaign.id,
-                month,
+                work.month,
                 _send_at(campaign),
                 campaign.priority,
-                len(matched[campaign.id]),
-                tuple(sorted(chosen)),
-                quota,
-                duplicate,
+                decision.matched,
+                decision.audience,
+                decision.dropped_quota,
+                decision.dropped_duplicate,
+                started=decision.started,
             )
-        counts = Counter(map(used.__getitem__, crowd))
-        slots = [counts.get(n, 0) for n in range(limit + 1)]
-        # External sends can take a follower past the limit: they count as full.
-        slots[limit] += sum(count for n, count in counts.items() if n > limit)
-        months[month] = MonthPlan(month, tuple(slots))
     ordered = {c.id: plans[c.id] for c in calendar.campaigns}
-    return CalendarPlan(MappingProxyType(ordered), MappingProxyType(months))
+    months_planned = {m: MonthPlan(m, slots) for m, slots in result.months.items()}
+    return CalendarPlan(MappingProxyType(ordered), MappingProxyType(months_planned))
 
 
 @attrs.frozen

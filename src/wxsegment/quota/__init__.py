@@ -23,6 +23,7 @@ from wxsegment.quota._types import (
     QuotaLedger,
     RefusalReason,
     Reservation,
+    ScanningLedger,
     Transition,
     Usage,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "Reservation",
     "SQLiteLedger",
     "SQLiteWindowStore",
+    "ScanningLedger",
     "ServiceWindow",
     "Transition",
     "Usage",

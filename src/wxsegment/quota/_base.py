@@ -16,7 +16,15 @@ from typing import Final, Literal, TypeVar
 from wxsegment.quota._types import RefusalReason, Reservation, Transition, Usage
 from wxsegment.quota._validate import check_account, check_limit
 
-__all__ = ["ALREADY", "LedgerBase", "Outcome", "ReserveTally", "chunks", "shared_usages"]
+__all__ = [
+    "ALREADY",
+    "LedgerBase",
+    "Outcome",
+    "ReserveTally",
+    "chunks",
+    "scanned_usages",
+    "shared_usages",
+]
 
 _S = TypeVar("_S")
 
@@ -39,6 +47,18 @@ def shared_usages(
     out = dict.fromkeys(listed, Usage(month, 0, 0, limit))
     out.update(zip(found.keys(), map(distinct.__getitem__, found.values()), strict=True))
     return out
+
+
+def scanned_usages(
+    openids: Sequence[str], counts: Sequence[tuple[int | str, int | str]], month: str, limit: int
+) -> dict[str, Usage]:
+    """`ScanningLedger.month_usage`'s answer from parallel openids and (committed, pending).
+
+    Counts may arrive as text (a scan's compact reply); each distinct pair is converted once
+    and its `Usage` shared, as in `shared_usages`.
+    """
+    distinct = {pair: Usage(month, int(pair[0]), int(pair[1]), limit) for pair in set(counts)}
+    return dict(zip(openids, map(distinct.__getitem__, counts), strict=True))
 
 
 def chunks(items: Sequence[_S], size: int) -> Iterator[Sequence[_S]]:

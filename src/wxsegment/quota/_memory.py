@@ -234,6 +234,26 @@ class MemoryLedger(LedgerBase):
                     held.setdefault(openid, set()).add(key)
         return {openid: frozenset(keys) for openid, keys in held.items()}
 
+    def month_usage(self, *, at: datetime) -> Mapping[str, Usage]:
+        """Every follower with pushes in the month of ``at`` (see `ScanningLedger`)."""
+        _, month = check_at(at)
+        with self._store.lock:
+            packed = dict(self._state.counts.get(month, {}))
+        limit = self._limit
+        distinct = {
+            p: Usage(month, (p & _TOTAL_MASK) - p // _PENDING, p // _PENDING, limit)
+            for p in set(packed.values())
+        }
+        return dict(zip(packed, map(distinct.__getitem__, packed.values()), strict=True))
+
+    def content_holders(self, content_keys: Iterable[str]) -> Mapping[str, frozenset[str]]:
+        """The followers holding each content key (see `ScanningLedger`)."""
+        keys = check_keys(content_keys)
+        with self._store.lock:
+            contents = self._state.contents
+            # `_drop` deletes a count at zero, so every follower listed holds the key.
+            return {key: frozenset(contents.get(key, ())) for key in keys}
+
     def pending(self, campaign: str | None = None) -> Iterator[PendingEntry]:
         """Pending reservations ordered by campaign then openid."""
         if campaign is not None:

@@ -493,6 +493,50 @@ class PostgresLedger(LedgerBase):
 
         return {o: frozenset(k) for o, k in self._transaction(work, lock=False).items()}
 
+    def month_usage(self, *, at: datetime) -> Mapping[str, Usage]:
+        """Every follower with pushes in the month of ``at``: one scan (see `ScanningLedger`)."""
+        _, month = check_at(at)
+
+        def work(cursor: Any) -> list[tuple[int, int, list[str]]]:
+            # One array per distinct pair of counts (a handful a month), not a row per follower.
+            cursor.execute(
+                self._sql(
+                    "SELECT committed, pending, array_agg(openid) FROM {s}.wxs_months "
+                    "WHERE account = %s AND month = %s AND committed + pending > 0 "
+                    "GROUP BY committed, pending"
+                ),
+                (self._account, month),
+            )
+            return list(cursor.fetchall())
+
+        out: dict[str, Usage] = {}
+        for committed, pending, openids in self._transaction(work, lock=False):
+            out.update(dict.fromkeys(openids, Usage(month, committed, pending, self._limit)))
+        return out
+
+    def content_holders(self, content_keys: Iterable[str]) -> Mapping[str, frozenset[str]]:
+        """The followers holding each content key: one scan (see `ScanningLedger`)."""
+        keys = check_keys(content_keys)
+        out = dict.fromkeys(keys, frozenset[str]())
+        if not keys:
+            return out
+
+        def work(cursor: Any) -> list[tuple[str, list[str]]]:
+            cursor.execute(
+                self._sql(
+                    "SELECT content_key, array_agg(openid) FROM {s}.wxs_contents "
+                    "WHERE account = %s AND content_key = ANY(%s) AND live > 0 "
+                    "GROUP BY content_key"
+                ),
+                (self._account, keys),
+            )
+            return list(cursor.fetchall())
+
+        out.update(
+            (key, frozenset(openids)) for key, openids in self._transaction(work, lock=False)
+        )
+        return out
+
     def pending(self, campaign: str | None = None) -> Iterator[PendingEntry]:
         """Pending reservations ordered by campaign then openid."""
         query = (

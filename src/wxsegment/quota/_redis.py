@@ -28,7 +28,14 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, Final
 
-from wxsegment.quota._base import ALREADY, LedgerBase, Outcome, ReserveTally, chunks
+from wxsegment.quota._base import (
+    ALREADY,
+    LedgerBase,
+    Outcome,
+    ReserveTally,
+    chunks,
+    scanned_usages,
+)
 from wxsegment.quota._types import (
     DEFAULT_ACCOUNT,
     MAX_PUSHES_PER_MONTH,
@@ -203,6 +210,49 @@ end
 return out
 """
 
+# Whole-bucket scans reply in a few strings, openids joined by NUL (which no openid contains):
+# a reply item per follower would cost the client far more to parse than the server to send.
+
+# KEYS[1] = bucket tag; ARGV = month. Returns the openids with pushes that month, their
+# committed + pending and their pending counts (comma-joined), in the same order.
+_SCAN_MONTH: Final = """
+local t, month = KEYS[1], ARGV[1]
+local totals = redis.call('HGETALL', t .. ':m:' .. month)
+local listed = redis.call('HGETALL', t .. ':p:' .. month)
+local pending = {}
+for i = 1, #listed, 2 do pending[listed[i]] = listed[i + 1] end
+local ids, sums, pends = {}, {}, {}
+for i = 1, #totals, 2 do
+    if (tonumber(totals[i + 1]) or 0) > 0 then
+        ids[#ids + 1] = totals[i]
+        sums[#sums + 1] = totals[i + 1]
+        pends[#pends + 1] = pending[totals[i]] or '0'
+    end
+end
+return {table.concat(ids, '\\0'), table.concat(sums, ','), table.concat(pends, ',')}
+"""
+
+# KEYS[1] = bucket tag; ARGV = content keys. Returns, per key, its live holders NUL-joined.
+_SCAN_HOLDERS: Final = """
+local t = KEYS[1]
+local out = {}
+for k = 1, #ARGV do
+    local all = redis.call('HGETALL', t .. ':k:' .. ARGV[k])
+    local ids = {}
+    for i = 1, #all, 2 do
+        if (tonumber(all[i + 1]) or 0) > 0 then ids[#ids + 1] = all[i] end
+    end
+    out[k] = table.concat(ids, '\\0')
+end
+return out
+"""
+
+
+def _joined(reply: str | bytes, separator: str) -> list[str]:
+    """The parts of a scan's joined reply (none for an empty one)."""
+    text = _text(reply)
+    return text.split(separator) if text else []
+
 
 def _key_stem(prefix: str, account: str) -> str:
     """The start of every key of (prefix, account) inside its hash tag.
@@ -288,6 +338,8 @@ class RedisLedger(LedgerBase):
         self._usage = self._client.register_script(_USAGE)
         self._usage_many = self._client.register_script(_USAGE_MANY)
         self._held = self._client.register_script(_HELD)
+        self._scan_month = self._client.register_script(_SCAN_MONTH)
+        self._scan_holders = self._client.register_script(_SCAN_HOLDERS)
         self._noscript = redis.exceptions.NoScriptError
         meta = f"{{{stem}}}:buckets"
         self._client.set(meta, buckets, nx=True)
@@ -456,6 +508,34 @@ class RedisLedger(LedgerBase):
                     if have:
                         held[chunk[position]] = have
         return held
+
+    def month_usage(self, *, at: datetime) -> Mapping[str, Usage]:
+        """Every follower with pushes in the month of ``at``: one script call per bucket."""
+        _, month = check_at(at)
+        replies = self._evaluate(self._scan_month, [(tag, [month]) for tag in self._tags])
+        openids: list[str] = []
+        pairs: list[tuple[int, int]] = []
+        for ids, sums, pends in replies:
+            listed = _joined(ids, "\0")
+            if not listed:
+                continue
+            openids.extend(listed)
+            totals = map(int, _joined(sums, ","))
+            pending = list(map(int, _joined(pends, ",")))
+            pairs.extend(zip(map(int.__sub__, totals, pending), pending, strict=True))
+        return scanned_usages(openids, pairs, month, self._limit)
+
+    def content_holders(self, content_keys: Iterable[str]) -> Mapping[str, frozenset[str]]:
+        """The followers holding each content key: one script call per bucket."""
+        keys = check_keys(content_keys)
+        if not keys:
+            return {}
+        replies = self._evaluate(self._scan_holders, [(tag, keys) for tag in self._tags])
+        found: dict[str, list[str]] = {key: [] for key in keys}
+        for reply in replies:
+            for key, joined in zip(keys, reply, strict=True):
+                found[key].extend(_joined(joined, "\0"))
+        return {key: frozenset(openids) for key, openids in found.items()}
 
     def pending(self, campaign: str | None = None) -> Iterator[PendingEntry]:
         """Pending reservations ordered by campaign then openid."""

@@ -26,6 +26,7 @@ from wxsegment.quota._base import (
     Outcome,
     ReserveTally,
     chunks,
+    scanned_usages,
     shared_usages,
 )
 from wxsegment.quota._types import (
@@ -175,6 +176,18 @@ WHERE account = :account AND campaign = :campaign AND committed = 0
   AND openid IN (SELECT openid FROM temp.wxs_decision WHERE outcome = 'pending')
 """
 
+
+# Whole-account scans answer in one row of NUL-joined text (openids never contain NUL): one
+# Python string per scan instead of a tuple per follower.
+_SCAN_MONTH: Final = """
+SELECT group_concat(openid, char(0)), group_concat(committed, ','), group_concat(pending, ',')
+FROM wxs_months WHERE account = ? AND month = ? AND committed + pending > 0
+"""
+
+_SCAN_HOLDERS: Final = """
+SELECT group_concat(openid, char(0)) FROM wxs_contents
+WHERE account = ? AND content_key = ? AND live > 0
+"""
 
 _OUTCOMES: Final[dict[str, Outcome]] = {
     "already": ALREADY,
@@ -369,6 +382,28 @@ class SQLiteLedger(LedgerBase):
                 for openid, key in rows:
                     held.setdefault(openid, set()).add(key)
         return {openid: frozenset(found) for openid, found in held.items()}
+
+    def month_usage(self, *, at: datetime) -> Mapping[str, Usage]:
+        """Every follower with pushes in the month of ``at``: one scan (see `ScanningLedger`)."""
+        _, month = check_at(at)
+        with self._lock:
+            openids, committed, pending = self._db.execute(
+                _SCAN_MONTH, (self._account, month)
+            ).fetchone()
+        if openids is None:
+            return {}
+        pairs = list(zip(committed.split(","), pending.split(","), strict=True))
+        return scanned_usages(openids.split("\0"), pairs, month, self._limit)
+
+    def content_holders(self, content_keys: Iterable[str]) -> Mapping[str, frozenset[str]]:
+        """The followers holding each content key: one scan per key (see `ScanningLedger`)."""
+        keys = check_keys(content_keys)
+        out: dict[str, frozenset[str]] = {}
+        with self._lock:
+            for key in keys:
+                (joined,) = self._db.execute(_SCAN_HOLDERS, (self._account, key)).fetchone()
+                out[key] = frozenset(joined.split("\0")) if joined is not None else frozenset()
+        return out
 
     def pending(self, campaign: str | None = None) -> Iterator[PendingEntry]:
         """Pending reservations ordered by campaign then openid."""

@@ -27,6 +27,7 @@ __all__ = [
     "QuotaLedger",
     "RefusalReason",
     "Reservation",
+    "ScanningLedger",
     "Transition",
     "Usage",
 ]
@@ -211,4 +212,30 @@ class QuotaLedger(Protocol):
 
     def close(self) -> None:
         """Release connections and files held by the ledger."""
+        ...
+
+
+@runtime_checkable
+class ScanningLedger(QuotaLedger, Protocol):
+    """A `QuotaLedger` that can also read a whole account at once.
+
+    `usage_many` and `held_content` answer for the followers asked, one chunk at a time; when
+    nearly every follower of the account is asked (a calendar planned for the whole audience),
+    reading everything the account holds in a few statements is much cheaper. Answers hold
+    only followers with something recorded, so their size follows the ledger's contents, not
+    the audience.
+    """
+
+    def month_usage(self, *, at: datetime) -> Mapping[str, Usage]:
+        """Every follower with committed or pending pushes in the month of ``at``, and those.
+
+        Followers with no push that month are left out (their `usage` is zero).
+        """
+        ...
+
+    def content_holders(self, content_keys: Iterable[str]) -> Mapping[str, frozenset[str]]:
+        """For each of ``content_keys``, the followers holding it (committed or pending).
+
+        Every key asked is a key of the answer, with an empty set when nobody holds it.
+        """
         ...
