@@ -19,6 +19,7 @@ from wxsegment.delivery import (
     Reminder,
     TemplateFallback,
     WindowOutcome,
+    WindowSendReport,
     async_follow_up,
     async_send_reminders,
     follow_up,
@@ -171,6 +172,26 @@ def test_bad_input_is_refused_before_any_send(fake: FakeWeChat, client: Client) 
     asyncio.run(http.aclose())
 
 
+async def _follow_up_at_t2(
+    client: AsyncClient,
+    window: ServiceWindow,
+    openids: list[str],
+    claims: MemoryClaimStore,
+    *,
+    concurrency: int,
+) -> WindowSendReport:
+    """`async_follow_up` of `RULE` for interactions at T0, two hours later."""
+    return await async_follow_up(
+        client,
+        window,
+        RULE,
+        [(o, T0) for o in openids],
+        now=T0 + timedelta(hours=2),
+        claims=claims,
+        concurrency=concurrency,
+    )
+
+
 def test_async_fan_out_sends_each_once(fake: FakeWeChat) -> None:
     """200 followers with open windows, 16 in flight: 200 customer-service messages, once each."""
     window = ServiceWindow()
@@ -182,15 +203,7 @@ def test_async_fan_out_sends_each_once(fake: FakeWeChat) -> None:
     async def run() -> tuple[int, int]:
         http = httpx.AsyncClient(transport=httpx.MockTransport(fake.handler))
         async with AsyncClient(fake.appid, fake.secret, http_client=http, clock=fake.clock) as c:
-            first = await async_follow_up(
-                c,
-                window,
-                RULE,
-                [(o, T0) for o in openids],
-                now=T0 + timedelta(hours=2),
-                claims=claims,
-                concurrency=16,
-            )
+            first = await _follow_up_at_t2(c, window, openids, claims, concurrency=16)
             sale = Reminder(id="s", starts_at=T0 + timedelta(hours=3), text="x")
             second = await async_send_reminders(
                 c, window, sale, openids, now=T0 + timedelta(hours=2, minutes=55), claims=claims
@@ -270,15 +283,7 @@ def test_async_fan_out_keeps_the_loop_free_while_a_store_call_blocks(
         http = httpx.AsyncClient(transport=httpx.MockTransport(fake.handler))
         async with AsyncClient(fake.appid, fake.secret, http_client=http, clock=fake.clock) as c:
             helper = asyncio.create_task(other())
-            report = await async_follow_up(
-                c,
-                window,
-                RULE,
-                [(o, T0) for o in openids],
-                now=T0 + timedelta(hours=2),
-                claims=claims,
-                concurrency=4,
-            )
+            report = await _follow_up_at_t2(c, window, openids, claims, concurrency=4)
             await helper
         return report.sent
 
