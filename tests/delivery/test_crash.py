@@ -161,6 +161,10 @@ class StepJournal:
         """A step."""
         self.steps.step(lambda: self.inner.update(lease, campaign, index, **kw))
 
+    def forget(self, lease: Lease) -> int:
+        """Not a step (delivery never forgets a campaign it runs)."""
+        return self.inner.forget(lease)
+
     def close(self) -> None:
         """The inner journal is closed with its ledger."""
 

@@ -86,6 +86,7 @@ from wxsegment.delivery._journal import (
 )
 from wxsegment.delivery._journal_for import journal_for
 from wxsegment.delivery._journal_postgres import PostgresJournal
+from wxsegment.delivery._journal_prune import forget_campaign
 from wxsegment.delivery._journal_redis import RedisJournal
 from wxsegment.delivery._journal_sqlite import SQLiteJournal
 from wxsegment.delivery._slots import SlotPlan, plan_month, rank
@@ -143,6 +144,7 @@ __all__ = [
     "check_title",
     "execute",
     "follow_up",
+    "forget_campaign",
     "form_batches",
     "is_definite_refusal",
     "journal_for",

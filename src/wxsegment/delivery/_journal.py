@@ -176,6 +176,14 @@ class DeliveryJournal(Protocol):
         """Move batch ``index`` from ``expect`` to ``state``; the first ``attempted_at`` sticks."""
         ...
 
+    def forget(self, lease: Lease) -> int:
+        """Drop the campaign's batches and its lease, if the lease is still held.
+
+        Returns how many batches were dropped; raises `LeaseLostError` (dropping nothing) when
+        the lease was lost. Use `forget_campaign`, which checks that nothing could need them.
+        """
+        ...
+
     def close(self) -> None:
         """Release connections held by the journal."""
         ...
@@ -299,6 +307,14 @@ class MemoryJournal:
                 attempted_at=record.attempted_at or attempted_at,
                 msg_id=record.msg_id if msg_id is None else msg_id,
             )
+
+    def forget(self, lease: Lease) -> int:
+        """Drop the campaign's batches and its lease, if the lease is still held."""
+        with self._lock:
+            self._check(lease)
+            dropped = self._batches.pop(lease.campaign, {})
+            del self._leases[lease.campaign]
+        return len(dropped)
 
     def close(self) -> None:
         """Nothing to release."""

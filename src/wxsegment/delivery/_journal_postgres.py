@@ -295,6 +295,25 @@ class PostgresJournal:
 
         self._transaction(work)
 
+    def forget(self, lease: Lease) -> int:
+        """Drop the campaign's batches and its lease, if the lease is still held."""
+
+        def work(cursor: Any) -> int:
+            self._check(cursor, lease)
+            cursor.execute(
+                self._sql("DELETE FROM {s}.delivery_batch WHERE account = %s AND campaign = %s"),
+                (self._account, lease.campaign),
+            )
+            dropped = int(cursor.rowcount)
+            cursor.execute(
+                self._sql("DELETE FROM {s}.delivery_lease WHERE account = %s AND campaign = %s"),
+                (self._account, lease.campaign),
+            )
+            return dropped
+
+        dropped: int = self._transaction(work)
+        return dropped
+
     def close(self) -> None:
         """Close the connection if the journal opened it."""
         if self._owned:

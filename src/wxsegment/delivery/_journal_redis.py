@@ -70,6 +70,15 @@ return 1
 """
 
 
+# KEYS: lease, batches; ARGV: token. 0 when the lease is not ours, else 1 + batches dropped.
+_FORGET: Final = """
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
+local dropped = redis.call('HLEN', KEYS[2])
+redis.call('DEL', KEYS[2], KEYS[1])
+return dropped + 1
+"""
+
+
 def _micros(at: datetime) -> str:
     delta = ensure_aware(at) - datetime(1970, 1, 1, tzinfo=timezone.utc)
     return str(delta // timedelta(microseconds=1))
@@ -107,6 +116,7 @@ class RedisJournal:
         self._renew = self._client.register_script(_RENEW)
         self._add = self._client.register_script(_ADD)
         self._update = self._client.register_script(_UPDATE)
+        self._forget = self._client.register_script(_FORGET)
 
     def __repr__(self) -> str:
         return f"RedisJournal(prefix={self._prefix!r}, account={self._account!r})"
@@ -230,6 +240,13 @@ class RedisJournal:
             raise JournalConflictError(
                 f"batch {index} of {campaign!r} is not {expect.value} (or is missing)"
             )
+
+    def forget(self, lease: Lease) -> int:
+        """Drop the campaign's batches and its lease, if the lease is still held."""
+        answer = int(self._forget(keys=self._keys(lease.campaign), args=[lease.token]))
+        if answer == 0:
+            raise LeaseLostError(f"the lease on campaign {lease.campaign!r} was lost")
+        return answer - 1
 
     def close(self) -> None:
         """Close the client if the journal opened it."""

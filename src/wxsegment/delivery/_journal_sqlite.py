@@ -232,6 +232,20 @@ class SQLiteJournal:
                     f"batch {index} of {campaign!r} is not {expect.value} (or is missing)"
                 )
 
+    def forget(self, lease: Lease) -> int:
+        """Drop the campaign's batches and its lease, if the lease is still held."""
+        with self._write():
+            self._check(lease)
+            dropped = self._db.execute(
+                "DELETE FROM wxsegment_delivery_batch WHERE account = ? AND campaign = ?",
+                (self._account, lease.campaign),
+            ).rowcount
+            self._db.execute(
+                "DELETE FROM wxsegment_delivery_lease WHERE account = ? AND campaign = ?",
+                (self._account, lease.campaign),
+            )
+        return int(dropped)
+
     def close(self) -> None:
         """Close the connection."""
         with self._lock:
