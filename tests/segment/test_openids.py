@@ -16,10 +16,12 @@ from wxsegment.segment._openids import OpenidTable
 from wxsegment.testing.strategies import DEFAULT_NOW
 
 TEXT = st.text(min_size=1, max_size=6)
-#: Openids WeChat-like (one width), arbitrary Unicode (NUL and lone surrogates too).
+#: Openids WeChat-like (one width, a shared start), arbitrary Unicode (NUL and lone
+#: surrogates too), or sharing a long start that later rows do not (the shared part shrinks).
 OPENIDS = st.one_of(
-    st.lists(st.from_regex(r"o[a-f0-9]{4}", fullmatch=True), unique=True, max_size=30),
+    st.lists(st.from_regex(r"oAbC[a-f0-9]{3}", fullmatch=True), unique=True, max_size=30),
     st.lists(TEXT, unique=True, max_size=30),
+    st.lists(TEXT.map(lambda text: "账号-acct-" + text), unique=True, max_size=30),
 )
 
 

@@ -186,7 +186,10 @@ class RangeColumn:
     def _reserve(self, rows: int) -> None:
         if rows <= self.by_row.shape[0]:
             return
-        grown = np.full(max(rows, 2 * self.by_row.shape[0], 1024), self.missing, self.dtype)
+        # Grow by an eighth, as the tail does before a re-seal: doubling ten million values
+        # for the first few followers added after a build would cost 80 MB and a full copy.
+        size = self.by_row.shape[0]
+        grown = np.full(max(rows, size + size // 8, 1024), self.missing, self.dtype)
         grown[: self.by_row.shape[0]] = self.by_row
         self.by_row = grown
 
@@ -240,7 +243,9 @@ class RangeColumn:
         tail = [np.asarray(self.tail_rows, dtype=np.uint32), *self.tail_blocks]
         rows = np.concatenate([self.base_rows, *tail])
         values = self.by_row[rows]
-        order = np.argsort(values, kind="stable")
+        # Equal values may come in any order: a value range is a rank range that takes all of
+        # them or none, so the unstable sort (two to three times faster at 10M) is exact too.
+        order = np.argsort(values)
         self.base_rows = rows[order]
         self.tail_rows = []
         self.tail_blocks = []
