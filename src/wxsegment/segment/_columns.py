@@ -54,7 +54,10 @@ if array.array("I").itemsize != 4:  # pragma: no cover - no mainstream platform
 #: Rows per fine bin; a range query decodes at most two partial bins of this size.
 FINE_BIN: Final = 4096
 #: Fine bins per prefix bitmap; a range query unions at most twice this many fine bins.
-FINE_PER_COARSE: Final = 64
+#: Prefix bitmaps are mostly dense (8 KiB per 65,536 rows whatever they hold): at 10M rows,
+#: 64 made them 45 MiB a column, 128 makes them 23 MiB for about the same range query time
+#: (both under 2.5 ms for any range of 10M random values).
+FINE_PER_COARSE: Final = 128
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICRO: Final = timedelta(microseconds=1)
