@@ -106,6 +106,8 @@ def _build(store: SqlFollowerStore, cursor: Any, schema: AttributeSchema) -> Any
             # Longer than every stored openid: those match nothing, the rest compare as usual.
             short = np.char.str_len(wanted) <= openids.dtype.itemsize
             wanted = wanted[short].astype(openids.dtype)
+            if not wanted.shape[0]:
+                return found
         if sorter is None and bool(np.all(wanted[1:] >= wanted[:-1])):
             # Sorted openids (a tag's members come in openid order): each slice of them falls
             # in one stretch of the table, and searching only that stretch stays in the CPU
