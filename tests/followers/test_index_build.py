@@ -13,7 +13,8 @@ from wxsegment import Follower
 from wxsegment.segment import Segment, attr, tag
 
 KINDS = {"level": "int", "flag": "bool", "city": "str", "seen": "datetime", "spend": "float"}
-LEVELS = st.none() | st.integers(-5, 5) | st.sampled_from([2**53 + 1, -(2**60), 2**62])
+EXTREMES = [2**53 + 1, -(2**60), -(2**63), 2**63 - 1]
+LEVELS = st.none() | st.integers(-5, 5) | st.sampled_from(EXTREMES)
 AUDIENCES: tuple[Segment, ...] = (
     attr("level") >= 3,
     attr("level") == 2**53 + 1,

@@ -32,7 +32,7 @@ _STRETCH: Final = 1 << 14
 _EXACT: Final = 1 << 53
 
 #: One typed column being read: ``add`` takes a chunk's values, ``finish`` the whole column.
-_Reader = tuple[Callable[[Sequence[Any]], None], Callable[[], Any]]
+_Reader = tuple[Callable[[Any], None], Callable[[], Any]]
 
 
 def build_index(store: SqlFollowerStore, cursor: Any, schema: AttributeSchema) -> Any:
@@ -79,13 +79,14 @@ def _build(store: SqlFollowerStore, cursor: Any, schema: AttributeSchema) -> Any
         rows = cursor.fetchmany(_CHUNK)
         if not rows:
             break
-        columns = list(zip(*rows, strict=True))
+        # One 2-d object array costs a third less than zip(*rows); its columns are views.
+        table = np.array(rows, dtype=object)
         del rows
-        keys.append(_encoded(columns[0], np))
-        subscribed.append(np.array(columns[1], dtype=np.int64))
-        for add, values in zip(adders, columns[2:], strict=True):
-            add(values)
-        del columns
+        keys.append(_encoded(table[:, 0].tolist(), np))
+        subscribed.append(table[:, 1].astype(np.int64))
+        for at, add in enumerate(adders, 2):
+            add(table[:, at])
+        del table
     openids: Any = np.concatenate(keys) if keys else np.empty(0, dtype="S1")
     del keys
     count = int(openids.shape[0])
@@ -264,7 +265,7 @@ def _reader(kind: str, np: Any) -> _Reader:
 def _floats(np: Any) -> _Reader:
     parts: list[Any] = []
 
-    def add(values: Sequence[Any]) -> None:
+    def add(values: Any) -> None:
         # numpy turns None into NaN, the missing value of a float column.
         parts.append(np.array(values, dtype=np.float64))
 
@@ -274,7 +275,7 @@ def _floats(np: Any) -> _Reader:
 def _moments(np: Any) -> _Reader:
     parts: list[Any] = []
 
-    def add(values: Sequence[Any]) -> None:
+    def add(values: Any) -> None:
         if None in values:
             values = [_NAT if v is None else v for v in values]
         parts.append(np.array(values, dtype=np.int64))
@@ -287,7 +288,7 @@ def _ints(np: Any) -> _Reader:
     gaps: list[Any] = []
     exact = [True]
 
-    def add(values: Sequence[Any]) -> None:
+    def add(values: Any) -> None:
         if None in values:
             missing = np.fromiter((v is None for v in values), bool, len(values))
             values = [0 if v is None else v for v in values]
@@ -296,7 +297,7 @@ def _ints(np: Any) -> _Reader:
         numbers = np.array(values, dtype=np.int64)
         parts.append(numbers)
         gaps.append(missing)
-        if exact[0] and numbers.size and int(np.abs(numbers).max()) > _EXACT:
+        if exact[0] and numbers.size and max(-int(numbers.min()), int(numbers.max())) > _EXACT:
             exact[0] = False
 
     def finish() -> Any:
@@ -317,7 +318,7 @@ def _ints(np: Any) -> _Reader:
 def _bools(np: Any) -> _Reader:
     parts: list[Any] = []
 
-    def add(values: Sequence[Any]) -> None:
+    def add(values: Any) -> None:
         if None in values:
             values = [-1 if v is None else int(bool(v)) for v in values]
         parts.append(np.array(values, dtype=np.int8))
@@ -335,7 +336,7 @@ def _categories(np: Any) -> _Reader:
     lookup: dict[Any, int] = {None: -1}
     parts: list[Any] = []
 
-    def add(values: Sequence[Any]) -> None:
+    def add(values: Any) -> None:
         try:
             codes = np.fromiter(map(lookup.__getitem__, values), np.int32, len(values))
         except KeyError:
@@ -360,7 +361,7 @@ def _categories(np: Any) -> _Reader:
 def _strings() -> _Reader:
     parts: list[Any] = []
 
-    def add(values: Sequence[Any]) -> None:
+    def add(values: Any) -> None:
         parts.extend(values)
 
     return add, lambda: parts

@@ -569,7 +569,11 @@ class SegmentIndex:
             stored = wide.astype(np.float64)
             valid = np.ones(column.shape[0], dtype=bool)
             range_kind = "number"
-            inexact = np.flatnonzero(stored.astype(np.int64) != wide)
+            # 2**63 - 1 rounds up to 2.0**63, which no int64 holds: such values are inexact,
+            # whatever the (then undefined) cast back gives.
+            with np.errstate(invalid="ignore"):
+                back = stored.astype(np.int64)
+            inexact = np.flatnonzero((stored >= 2.0**63) | (back != wide))
             valid[inexact] = False
             huge = self._ranges.setdefault((name, range_kind), RangeColumn(range_kind))
             for row in inexact.tolist():
