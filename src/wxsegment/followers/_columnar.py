@@ -102,7 +102,7 @@ def _build(store: SqlFollowerStore, cursor: Any, schema: AttributeSchema) -> Any
         if not count or not len(chunk):
             return found
         wanted = chunk if isinstance(chunk, np.ndarray) else _encoded(chunk, np)
-        short = np.ones(len(chunk), dtype=bool)
+        short = None
         if wanted.dtype.itemsize > openids.dtype.itemsize:
             # Longer than every stored openid: those match nothing, the rest compare as usual.
             short = np.char.str_len(wanted) <= openids.dtype.itemsize
@@ -124,7 +124,10 @@ def _build(store: SqlFollowerStore, cursor: Any, schema: AttributeSchema) -> Any
             at = np.searchsorted(openids, wanted, sorter=sorter)
         at = np.minimum(at, count - 1)
         rows = at if sorter is None else sorter[at]
-        found[np.flatnonzero(short)] = np.where(openids[rows] == wanted, rows, -1)
+        matched = np.where(openids[rows] == wanted, rows, -1)
+        if short is None:
+            return matched
+        found[short] = matched
         return found
 
     tags = _tag_rows(store, cursor, rows_of, np)

@@ -241,6 +241,18 @@ class RangeColumn:
         self.has |= bitmap_of(rows)
         self.tail_blocks.append(rows)
 
+    def extend_all(self, values: Any) -> None:
+        """Record a value for every row from the first unused one on (bulk build)."""
+        first = self.by_row.shape[0]
+        if first or self.tail_rows or self.tail_blocks:
+            rows = np.arange(first, first + values.shape[0], dtype=np.uint32)
+            self.extend(rows, values.astype(self.dtype, copy=False))
+            return
+        # A fresh column given every row: no scatter, and the rows are one run.
+        self.by_row = np.array(values, dtype=self.dtype)
+        self.has = BitMap(range(values.shape[0]))
+        self.tail_blocks.append(np.arange(values.shape[0], dtype=np.uint32))
+
     def seal(self) -> None:
         """Sort every stored row by value and rebuild the bins."""
         tail = [np.asarray(self.tail_rows, dtype=np.uint32), *self.tail_blocks]
@@ -258,7 +270,9 @@ class RangeColumn:
         rows = self.base_rows
         count = rows.shape[0] // FINE_BIN
         self.marks = sorted_values[: count * FINE_BIN : FINE_BIN].copy()
-        self.fine = [bitmap_of(rows[k * FINE_BIN : (k + 1) * FINE_BIN]) for k in range(count)]
+        # One sort of every bin at once (rows by id within a bin), then bulk loads.
+        bins = np.sort(rows[: count * FINE_BIN].reshape(count, FINE_BIN), axis=1)
+        self.fine = [BitMap(array.array("I", part.tobytes())) for part in bins]
         self.prefix = [BitMap()]
         for start in range(0, count - FINE_PER_COARSE + 1, FINE_PER_COARSE):
             block = union(self.fine[start : start + FINE_PER_COARSE])

@@ -580,9 +580,12 @@ class SegmentIndex:
                 huge.append(row, int(wide[row]))
         if required and not valid.all():
             raise ValueError(f"{name} is missing for some rows")
-        rows = np.flatnonzero(valid).astype(np.uint32)
         target = self._ranges.setdefault((name, range_kind), RangeColumn(range_kind))
-        target.extend(rows, stored[rows])
+        if bool(valid.all()):
+            target.extend_all(stored)
+        else:
+            rows = np.flatnonzero(valid).astype(np.uint32)
+            target.extend(rows, stored[rows])
         self._present[name] = BitMap(target.has)
 
     def _append_openid(self, openid: str) -> int:
