@@ -8,13 +8,20 @@ hand-write); then counts a segment with ``store.count`` (in the database) beside
 
     PYTHONPATH=src python benchmarks/followers_store.py [--rows 1000000] [--postgres DSN]
         [--dir /tmp] [--skip-sqlite]
+
+``--index-only --reuse PATH`` times only ``store.index()`` (through ``IndexedStore``) and one
+``refresh()`` after ``--changed`` followers were rewritten, on the SQLite store at PATH: filled
+with ``--rows`` rows on the first run (in batches, so 10M rows fit in memory) and kept for the
+next runs. Peak RSS is the whole process's; run the first, filling run apart from the timed one.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import random
+import resource
 import sqlite3
 import tempfile
 import time
@@ -23,7 +30,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from wxsegment.followers import SQLiteFollowerStore
+from wxsegment.followers import IndexedStore, SQLiteFollowerStore
 from wxsegment.segment import attr, tag
 
 NOW = datetime(2026, 3, 1, tzinfo=timezone.utc)
@@ -38,22 +45,29 @@ SEGMENT = (
 )
 
 
+def row(i: int, pick: random.Random) -> dict[str, Any]:
+    """Synthetic CRM row number ``i``, drawn from ``pick``."""
+    return {
+        "openid": f"o{i:027d}",
+        "subscribe_time": NOW - timedelta(seconds=pick.randrange(0, 3 * 365 * 86400)),
+        "city": pick.choice(CITIES),
+        "spend": round(pick.uniform(0, 500), 2),
+        "member_level": pick.randrange(0, 5),
+        "tags": frozenset(pick.sample(TAGS, pick.randrange(1, 3))),
+    }
+
+
 def rows(count: int, seed: int = 7) -> list[dict[str, Any]]:
     """Synthetic CRM rows, the same for every run with the same seed."""
     pick = random.Random(seed)
-    made = []
-    for i in range(count):
-        made.append(
-            {
-                "openid": f"o{i:027d}",
-                "subscribe_time": NOW - timedelta(seconds=pick.randrange(0, 3 * 365 * 86400)),
-                "city": pick.choice(CITIES),
-                "spend": round(pick.uniform(0, 500), 2),
-                "member_level": pick.randrange(0, 5),
-                "tags": frozenset(pick.sample(TAGS, pick.randrange(1, 3))),
-            }
-        )
-    return made
+    return [row(i, pick) for i in range(count)]
+
+
+def row_batches(count: int, size: int, seed: int = 7) -> Iterator[list[dict[str, Any]]]:
+    """The rows of `rows` made ``size`` at a time, so ten million never sit in memory at once."""
+    pick = random.Random(seed)
+    for start in range(0, count, size):
+        yield [row(i, pick) for i in range(start, min(start + size, count))]
 
 
 #: Process CPU seconds of the last `timed` call: on a shared machine wall time mostly measures
@@ -221,6 +235,73 @@ def bench_postgres(data: list[dict[str, Any]], dsn: str, batch: int) -> None:
             db.execute(f'DROP SCHEMA IF EXISTS "{schema}_f" CASCADE')
 
 
+def peak_rss_mib() -> float:
+    """The largest resident set this process has had so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def load_average() -> str:
+    """The 1-minute load average, printed beside every figure (the machine is shared)."""
+    return f"load {os.getloadavg()[0]:.2f}"
+
+
+def reused_store(path: str, count: int, batch: int) -> SQLiteFollowerStore:
+    """The SQLite store at ``path``, filled with ``count`` rows first if the file is new."""
+    fresh = not os.path.exists(path)
+    store = SQLiteFollowerStore(path, attributes=KINDS)
+    if fresh:
+        seconds, _ = timed(lambda: [store.import_rows(part) for part in row_batches(count, batch)])
+        report(f"SQLite: filled {path} with store.import_rows", seconds, count)
+    held = len(store)
+    if held < count:
+        raise SystemExit(f"{path} holds {held:,} followers, fewer than --rows {count:,}")
+    return store
+
+
+def changed_rows(count: int, changed: int, seed: int) -> list[dict[str, Any]]:
+    """New values (city, spend, level, subscribe time, tags) for ``changed`` spread followers."""
+    pick = random.Random(seed)
+    step = max(count // changed, 1)
+    return [row(i, pick) for i in range(0, step * changed, step)][:changed]
+
+
+def bench_index(path: str, count: int, batch: int, changed: int) -> None:
+    """store.index() (via IndexedStore) on a reused SQLite store, then one refresh()."""
+    store = reused_store(path, count, batch)
+    try:
+        held = len(store)
+        print(f"SQLite {sqlite3.sqlite_version}, {held:,} followers in {path}")
+        gc.collect()
+        before = peak_rss_mib()
+        print(f"  peak RSS before the build                  {before:8.0f} MiB  ({load_average()})")
+        build_s, indexed = timed(lambda: IndexedStore(store))
+        build_cpu = LAST_CPU[0]
+        index = indexed.index
+        print(
+            f"  store.index() build                        {build_s:8.2f} s"
+            f"  (CPU {build_cpu:6.2f} s, {load_average()})"
+        )
+        print(f"  peak RSS after the build                   {peak_rss_mib():8.0f} MiB")
+        print(f"  index.nbytes()                             {index.nbytes() / 2**20:8.1f} MiB")
+        matched = store.count(SEGMENT, now=NOW)
+        assert index.count(SEGMENT, now=NOW) == matched, "index and store disagree"
+        print(f"  SegmentIndex.count agrees with store.count ({matched:,})")
+        update = changed_rows(held, changed, seed=int(time.time()))
+        write_s, _ = timed(lambda: store.import_rows(update))
+        print(f"  store.import_rows of {len(update):,} changed followers   {write_s:8.2f} s")
+        refresh_s, refreshed = timed(indexed.refresh)
+        print(
+            f"  IndexedStore.refresh() of {refreshed:,} followers    {refresh_s:8.2f} s"
+            f"  (CPU {LAST_CPU[0]:6.2f} s, {load_average()})"
+        )
+        matched = store.count(SEGMENT, now=NOW)
+        assert indexed.index.count(SEGMENT, now=NOW) == matched, "refreshed index disagrees"
+        print(f"  refreshed index agrees with store.count ({matched:,})")
+        print(f"  peak RSS of the run                        {peak_rss_mib():8.0f} MiB")
+    finally:
+        store.close()
+
+
 def main() -> None:
     """Parse arguments and run the benchmarks."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -229,7 +310,14 @@ def main() -> None:
     parser.add_argument("--postgres", default=os.environ.get("WXSEGMENT_TEST_PG_DSN"))
     parser.add_argument("--dir", default=tempfile.gettempdir())
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--index-only", action="store_true")
+    parser.add_argument("--reuse", help="SQLite file to fill once and reuse (--index-only)")
+    parser.add_argument("--changed", type=int, default=10_000)
     args = parser.parse_args()
+    if args.index_only:
+        path = args.reuse or os.path.join(args.dir, f"wxsegment-bench-{args.rows}.sqlite3")
+        bench_index(path, args.rows, args.batch, args.changed)
+        return
     make_s, data = timed(lambda: rows(args.rows))
     print(f"made {len(data):,} rows in {make_s:.1f} s")
     if not args.skip_sqlite:

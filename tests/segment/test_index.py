@@ -575,3 +575,25 @@ def test_build_collects_the_streams_garbage_cycles() -> None:
         patch.setattr(index_module, "_CHUNK", 8)
         SegmentIndex.build(stream())
         assert collected, "no cycle was collected during the build"
+
+
+def test_int64_extremes_in_a_numpy_column_compare_exactly() -> None:
+    """2**63 - 1 has no float64 (it rounds to 2.0**63): it is kept as an int, without a warning."""
+    values = np.array([2**63 - 1, -(2**63), 5, 2**53 + 1], dtype=np.int64)
+    openids = ["o0", "o1", "o2", "o3"]
+    index = SegmentIndex.from_columns(
+        openids=openids,
+        subscribe_time=np.zeros(4, dtype="datetime64[us]"),
+        attributes={"x": values},
+    )
+    population = [
+        Follower(o, NOW, attributes={"x": int(v)}) for o, v in zip(openids, values, strict=True)
+    ]
+    for segment in (
+        attr("x") == 2**63 - 1,
+        attr("x") >= 2**62,
+        attr("x") < -(2**62),
+        attr("x") == 2**53 + 1,
+        attr("x") == 2**53,
+    ):
+        assert index.evaluate(segment, now=NOW).openids() == expected(segment, population)

@@ -8,6 +8,7 @@ missed.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Any
 
@@ -50,18 +51,18 @@ class IndexedStore:
             self._version = self.store.version()
             self._index = self.store.index()
             return len(self._index)
+        from wxsegment.segment import UnknownFollowerError
+
         current = self.store.followers(openids)
         index = self._index
         for openid in sorted(openids):
-            follower = current.get(openid)
-            indexed = openid in index
-            if follower is not None:
-                if indexed:
-                    index.update(follower)
-                else:
-                    index.add(follower)
-            elif indexed:
+            # Each lookup of an openid costs a binary search: remove and learn whether it was
+            # indexed in one, rather than asking first.
+            with contextlib.suppress(UnknownFollowerError):
                 index.remove(openid)
+            follower = current.get(openid)
+            if follower is not None:
+                index.add(follower)
         self._version = version
         return len(openids)
 

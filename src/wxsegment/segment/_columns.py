@@ -54,7 +54,10 @@ if array.array("I").itemsize != 4:  # pragma: no cover - no mainstream platform
 #: Rows per fine bin; a range query decodes at most two partial bins of this size.
 FINE_BIN: Final = 4096
 #: Fine bins per prefix bitmap; a range query unions at most twice this many fine bins.
-FINE_PER_COARSE: Final = 64
+#: Prefix bitmaps are mostly dense (8 KiB per 65,536 rows whatever they hold): at 10M rows,
+#: 64 made them 45 MiB a column, 128 makes them 23 MiB for about the same range query time
+#: (both under 2.5 ms for any range of 10M random values).
+FINE_PER_COARSE: Final = 128
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICRO: Final = timedelta(microseconds=1)
@@ -192,7 +195,10 @@ class RangeColumn:
     def _reserve(self, rows: int) -> None:
         if rows <= self.by_row.shape[0]:
             return
-        grown = np.full(max(rows, 2 * self.by_row.shape[0], 1024), self.missing, self.dtype)
+        # Grow by an eighth, as the tail does before a re-seal: doubling ten million values
+        # for the first few followers added after a build would cost 80 MB and a full copy.
+        size = self.by_row.shape[0]
+        grown = np.full(max(rows, size + size // 8, 1024), self.missing, self.dtype)
         grown[: self.by_row.shape[0]] = self.by_row
         self.by_row = grown
 
@@ -241,12 +247,26 @@ class RangeColumn:
         self.has |= bitmap_of(rows)
         self.tail_blocks.append(rows)
 
+    def extend_all(self, values: Any) -> None:
+        """Record a value for every row from the first unused one on (bulk build)."""
+        first = self.by_row.shape[0]
+        if first or self.tail_rows or self.tail_blocks:
+            rows = np.arange(first, first + values.shape[0], dtype=np.uint32)
+            self.extend(rows, values.astype(self.dtype, copy=False))
+            return
+        # A fresh column given every row: no scatter, and the rows are one run.
+        self.by_row = np.array(values, dtype=self.dtype)
+        self.has = BitMap(range(values.shape[0]))
+        self.tail_blocks.append(np.arange(values.shape[0], dtype=np.uint32))
+
     def seal(self) -> None:
         """Sort every stored row by value and rebuild the bins."""
         tail = [np.asarray(self.tail_rows, dtype=np.uint32), *self.tail_blocks]
         rows = np.concatenate([self.base_rows, *tail])
         values = self.by_row[rows]
-        order = np.argsort(values, kind="stable")
+        # Equal values may come in any order: a value range is a rank range that takes all of
+        # them or none, so the unstable sort (two to three times faster at 10M) is exact too.
+        order = np.argsort(values)
         self.base_rows = rows[order]
         self.tail_rows = []
         self.tail_blocks = []
@@ -257,7 +277,9 @@ class RangeColumn:
         rows = self.base_rows
         count = rows.shape[0] // FINE_BIN
         self.marks = sorted_values[: count * FINE_BIN : FINE_BIN].copy()
-        self.fine = [bitmap_of(rows[k * FINE_BIN : (k + 1) * FINE_BIN]) for k in range(count)]
+        # One sort of every bin at once (rows by id within a bin), then bulk loads.
+        bins = np.sort(rows[: count * FINE_BIN].reshape(count, FINE_BIN), axis=1)
+        self.fine = [BitMap(array.array("I", part.tobytes())) for part in bins]
         self.prefix = [BitMap()]
         for start in range(0, count - FINE_PER_COARSE + 1, FINE_PER_COARSE):
             block = union(self.fine[start : start + FINE_PER_COARSE])

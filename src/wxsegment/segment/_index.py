@@ -46,6 +46,7 @@ from wxsegment.segment._columns import (
     bitmap_of,
     micros,
     number_bounds,
+    rows_of,
     union,
 )
 from wxsegment.segment._evaluate import compare_values
@@ -64,6 +65,7 @@ from wxsegment.segment._nodes import (
     Within,
     as_node,
 )
+from wxsegment.segment._openids import ENCODING, ERRORS, OpenidTable
 
 __all__ = [
     "DuplicateFollowerError",
@@ -99,8 +101,6 @@ _FILTER_RATIO: Final = 16
 #: range and its AND.
 _LARGE_COLUMN_ROWS: Final = 1 << 21
 _LARGE_FILTER_RATIO: Final = 64
-_ENCODING: Final = "utf-8"
-_ERRORS: Final = "surrogatepass"
 _MAX_ROWS: Final = (1 << 32) - 1
 #: Ints in this range are exact as float64 (wider ones may be too; `RangeColumn` decides).
 _SAFE_INT_MIN: Final = -(1 << 53)
@@ -154,6 +154,22 @@ def _split(array: Any, ends: Any) -> list[Any]:
     return np.split(array, ends[:-1]) if len(ends) else []
 
 
+def _check_encoded(openids: Any) -> None:
+    """Refuse a numpy openid array that is not non-empty UTF-8 (``S`` dtype) per entry."""
+    if openids.dtype.kind != "S" or openids.ndim != 1:
+        raise TypeError(f"openids must be a 1-d numpy bytes array (dtype S), got {openids.dtype}")
+    if not openids.size:
+        return
+    if bool(np.any(openids == b"")):
+        raise ValueError("openid must be a non-empty string, got ''")
+    if int(openids.view(np.uint8).max()) >= 0x80:
+        for key in openids.tolist():
+            try:
+                key.decode(ENCODING, ERRORS)
+            except UnicodeDecodeError as error:
+                raise ValueError(f"openid {key!r} is not UTF-8") from error
+
+
 def _float_safe(values: list[AttributeValue]) -> bool:
     """Whether every int among ``values`` (ints and floats) converts to float64 exactly."""
     if int not in set(map(type, values)):
@@ -180,14 +196,15 @@ class SegmentResult:
         return len(self._bitmap)
 
     def __iter__(self) -> Iterator[str]:
-        openid = self._index._openid
-        for row in self._bitmap:
-            yield openid(row)
+        table = self._index._openids
+        rows = rows_of(self._bitmap)
+        for start in range(0, rows.shape[0], _CHUNK):
+            yield from table.openids(rows[start : start + _CHUNK])
 
     def __contains__(self, openid: object) -> bool:
         if not isinstance(openid, str):
             return False
-        return any(row in self._bitmap for row in self._index._rows_named(openid))
+        return any(row in self._bitmap for row in self._index._openids.rows_named(openid))
 
     def __repr__(self) -> str:
         return f"<SegmentResult of {len(self)} followers>"
@@ -250,17 +267,12 @@ class SegmentIndex:
     """
 
     def __init__(self) -> None:
-        self._blob = bytearray()
-        self._offsets = array.array("Q", [0])
+        self._openids = OpenidTable()
         self._live: Any = BitMap()
         self._tags: dict[str, Any] = {}
         self._present: dict[str, Any] = {}
         self._categorical: dict[tuple[str, str], CategoricalColumn] = {}
         self._ranges: dict[tuple[str, str], RangeColumn] = {}
-        # openid lookup: hashes of rows sorted once, plus a dict of rows added since.
-        self._sorted_hashes: Any = None
-        self._sorted_rows: Any = None
-        self._recent: dict[str, list[int]] = {}
         self._present_pending: dict[str, array.array[int]] = {}
 
     # -- size and membership ------------------------------------------------------------------
@@ -277,14 +289,14 @@ class SegmentIndex:
     def nbytes(self) -> int:
         """Approximate bytes of memory the index holds (bitmaps, value columns, openids)."""
         bitmaps: list[Any] = [self._live, *self._tags.values(), *self._present.values()]
-        arrays: list[Any] = [self._sorted_hashes, self._sorted_rows]
+        arrays: list[Any] = []
         for categorical in self._categorical.values():
             bitmaps.append(categorical.has)
             bitmaps.extend(categorical.values.values())
         for column in self._ranges.values():
             bitmaps.extend([column.has, *column.fine, *column.prefix])
             arrays.extend([column.by_row, column.base_rows, column.marks])
-        total = len(self._blob) + self._offsets.itemsize * len(self._offsets)
+        total = self._openids.nbytes()
         total += int(sum(array.nbytes for array in arrays if array is not None))
         for bitmap in bitmaps:
             stats = bitmap.get_statistics()
@@ -307,7 +319,6 @@ class SegmentIndex:
         garbage collection is paused meanwhile, with a young-generation pass after each chunk.
         """
         index = cls()
-        hashes: list[Any] = []
         source = iter(followers)
         # Chunks keep the per-follower work in C (islice, map, numpy) instead of bytecode.
         # The automatic collector would rescan every live chunk of followers again and again
@@ -326,25 +337,25 @@ class SegmentIndex:
                     for follower in chunk:
                         if not isinstance(follower, Follower):
                             raise TypeError(f"expected a Follower, got {type(follower).__name__}")
-                hashes.append(index._absorb(chunk, tag_codes, name_codes))
+                index._absorb(chunk, tag_codes, name_codes)
                 del chunk
                 if collecting:
                     gc.collect(0)
         finally:
             if collecting:
                 gc.enable()
-        index._seal(np.concatenate(hashes) if hashes else np.empty(0, dtype=np.int64))
+        index._seal()
         return index
 
     def _absorb(
         self, chunk: list[Follower], tag_codes: dict[str, int], name_codes: dict[str, int]
-    ) -> Any:
-        """Add a chunk of followers as new rows; return the hashes of their openids.
+    ) -> None:
+        """Add a chunk of followers as new rows.
 
         ``tag_codes`` and ``name_codes`` number tag and attribute names across chunks.
         """
-        first = len(self._offsets) - 1
-        hashes = self._append_openids(list(map(_OPENID, chunk)))
+        first = len(self._openids)
+        self._append_openids(list(map(_OPENID, chunk)))
         rows = np.arange(first, first + len(chunk), dtype=np.uint32)
         tag_sets = list(map(_TAGS, chunk))
         names, order, ends = _partition(list(chain.from_iterable(tag_sets)), tag_codes)
@@ -375,7 +386,6 @@ class SegmentIndex:
                 if end > start:
                     self._bulk_values(name, part, values[start:end])
                 start = end
-        return hashes
 
     def _bulk_values(self, name: str, rows: Any, values: list[AttributeValue]) -> None:
         block = bitmap_of(rows)
@@ -449,6 +459,9 @@ class SegmentIndex:
     ) -> SegmentIndex:
         """Index followers given as columns, one entry per follower (row ``i`` is follower ``i``).
 
+        ``openids``: strings, or a numpy bytes array (dtype ``S``) of their UTF-8, taken without
+        making a Python string per follower (what a bulk reader of a store hands over).
+
         ``subscribe_time`` and ``last_interaction_at``: numpy ``datetime64`` arrays, read as UTC
         (NaT means missing), or sequences of aware datetimes. ``tags``: tag name -> the
         positions of the followers carrying it. ``attributes``: name -> a numpy array (bool,
@@ -458,10 +471,13 @@ class SegmentIndex:
         """
         count = len(openids)
         index = cls()
-        for openid in openids:
-            if not isinstance(openid, str) or not openid:
-                raise ValueError(f"openid must be a non-empty string, got {openid!r}")
-        hashes = index._append_openids(openids)
+        if isinstance(openids, np.ndarray):
+            _check_encoded(openids)
+        else:
+            for openid in openids:
+                if not isinstance(openid, str) or not openid:
+                    raise ValueError(f"openid must be a non-empty string, got {openid!r}")
+        index._append_openids(openids)
         index._column("subscribe_time", subscribe_time, count, required=True)
         if last_interaction_at is not None:
             index._column("last_interaction_at", last_interaction_at, count, required=False)
@@ -478,7 +494,7 @@ class SegmentIndex:
             if rows.size and (int(rows.min()) < 0 or int(rows.max()) >= count):
                 raise ValueError(f"tag {name!r} names positions outside 0..{count - 1}")
             index._tags[name] = bitmap_of(rows.astype(np.uint32))
-        index._seal(hashes)
+        index._seal()
         return index
 
     def _column(self, name: str, column: Any, count: int, *, required: bool) -> None:
@@ -562,37 +578,35 @@ class SegmentIndex:
             stored = wide.astype(np.float64)
             valid = np.ones(column.shape[0], dtype=bool)
             range_kind = "number"
-            inexact = np.flatnonzero(stored.astype(np.int64) != wide)
+            # 2**63 - 1 rounds up to 2.0**63, which no int64 holds: such values are inexact,
+            # whatever the (then undefined) cast back gives.
+            with np.errstate(invalid="ignore"):
+                back = stored.astype(np.int64)
+            inexact = np.flatnonzero((stored >= 2.0**63) | (back != wide))
             valid[inexact] = False
             huge = self._ranges.setdefault((name, range_kind), RangeColumn(range_kind))
             for row in inexact.tolist():
                 huge.append(row, int(wide[row]))
         if required and not valid.all():
             raise ValueError(f"{name} is missing for some rows")
-        rows = np.flatnonzero(valid).astype(np.uint32)
         target = self._ranges.setdefault((name, range_kind), RangeColumn(range_kind))
-        target.extend(rows, stored[rows])
+        if bool(valid.all()):
+            target.extend_all(stored)
+        else:
+            rows = np.flatnonzero(valid).astype(np.uint32)
+            target.extend(rows, stored[rows])
         self._present[name] = BitMap(target.has)
 
     def _append_openid(self, openid: str) -> int:
-        row = len(self._offsets) - 1
-        if row >= _MAX_ROWS:
+        if len(self._openids) >= _MAX_ROWS:
             raise OverflowError("a SegmentIndex holds at most 2**32 - 1 rows over its lifetime")
-        self._blob += openid.encode(_ENCODING, _ERRORS)
-        self._offsets.append(len(self._blob))
-        return row
+        return self._openids.append(openid)
 
-    def _append_openids(self, openids: Sequence[str]) -> Any:
-        """Append many openids as new rows; return their hashes."""
-        first = len(self._offsets) - 1
-        if first + len(openids) > _MAX_ROWS:
+    def _append_openids(self, openids: Sequence[str] | Any) -> None:
+        """Append many openids (strings, or a numpy ``S`` array of UTF-8) as new rows."""
+        if len(self._openids) + len(openids) > _MAX_ROWS:
             raise OverflowError("a SegmentIndex holds at most 2**32 - 1 rows over its lifetime")
-        encoded = list(map(str.encode, openids, repeat(_ENCODING), repeat(_ERRORS)))
-        lengths = np.fromiter(map(len, encoded), dtype=np.uint64, count=len(encoded))
-        ends = np.cumsum(lengths, dtype=np.uint64) + np.uint64(len(self._blob))
-        self._blob += b"".join(encoded)
-        self._offsets.frombytes(ends.tobytes())
-        return np.fromiter(map(hash, openids), dtype=np.int64, count=len(openids))
+        self._openids.extend(openids)
 
     def _ingest(self, row: int, follower: Follower) -> None:
         for name in follower.tags:
@@ -651,63 +665,23 @@ class SegmentIndex:
         for categorical in self._categorical.values():
             categorical.flush()
 
-    def _seal(self, hashes: Any) -> None:
+    def _seal(self) -> None:
         self._flush()
         for column in self._ranges.values():
             column.seal()
-        rows = len(self._offsets) - 1
-        self._live = BitMap(range(rows))
-        if hashes is not None:
-            self._sort_hashes(hashes)
-            self._check_unique()
+        repeated = self._openids.seal()
+        if repeated is not None:
+            raise DuplicateFollowerError(f"openid {repeated!r} appears more than once")
+        self._live = BitMap(range(len(self._openids)))
 
     # -- openid lookup ------------------------------------------------------------------------
 
     def _openid(self, row: int) -> str:
-        offsets = self._offsets
-        return self._blob[offsets[row] : offsets[row + 1]].decode(_ENCODING, _ERRORS)
-
-    def _sort_hashes(self, hashes: Any) -> None:
-        order = np.argsort(hashes, kind="stable")
-        self._sorted_hashes = hashes[order]
-        self._sorted_rows = order.astype(np.uint32)
-        self._recent = {}
-
-    def _check_unique(self) -> None:
-        hashes = self._sorted_hashes
-        same = np.flatnonzero(hashes[1:] == hashes[:-1])
-        seen: set[str] = set()
-        for position in same.tolist():
-            for row in (int(self._sorted_rows[position]), int(self._sorted_rows[position + 1])):
-                openid = self._openid(row)
-                if openid in seen:
-                    continue
-                seen.add(openid)
-                if len(self._rows_named(openid)) > 1:
-                    raise DuplicateFollowerError(f"openid {openid!r} appears more than once")
-
-    def _ensure_lookup(self) -> None:
-        if self._sorted_hashes is None:
-            rows = len(self._offsets) - 1
-            hashes = (hash(self._openid(row)) for row in range(rows))
-            self._sort_hashes(np.fromiter(hashes, np.int64, rows))
-
-    def _rows_named(self, openid: str) -> list[int]:
-        """Every row (live or not) that ever held ``openid``."""
-        self._ensure_lookup()
-        key = hash(openid)
-        hashes = self._sorted_hashes
-        start = int(np.searchsorted(hashes, key, side="left"))
-        stop = int(np.searchsorted(hashes, key, side="right"))
-        found = [
-            int(row) for row in self._sorted_rows[start:stop] if self._openid(int(row)) == openid
-        ]
-        found.extend(self._recent.get(openid, ()))
-        return found
+        return self._openids.openid(row)
 
     def _find(self, openid: str) -> int | None:
         """The live row of ``openid``, if any."""
-        for row in reversed(self._rows_named(openid)):
+        for row in reversed(self._openids.rows_named(openid)):
             if row in self._live:
                 return row
         return None
@@ -723,9 +697,6 @@ class SegmentIndex:
         row = self._append_openid(follower.openid)
         self._ingest(row, follower)
         self._live.add(row)
-        self._recent.setdefault(follower.openid, []).append(row)
-        if len(self._recent) > max(65536, len(self._offsets) // 8):
-            self._sorted_hashes = None
 
     def update(self, follower: Follower) -> None:
         """Replace the indexed state of a follower (tags, attributes, times).
@@ -1046,11 +1017,12 @@ class _Writer:
     def write(self, index: SegmentIndex) -> None:
         self._put(_MAGIC + struct.pack("<I", _VERSION))
         index._flush()
-        rows = len(index._offsets) - 1
+        rows = len(index._openids)
+        blob, offsets = index._openids.to_blob()
         header: dict[str, Any] = {
             "rows": rows,
-            "blob": self._blob(bytes(index._blob)),
-            "offsets": self._array(np.frombuffer(index._offsets, dtype=np.uint64), "<u8"),
+            "blob": self._blob(blob),
+            "offsets": self._array(offsets, "<u8"),
             "live": self._bitmap(index._live),
             "tags": [[name, self._bitmap(bitmap)] for name, bitmap in index._tags.items()],
             "present": [[name, self._bitmap(bitmap)] for name, bitmap in index._present.items()],
@@ -1141,10 +1113,16 @@ def _restore(
         return np.frombuffer(blob(number), dtype=dtype).astype(dtype[1:], copy=True)
 
     rows = int(header["rows"])
-    index._blob = bytearray(blob(header["blob"]))
-    index._offsets = array.array("Q", numbers(header["offsets"], "<u8").tobytes())
-    if len(index._offsets) != rows + 1 or index._offsets[-1] != len(index._blob):
+    text = bytes(blob(header["blob"]))
+    offsets = numbers(header["offsets"], "<u8")
+    if (
+        offsets.shape[0] != rows + 1
+        or int(offsets[0]) != 0
+        or int(offsets[-1]) != len(text)
+        or bool(np.any(offsets[1:] < offsets[:-1]))
+    ):
         raise IndexFormatError("index file openid table is inconsistent")
+    index._openids = OpenidTable.from_blob(text, offsets)
     index._live = bitmap(header["live"])
     index._tags = {str(name): bitmap(number) for name, number in header["tags"]}
     index._present = {str(name): bitmap(number) for name, number in header["present"]}

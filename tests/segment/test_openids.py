@@ -1,0 +1,108 @@
+"""Tests of `OpenidTable`: row to openid and openid to rows agree with a plain list."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from wxsegment.segment import DuplicateFollowerError, SegmentIndex, attr
+from wxsegment.segment import _openids as openids_module
+from wxsegment.segment._openids import OpenidTable
+from wxsegment.testing.strategies import DEFAULT_NOW
+
+TEXT = st.text(min_size=1, max_size=6)
+#: Openids WeChat-like (one width, a shared start), arbitrary Unicode (NUL and lone
+#: surrogates too), or sharing a long start that later rows do not (the shared part shrinks).
+OPENIDS = st.one_of(
+    st.lists(st.from_regex(r"oAbC[a-f0-9]{3}", fullmatch=True), unique=True, max_size=30),
+    st.lists(TEXT, unique=True, max_size=30),
+    st.lists(TEXT.map(lambda text: "账号-acct-" + text), unique=True, max_size=30),
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _small_tail() -> Iterator[None]:
+    """Merge the tail into the base after a few rows, so short examples exercise merging."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(openids_module, "_MERGE_MIN", 3)
+        yield
+
+
+def check(table: OpenidTable, model: list[str]) -> None:
+    assert len(table) == len(model)
+    assert [table.openid(row) for row in range(len(model))] == model
+    rows = np.arange(len(model), dtype=np.uint32)
+    assert table.openids(rows) == model
+    for openid in {*model, "never-added", "o" * 40}:
+        expected = [row for row, held in enumerate(model) if held == openid]
+        assert sorted(table.rows_named(openid)) == expected
+
+
+@given(bulk=OPENIDS, later=st.lists(TEXT, max_size=25), sort=st.booleans())
+def test_table_agrees_with_a_list(bulk: list[str], later: list[str], sort: bool) -> None:
+    """Bulk rows, then single rows (merged into the base along the way), then a save cycle."""
+    if sort:
+        bulk = sorted(bulk)
+    table = OpenidTable()
+    table.extend(bulk)
+    assert table.seal() is None
+    model = list(bulk)
+    for openid in later:
+        assert table.append(openid) == len(model)
+        model.append(openid)
+        check(table, model)
+    check(table, model)
+    blob, offsets = table.to_blob()
+    assert offsets.tolist()[-1] == len(blob)
+    check(OpenidTable.from_blob(blob, offsets), model)
+
+
+def test_seal_names_a_repeated_openid() -> None:
+    table = OpenidTable()
+    table.extend(["ob", "oa", "ob"])
+    assert table.seal() == "ob"
+
+
+def test_sorted_wechat_openids_cost_their_bytes_only() -> None:
+    """28 ASCII characters each, in order: 28 bytes a row, no hashes, no permutation."""
+    openids = [f"o{i:027d}" for i in range(10_000)]
+    index = SegmentIndex.from_columns(
+        openids=openids, subscribe_time=np.zeros(len(openids), dtype="datetime64[us]")
+    )
+    assert index._openids.nbytes() <= 28 * len(openids) + 64
+    assert "o000000000000000000000000123" in index
+    assert index.evaluate(attr("openid") == openids[77], now=DEFAULT_NOW).openids() == [openids[77]]
+
+
+def test_from_columns_takes_utf8_bytes_like_strings() -> None:
+    openids = ["o-b", "o-a", "标签", "o-\ud800"]
+    stamps = np.array(["2026-01-01", "2025-01-01", "2024-01-01", "2023-01-01"], "datetime64[us]")
+    keys = np.array([o.encode("utf-8", "surrogatepass") for o in openids])
+    strings = SegmentIndex.from_columns(openids=openids, subscribe_time=stamps)
+    encoded = SegmentIndex.from_columns(openids=keys, subscribe_time=stamps)
+    segment = attr("subscribe_time").within(timedelta(days=3650))
+    assert list(encoded.evaluate(segment, now=DEFAULT_NOW)) == openids
+    assert list(strings.evaluate(segment, now=DEFAULT_NOW)) == openids
+    assert all(openid in encoded for openid in openids)
+
+
+@pytest.mark.parametrize(
+    ("keys", "error"),
+    [
+        (np.array([1, 2]), TypeError),
+        (np.array([b"oa", b""]), ValueError),
+        (np.array([b"oa", b"\xff\xfe"]), ValueError),
+        (np.array([b"oa", b"oa"]), DuplicateFollowerError),
+    ],
+)
+def test_bad_encoded_openids_are_refused(keys: object, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        SegmentIndex.from_columns(
+            openids=keys,  # type: ignore[arg-type]
+            subscribe_time=np.zeros(2, dtype="datetime64[us]"),
+        )
