@@ -22,8 +22,10 @@ from wxsegment.delivery._calendar_reads import (
     Decision,
     MonthWork,
     check_names,
+    content_keys,
     holders_by_key,
     month_usage,
+    resumed,
     wants_scan,
 )
 from wxsegment.quota import QuotaLedger, Usage
@@ -127,7 +129,7 @@ def assign_with_arrays(
     numbering, members = _number(months, audiences)
     scan = wants_scan(ledger, numbering.size, scan_from)
     everyone: list[str] = [] if scan else numbering.names.tolist()
-    keys = sorted({c.content_key for w in months for c in w.campaigns if c.content_key is not None})
+    keys = content_keys(months)
     held: dict[str, npt.NDArray[np.bool_]] = {}
     for key, holders in holders_by_key(ledger, everyone, keys, scan=scan).items():
         held[key] = np.zeros(numbering.size, dtype=bool)
@@ -147,10 +149,7 @@ def assign_with_arrays(
         for campaign in work.campaigns:
             mine = members[campaign.id]
             if campaign.id in stored:
-                # Its reservations already count in the month's usage; it is only resumed.
-                decisions[campaign.id] = Decision(
-                    len(mine), tuple(stored[campaign.id]), 0, 0, started=True
-                )
+                decisions[campaign.id] = resumed(len(mine), stored[campaign.id])
                 continue
             free = counts[mine] < limit
             duplicate = 0

@@ -23,8 +23,10 @@ __all__ = [
     "Decision",
     "MonthWork",
     "check_names",
+    "content_keys",
     "holders_by_key",
     "month_usage",
+    "resumed",
     "wants_scan",
 ]
 
@@ -60,6 +62,16 @@ class Assignment:
 
     campaigns: Mapping[str, Decision]
     months: Mapping[str, tuple[int, ...]]
+
+
+def content_keys(months: Sequence[MonthWork]) -> list[str]:
+    """The content keys the calendar's campaigns carry, sorted."""
+    return sorted({c.content_key for w in months for c in w.campaigns if c.content_key is not None})
+
+
+def resumed(matched: int, stored: Sequence[str]) -> Decision:
+    """A started campaign's decision: its reservations already count in the month's usage."""
+    return Decision(matched, tuple(stored), 0, 0, started=True)
 
 
 def wants_scan(ledger: QuotaLedger, followers: int, scan_from: int) -> bool:

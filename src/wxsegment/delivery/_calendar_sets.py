@@ -11,8 +11,10 @@ from wxsegment.delivery._calendar_reads import (
     Decision,
     MonthWork,
     check_names,
+    content_keys,
     holders_by_key,
     month_usage,
+    resumed,
     wants_scan,
 )
 from wxsegment.quota import QuotaLedger
@@ -71,7 +73,7 @@ def assign_with_sets(
     everyone = list(dict.fromkeys(chain.from_iterable(matched.values())))
     check_names(everyone)
     scan = wants_scan(ledger, len(everyone), scan_from)
-    keys = sorted({c.content_key for w in months for c in w.campaigns if c.content_key is not None})
+    keys = content_keys(months)
     # Per content key, who holds it: the assignment loop then asks one set per follower.
     holders = {k: set(v) for k, v in holders_by_key(ledger, everyone, keys, scan=scan).items()}
     limit = ledger.limit
@@ -86,10 +88,7 @@ def assign_with_sets(
         for campaign in work.campaigns:
             members = matched[campaign.id]
             if campaign.id in stored:
-                # Its reservations already count in `used`; it is only ever resumed.
-                decisions[campaign.id] = Decision(
-                    len(members), tuple(stored[campaign.id]), 0, 0, started=True
-                )
+                decisions[campaign.id] = resumed(len(members), stored[campaign.id])
                 continue
             key = campaign.content_key
             chosen, quota, duplicate = _assign(
