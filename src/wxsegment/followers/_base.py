@@ -218,11 +218,8 @@ class SqlFollowerStore(SqlCore):
 
     def _changed_after(self, cursor: Any, openids: Sequence[str], since: int) -> set[str]:
         """Which of ``openids`` were written after feed position ``since`` (in this write)."""
-        cursor.execute(
-            self._sql(f"SELECT value FROM {self._t('wxs_meta')} WHERE key = ?"), (TRIMMED_KEY,)
-        )
-        row = cursor.fetchone()
-        trimmed = row is not None and since < int(row[0])
+        upto = self._trimmed(cursor)
+        trimmed = upto is not None and since < upto
         changed: set[str] = set()
         for chunk in chunks(openids):
             marks = ", ".join("?" for _ in chunk)
@@ -541,13 +538,16 @@ class SqlFollowerStore(SqlCore):
             value = cursor.fetchone()[0]
             if value is None:
                 # An empty feed after a trim sits at the trimmed position, not at 0.
-                cursor.execute(
-                    self._sql(f"SELECT value FROM {self._t('wxs_meta')} WHERE key = ?"),
-                    (TRIMMED_KEY,),
-                )
-                row = cursor.fetchone()
-                value = 0 if row is None else row[0]
+                value = self._trimmed(cursor) or 0
         return int(value)
+
+    def _trimmed(self, cursor: Any) -> int | None:
+        """The position `trim_changes` last dropped entries up to (None if it never ran)."""
+        cursor.execute(
+            self._sql(f"SELECT value FROM {self._t('wxs_meta')} WHERE key = ?"), (TRIMMED_KEY,)
+        )
+        row = cursor.fetchone()
+        return None if row is None else int(row[0])
 
     def changes(self, since: int) -> tuple[int, frozenset[str]]:
         """The feed's position now and the openids written after position ``since``.
@@ -555,13 +555,10 @@ class SqlFollowerStore(SqlCore):
         Raises `StaleVersionError` when `trim_changes` removed entries after ``since``.
         """
         with self._read() as cursor:
-            cursor.execute(
-                self._sql(f"SELECT value FROM {self._t('wxs_meta')} WHERE key = ?"), (TRIMMED_KEY,)
-            )
-            row = cursor.fetchone()
-            if row is not None and since < int(row[0]):
+            trimmed = self._trimmed(cursor)
+            if trimmed is not None and since < trimmed:
                 raise StaleVersionError(
-                    f"the change feed was trimmed up to {row[0]}; position {since} is gone"
+                    f"the change feed was trimmed up to {trimmed}; position {since} is gone"
                 )
             cursor.execute(
                 self._sql(f"SELECT seq, openid FROM {self._t('wxs_changes')} WHERE seq > ?"),
@@ -577,9 +574,8 @@ class SqlFollowerStore(SqlCore):
             raise TypeError(f"upto must be an int, got {type(upto).__name__}")
         table, meta = self._t("wxs_changes"), self._t("wxs_meta")
         with self._write() as cursor:
-            cursor.execute(self._sql(f"SELECT value FROM {meta} WHERE key = ?"), (TRIMMED_KEY,))
-            row = cursor.fetchone()
-            if row is not None and int(row[0]) >= upto:
+            trimmed = self._trimmed(cursor)
+            if trimmed is not None and trimmed >= upto:
                 return
             cursor.execute(self._sql(f"DELETE FROM {table} WHERE seq <= ?"), (upto,))
             cursor.execute(self._sql(f"DELETE FROM {meta} WHERE key = ?"), (TRIMMED_KEY,))
