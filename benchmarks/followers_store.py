@@ -74,13 +74,32 @@ def row_batches(count: int, size: int, seed: int = 7) -> Iterator[list[dict[str,
 #: the other jobs, while the CPU this process spent (SQLite's work included, a server's not)
 #: does not depend on them as much.
 LAST_CPU = [0.0]
+#: The PostgreSQL backend process the next `timed` call drives (its CPU goes to `SERVER_CPU`),
+#: when the server runs on this machine and /proc shows it; ``None`` otherwise.
+SERVER_PID: list[int | None] = [None]
+SERVER_CPU: list[float | None] = [None]
+
+
+def process_cpu(pid: int | None) -> float | None:
+    """CPU seconds (user and system) process ``pid`` has used, if /proc shows it."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def timed(action: Callable[[], Any]) -> tuple[float, Any]:
     """Seconds one call took, and its result (its CPU seconds go to `LAST_CPU`)."""
     start, cpu = time.perf_counter(), time.process_time()
+    server = process_cpu(SERVER_PID[0])
     result = action()
     LAST_CPU[0] = time.process_time() - cpu
+    after = process_cpu(SERVER_PID[0])
+    SERVER_CPU[0] = None if server is None or after is None else after - server
     return time.perf_counter() - start, result
 
 
@@ -108,9 +127,10 @@ def plain_rows(data: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
 def report(name: str, seconds: float, count: int) -> None:
     """One line: the time and the rate, by wall clock and by this process's CPU time."""
     cpu = LAST_CPU[0]
+    server = "" if SERVER_CPU[0] is None else f", server CPU {SERVER_CPU[0]:6.2f} s"
     print(
         f"  {name:<44} {seconds:8.2f} s  {count / seconds:>10,.0f} rows/s"
-        f"  (CPU {cpu:6.2f} s, {count / cpu:>10,.0f} rows/CPU-s)"
+        f"  (CPU {cpu:6.2f} s, {count / cpu:>10,.0f} rows/CPU-s{server})"
     )
 
 
@@ -220,14 +240,19 @@ def bench_postgres(data: list[dict[str, Any]], dsn: str, batch: int) -> None:
                             plain_rows(part),
                         )
 
+            SERVER_PID[0] = db.info.backend_pid
             plain_s, _ = timed(plain)
             report("PostgreSQL: plain executemany (same batches)", plain_s, len(data))
             store = PostgresFollowerStore(dsn, schema=schema, attributes=KINDS)
             framed = PostgresFollowerStore(dsn, schema=schema + "_f", attributes=KINDS)
             try:
+                # The stores' own connections (private, read only to time their server work).
+                SERVER_PID[0] = store._connection.info.backend_pid
                 bench_store("PostgreSQL", store, data, batch)
+                SERVER_PID[0] = framed._connection.info.backend_pid
                 bench_frame("PostgreSQL", framed, frame(data), batch)
             finally:
+                SERVER_PID[0] = None
                 store.close()
                 framed.close()
         finally:

@@ -18,6 +18,7 @@ from wxsegment.followers._base import SqlFollowerStore
 from wxsegment.followers._bulk import bulk_rows
 from wxsegment.followers._codec import typed_columns
 from wxsegment.followers._schema import AttributeSchema
+from wxsegment.segment import Tag
 
 NOW = datetime(2026, 3, 1, tzinfo=timezone.utc)
 KINDS: dict[str, Any] = {
@@ -47,7 +48,7 @@ def good(i: int = 1, **extra: object) -> dict[str, object]:
 
 
 def test_a_plain_batch_binds_column_by_column() -> None:
-    """Typed columns come in name order; tag rows list every tag of every row."""
+    """Typed columns come in name order; each row carries its tags as a sorted JSON array."""
     bulk = bulk_rows([good(1), good(2, tags=None, city=None)], SCHEMA, EVERY, exact=False)
     assert bulk is not None
     assert [c.column for c in bulk.typed] == [
@@ -58,10 +59,15 @@ def test_a_plain_batch_binds_column_by_column() -> None:
         "a_spend",
     ]
     first, second = bulk.follower_rows
-    assert first[:3] == (1, True, "o1")
-    assert second[:3] == (2, False, "o2")
-    assert second[6] is None
-    assert sorted(bulk.tag_rows) == [("o1", "90后"), ("o1", "vip")]
+    assert first[:4] == (1, True, '["90后", "vip"]', "o1")
+    assert second[:4] == (2, False, None, "o2")
+    assert second[7] is None
+    assert list(bulk.tag_rows) == []
+    rows = bulk_rows([good(1)], SCHEMA, EVERY, exact=False, json_tags=False)
+    assert rows is not None
+    (only,) = rows.follower_rows
+    assert only[2] is None
+    assert sorted(rows.tag_rows) == [("o1", "90后"), ("o1", "vip")]
 
 
 @pytest.mark.parametrize(
@@ -174,3 +180,48 @@ def test_both_paths_agree(bulk_store: SqlFollowerStore, rows: list[Any], stored:
         store.upsert(seed)
         results.append(outcome(store, [wrap(r) for r in rows]))
     assert results[0] == results[1]
+
+
+#: Tag names as a CRM may spell them: JSON's special characters, control characters, CJK,
+#: characters outside the BMP (astral ones travel as surrogate pairs when escaped).
+TAG_NAMES = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    min_size=1,
+    max_size=12,
+) | st.sampled_from(['"', "\\", '\\"', "\\u0041", "\n", "\u2028", "😀", "a,b", "[]", "null"])
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(tag_sets=st.lists(st.frozensets(TAG_NAMES, max_size=4), min_size=1, max_size=5))
+def test_any_tag_name_reads_back_through_every_write_path(
+    bulk_store: SqlFollowerStore, tag_sets: list[frozenset[str]]
+) -> None:
+    """Tags travel to the database as JSON arrays or as rows; either way they read back as given."""
+    store = bulk_store
+    openids = [f"o{i}" for i in range(len(tag_sets))]
+    expected = dict(zip(openids, tag_sets, strict=True))
+    writes: list[Any] = [
+        lambda: store.upsert(Follower(o, NOW, tags=t) for o, t in expected.items()),
+        lambda: store.import_rows(
+            [{"openid": o, "subscribe_time": NOW, "tags": t} for o, t in expected.items()]
+        ),
+        lambda: store.import_rows(
+            [
+                MappingProxyType({"openid": o, "subscribe_time": NOW, "tags": t})
+                for o, t in expected.items()
+            ]
+        ),
+    ]
+    for write in writes:
+        store.delete(store.openids())
+        write()
+        assert {o: f.tags for o, f in store.followers(openids).items()} == expected
+        assert all(store.tags_of(o) == t for o, t in expected.items())
+        index = store.index()
+        for name in set().union(*tag_sets):
+            holders = {o for o, t in expected.items() if name in t}
+            assert set(index.evaluate(Tag(name), now=NOW)) == holders

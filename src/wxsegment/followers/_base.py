@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from itertools import repeat
 from typing import Any
 
 import attrs
@@ -97,7 +98,11 @@ class SqlFollowerStore(SqlCore):
         with self._write() as cursor:
             schema = self._stored_schema(cursor)
             bulk = bulk_rows(
-                listed, schema, self._layout(schema).columns, exact=self._exact_numbers
+                listed,
+                schema,
+                self._layout(schema).columns,
+                exact=self._exact_numbers,
+                json_tags=self._tags_as_json,
             )
             if bulk is not None:
                 return self._merge_bulk(cursor, bulk)
@@ -160,6 +165,7 @@ class SqlFollowerStore(SqlCore):
                 fields["unionid"],
                 fields["last_interaction_at"],
                 columns.has_tags,
+                repeat(None, columns.count),  # its tags travel as rows (Arrow explodes them)
                 *columns.typed.values(),
                 strict=True,
             )

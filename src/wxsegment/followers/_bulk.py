@@ -18,6 +18,7 @@ from itertools import repeat
 from operator import attrgetter
 from typing import Any, Final, NamedTuple
 
+from wxsegment.followers._codec import tag_lists
 from wxsegment.followers._rows import MAX_OPENID_LENGTH
 from wxsegment.followers._schema import AttributeSchema
 from wxsegment.segment import SqlColumn
@@ -43,11 +44,23 @@ _TAG_TYPES: Final = frozenset({frozenset, set, list, tuple, _NONE})
 
 
 #: The leading values of each follower row; the typed columns follow.
-LEAD: Final = ("row_no", "has_tags", "openid", "subscribe_time", "unionid", "last_interaction_at")
+LEAD: Final = (
+    "row_no",
+    "has_tags",
+    "tags",
+    "openid",
+    "subscribe_time",
+    "unionid",
+    "last_interaction_at",
+)
 
 
 class BulkRows(NamedTuple):
-    """A checked batch ready to load: the typed columns it sets, follower and tag rows."""
+    """A checked batch ready to load: the typed columns it sets and the follower rows.
+
+    With ``json_tags`` each row carries its tags as a JSON array (see `tag_lists`) that the
+    database expands, and ``tag_rows`` is empty; else the tags come as (openid, tag) rows.
+    """
 
     typed: list[SqlColumn]
     follower_rows: Iterable[tuple[Any, ...]]
@@ -113,7 +126,12 @@ def _tags(values: list[Any]) -> list[frozenset[str] | None] | None:
 
 
 def bulk_rows(
-    rows: list[Any], schema: AttributeSchema, every: Mapping[str, SqlColumn], *, exact: bool
+    rows: list[Any],
+    schema: AttributeSchema,
+    every: Mapping[str, SqlColumn],
+    *,
+    exact: bool,
+    json_tags: bool = True,
 ) -> BulkRows | None:
     """The batch checked and bound column by column, or ``None`` for the row-by-row path."""
     if not rows or set(map(type, rows)) != {dict}:
@@ -166,6 +184,7 @@ def bulk_rows(
     follower_rows = zip(
         range(1, count + 1),
         [t is not None for t in tags],
+        tag_lists(tags) if json_tags else repeat(None, count),
         openids,
         moments[0],
         unionids,
@@ -173,5 +192,7 @@ def bulk_rows(
         *columns,
         strict=True,
     )
-    tag_rows = ((o, t) for o, ts in zip(openids, tags, strict=True) if ts for t in ts)
+    tag_rows: Iterable[tuple[str, str]] = ()
+    if not json_tags:
+        tag_rows = ((o, t) for o, ts in zip(openids, tags, strict=True) if ts for t in ts)
     return BulkRows(typed, follower_rows, tag_rows)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Final
@@ -19,6 +21,7 @@ __all__ = [
     "from_micros",
     "micros",
     "number_of",
+    "tag_lists",
     "typed_columns",
     "value_columns",
 ]
@@ -109,3 +112,25 @@ def decode_column(value: object, kind: str) -> AttributeValue:
     if kind == "datetime":
         return from_micros(value)  # type: ignore[arg-type]
     return number_of(value, kind)
+
+
+def tag_lists(tag_sets: Iterable[frozenset[str] | None]) -> list[str | None]:
+    """Each tag set as the JSON array of its names that a load row carries (``None`` kept).
+
+    The database expands the arrays into tag rows itself (``json_each``,
+    ``json_array_elements_text``): one bound text per follower instead of one bound row per
+    tag. Followers of one CRM share few distinct tag sets, so each is encoded once.
+    """
+    memo: dict[frozenset[str], str] = {}
+    encoded: list[str | None] = []
+    for tags in tag_sets:
+        if tags is None:
+            encoded.append(None)
+            continue
+        text = memo.get(tags)
+        if text is None:
+            # Literal UTF-8 rather than \u escapes: SQLite 3.40 mishandles escaped surrogate
+            # pairs, and names were checked to hold no NUL or lone surrogate.
+            text = memo[tags] = json.dumps(sorted(tags), ensure_ascii=False)
+        encoded.append(text)
+    return encoded

@@ -21,6 +21,7 @@ from wxsegment.followers._codec import (
     from_micros,
     micros,
     number_of,
+    tag_lists,
     typed_columns,
     value_columns,
 )
@@ -52,7 +53,15 @@ _CHUNK: Final = 500
 NEXT_OPENID_KEY: Final = "next_openid"
 TRIMMED_KEY: Final = "changes_trimmed_to"
 #: The leading columns of the followers load table, in the order `_apply` binds them.
-_LEAD: Final = ("row_no", "openid", "subscribe_time", "unionid", "last_interaction_at", "has_tags")
+_LEAD: Final = (
+    "row_no",
+    "openid",
+    "subscribe_time",
+    "unionid",
+    "last_interaction_at",
+    "has_tags",
+    "tags",
+)
 
 
 def quote(name: str) -> str:
@@ -118,6 +127,17 @@ class SqlCore:
 
     def _load_ddl(self, typed: Sequence[tuple[str, str]]) -> list[str]:
         """Statements creating the three load tables (temporary), the first with ``typed``."""
+        raise NotImplementedError
+
+    def _among_loaded(self, condition: str) -> str:
+        """A test that an ``openid`` is among the loaded rows meeting ``condition``."""
+        return f"IN (SELECT openid FROM wxs_load_f WHERE {condition})"
+
+    #: Whether load rows carry their tags as JSON arrays (else tags load as rows).
+    _tags_as_json: bool = False
+
+    def _json_elements(self, column: str) -> str:
+        """A ``FROM`` item ``j`` whose ``value`` column lists the strings of a JSON array."""
         raise NotImplementedError
 
     #: SQL type of a typed attribute column, by `SqlColumn` kind.
@@ -222,8 +242,10 @@ class SqlCore:
         typed = {name: column for name, column in every.items() if name in present}
         names = list(typed)
         follower_rows: list[tuple[Param, ...]] = []
-        tag_rows: list[tuple[Param, ...]] = []
         attribute_rows: list[tuple[Param, ...]] = []
+        tag_rows: list[tuple[Param, ...]] = []
+        as_json = self._tags_as_json
+        tag_texts = iter(tag_lists(w.tags if as_json else None for w in writes))
         for w in writes:
             values = w.attributes
             follower_rows.append(
@@ -234,10 +256,11 @@ class SqlCore:
                     w.unionid,
                     None if w.last_interaction_at is None else micros(w.last_interaction_at),
                     w.tags is not None,
+                    next(tag_texts),
                     *[column_value(values.get(name), exact) for name in names],
                 )
             )
-            if w.tags:
+            if w.tags and not as_json:
                 tag_rows.extend((w.openid, t) for t in w.tags)
             if not values.keys() <= every.keys():
                 attribute_rows.extend(
@@ -279,17 +302,18 @@ class SqlCore:
             [*lead, *columns],
             follower_rows,
         )
-        self._load(cursor, "wxs_load_t", ["openid", "tag"], tag_rows)
         self._load(
             cursor,
             "wxs_load_a",
             ["openid", "name", "str_value", "num_value", "bool_value", "time_value"],
             attribute_rows,
         )
-        report = self._merge(cursor, columns, unset, replace=replace, known_only=known_only)
+        report = self._merge(
+            cursor, columns, unset, tag_rows, replace=replace, known_only=known_only
+        )
         # Only on success: after an error the transaction rolls back (and PostgreSQL would
         # refuse any further statement in it).
-        for table in ("wxs_load_f", "wxs_load_t", "wxs_load_a"):
+        for table in ("wxs_load_f", "wxs_load_a"):
             cursor.execute(f"DELETE FROM {table}")
         return report
 
@@ -312,16 +336,21 @@ class SqlCore:
         cursor: Any,
         columns: list[str],
         unset: list[str],
+        tag_rows: Iterable[tuple[Any, ...]],
         *,
         replace: bool,
         known_only: bool,
     ) -> ImportReport:
         f, t, a = self._followers, self._tags, self._attributes
-        load_f, load_t, load_a = "wxs_load_f", "wxs_load_t", "wxs_load_a"
+        load_f, load_a = "wxs_load_f", "wxs_load_a"
         known = f"EXISTS (SELECT 1 FROM {f} AS k WHERE k.openid = l.openid)"
         if known_only:
-            for table in (load_f, load_t, load_a):
-                cursor.execute(f"DELETE FROM {table} WHERE openid NOT IN (SELECT openid FROM {f})")
+            # Writes to known followers only (subscribe state, interactions) carry no tags.
+            for table in (load_f, load_a):
+                cursor.execute(
+                    f"DELETE FROM {table} WHERE NOT EXISTS "
+                    f"(SELECT 1 FROM {f} AS k WHERE k.openid = {table}.openid)"
+                )
         else:
             cursor.execute(
                 f"SELECT row_no, openid FROM {load_f} AS l "
@@ -336,30 +365,18 @@ class SqlCore:
                     )
                 )
 
-        def field(name: str) -> str:
-            if replace:
-                return f"{name} = l.{name}"
-            return f"{name} = COALESCE(l.{name}, {f}.{name})"
-
         fields = ["subscribe_time", "unionid", "last_interaction_at", *(f'"{c}"' for c in columns)]
-        cleared = "".join(f', "{c}" = NULL' for c in unset)
-        cursor.execute(
-            f"UPDATE {f} SET {', '.join(field(name) for name in fields)}{cleared} "
-            f"FROM {load_f} AS l WHERE {f}.openid = l.openid"
-        )
-        updated = cursor.rowcount
-        listed = ", ".join(fields)
-        cursor.execute(
-            f"INSERT INTO {f} (openid, {listed}) SELECT openid, {listed} FROM {load_f} AS l "
-            f"WHERE NOT {known}"
-        )
-        inserted = cursor.rowcount
-        cursor.execute(
-            f"DELETE FROM {t} WHERE openid IN (SELECT openid FROM {load_f} WHERE has_tags)"
-        )
-        cursor.execute(f"INSERT INTO {t} (openid, tag) SELECT openid, tag FROM {load_t}")
+        inserted, updated = self._merge_followers(cursor, fields, unset, replace=replace)
+        cursor.execute(f"DELETE FROM {t} WHERE openid {self._among_loaded('has_tags')}")
+        if self._tags_as_json:
+            cursor.execute(
+                f"INSERT INTO {t} (openid, tag) SELECT l.openid, j.value "
+                f"FROM {load_f} AS l, {self._json_elements('l.tags')} WHERE l.tags IS NOT NULL"
+            )
+        # Straight into the tags table: the rows of one call never repeat a pair.
+        self._load(cursor, t, ["openid", "tag"], tag_rows)
         if replace:
-            cursor.execute(f"DELETE FROM {a} WHERE openid IN (SELECT openid FROM {load_f})")
+            cursor.execute(f"DELETE FROM {a} WHERE openid {self._among_loaded('TRUE')}")
         else:
             cursor.execute(
                 f"DELETE FROM {a} WHERE EXISTS (SELECT 1 FROM {load_a} AS l "
@@ -371,6 +388,30 @@ class SqlCore:
         )
         self._log_changes(cursor, f"SELECT openid FROM {load_f}")
         return ImportReport(inserted=inserted, updated=updated)
+
+    def _merge_followers(
+        self, cursor: Any, fields: list[str], unset: list[str], *, replace: bool
+    ) -> tuple[int, int]:
+        """Write the loaded follower rows into the followers table: (inserted, updated)."""
+        f = self._followers
+
+        def field(name: str) -> str:
+            if replace:
+                return f"{name} = l.{name}"
+            return f"{name} = COALESCE(l.{name}, {f}.{name})"
+
+        cleared = "".join(f', "{c}" = NULL' for c in unset)
+        cursor.execute(
+            f"UPDATE {f} SET {', '.join(field(name) for name in fields)}{cleared} "
+            f"FROM wxs_load_f AS l WHERE {f}.openid = l.openid"
+        )
+        updated = int(cursor.rowcount)
+        listed = ", ".join(fields)
+        cursor.execute(
+            f"INSERT INTO {f} (openid, {listed}) SELECT openid, {listed} FROM wxs_load_f AS l "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {f} AS k WHERE k.openid = l.openid)"
+        )
+        return int(cursor.rowcount), updated
 
     def _log_changes(self, cursor: Any, select_openids: str, params: Sequence[Param] = ()) -> None:
         cursor.execute(
