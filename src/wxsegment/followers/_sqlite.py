@@ -62,6 +62,7 @@ class SQLiteFollowerStore(SqlFollowerStore):
         # The default 2 MiB page cache thrashes once a million followers' B-trees are written.
         self._connection.execute(f"PRAGMA cache_size = {-_CACHE_KIB}")
         try:
+            self._tags_as_json = _has_json_each(self._connection)
             with self._write() as cursor:
                 self._setup(cursor)
         except BaseException:
@@ -136,8 +137,8 @@ class SQLiteFollowerStore(SqlFollowerStore):
             "PRIMARY KEY (openid, name))",
         ]
 
-    # Binding one text per follower and letting json_each expand it costs less than
-    # binding every tag row.
+    # Binding one text per follower and letting json_each expand it costs less than binding
+    # every tag row; builds of SQLite without JSON support bind the rows.
     _tags_as_json = True
 
     def _json_elements(self, column: str) -> str:
@@ -148,3 +149,12 @@ class SQLiteFollowerStore(SqlFollowerStore):
     ) -> None:
         marks = ", ".join("?" for _ in columns)
         cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+
+def _has_json_each(connection: sqlite3.Connection) -> bool:
+    """Whether this SQLite has the JSON functions (built in since 3.38, often before)."""
+    try:
+        connection.execute("SELECT value FROM json_each('[]')").fetchall()
+    except sqlite3.OperationalError:
+        return False
+    return True
