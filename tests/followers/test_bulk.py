@@ -59,15 +59,26 @@ def test_a_plain_batch_binds_column_by_column() -> None:
         "a_member",
         "a_spend",
     ]
+    assert bulk.columns == [
+        "row_no",
+        "openid",
+        "subscribe_time",
+        "tags",
+        *(c.column for c in bulk.typed),
+    ]
     first, second = bulk.follower_rows
-    assert first[:4] == (1, True, '["90后", "vip"]', "o1")
-    assert second[:4] == (2, False, None, "o2")
-    assert second[7] is None
+    assert first[:2] == (1, "o1")
+    assert first[3] == '["90后", "vip"]'
+    assert second[:2] == (2, "o2")
+    assert second[3] is None
+    assert second[4] is None  # its city
+    assert type(first[7]) is int  # member: a bool, bound as an int
     assert list(bulk.tag_rows) == []
-    rows = bulk_rows([good(1)], SCHEMA, EVERY, exact=False, json_tags=False)
+    rows = bulk_rows([good(1, unionid=None)], SCHEMA, EVERY, exact=False, json_tags=False)
     assert rows is not None
+    assert rows.columns[:4] == ["row_no", "openid", "subscribe_time", "has_tags"]
     (only,) = rows.follower_rows
-    assert only[2] is None
+    assert only[3] is True
     assert sorted(rows.tag_rows) == [("o1", "90后"), ("o1", "vip")]
 
 

@@ -23,7 +23,7 @@ from wxsegment.followers._rows import MAX_OPENID_LENGTH
 from wxsegment.followers._schema import AttributeSchema
 from wxsegment.segment import SqlColumn
 
-__all__ = ["LEAD", "BulkRows", "bulk_rows"]
+__all__ = ["BulkRows", "bulk_rows"]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND: Final = timedelta(microseconds=1)
@@ -43,26 +43,16 @@ _KIND_TYPES: Final[Mapping[str, frozenset[type]]] = {
 _TAG_TYPES: Final = frozenset({frozenset, set, list, tuple, _NONE})
 
 
-#: The leading values of each follower row; the typed columns follow.
-LEAD: Final = (
-    "row_no",
-    "has_tags",
-    "tags",
-    "openid",
-    "subscribe_time",
-    "unionid",
-    "last_interaction_at",
-)
-
-
 class BulkRows(NamedTuple):
-    """A checked batch ready to load: the typed columns it sets and the follower rows.
+    """A checked batch ready to load: the typed columns it sets and the rows to load.
 
     With ``json_tags`` each row carries its tags as a JSON array (see `tag_lists`) that the
     database expands, and ``tag_rows`` is empty; else the tags come as (openid, tag) rows.
     """
 
     typed: list[SqlColumn]
+    #: The load-table columns each follower row fills, in order.
+    columns: list[str]
     follower_rows: Iterable[tuple[Any, ...]]
     tag_rows: Iterable[tuple[str, str]]
 
@@ -98,7 +88,8 @@ def _column(values: list[Any], kind: str, exact: bool) -> list[Any] | None:
     if not set(map(type, values)) <= _KIND_TYPES[kind]:
         return None
     if kind == "bool":
-        return values
+        # As ints: the driver binds an int directly, a bool only after a protocol lookup.
+        return [v if v is None else int(v) for v in values]
     present = [v for v in values if v is not None]
     if not present:
         return values
@@ -149,27 +140,40 @@ def bulk_rows(
     lengths = list(map(len, openids))
     if min(lengths) < 1 or max(lengths) > MAX_OPENID_LENGTH or not _texts_storable(openids):
         return None
-    moments = []
+    # Only columns some row sets are bound: the driver adapts every None (and bool) it binds
+    # through a protocol lookup that costs as much as binding a string, and a CRM batch
+    # leaves most fields unset. Unbound load columns read as NULL: "leave the stored value".
+    lead: list[str] = ["row_no", "openid"]
+    bound: list[Any] = [range(1, count + 1), openids]
     for name in ("subscribe_time", "last_interaction_at"):
-        moment = _moments(list(map(dict.get, rows, repeat(name)))) if name in names else None
-        if moment is None and name in names:
-            return None
-        moments.append(repeat(None, count) if moment is None else moment)
-    unionids: Any = repeat(None, count)
+        if name in names:
+            moment = _moments(list(map(dict.get, rows, repeat(name))))
+            if moment is None:
+                return None
+            if any(v is not None for v in moment):
+                lead.append(name)
+                bound.append(moment)
     if "unionid" in names:
         unionids = list(map(dict.get, rows, repeat("unionid")))
         if not set(map(type, unionids)) <= _TEXT:
             return None
-        if not _texts_storable([u for u in unionids if u is not None]):
+        present = [u for u in unionids if u is not None]
+        if not _texts_storable(present):
             return None
+        if present:
+            lead.append("unionid")
+            bound.append(unionids)
     tags: list[frozenset[str] | None] = [None] * count
     if "tags" in names:
         checked = _tags(list(map(dict.get, rows, repeat("tags"))))
         if checked is None:
             return None
         tags = checked
+    if any(t is not None for t in tags):
+        # With JSON arrays, ``tags IS NOT NULL`` says the row replaces its tags.
+        lead.append("tags" if json_tags else "has_tags")
+        bound.append(tag_lists(tags) if json_tags else [t is not None for t in tags])
     typed: list[SqlColumn] = []
-    columns: list[list[Any]] = []
     for name in attributes:
         values = list(map(dict.get, rows, repeat(name)))
         kind = schema.kinds[name]
@@ -178,21 +182,12 @@ def bulk_rows(
             return None
         if any(v is not None for v in values):
             typed.append(every[name])
-            columns.append(column)
+            lead.append(every[name].column)
+            bound.append(column)
     # Streamed, not listed: a tuple the driver has bound is freed at once, so a big batch
     # never holds a second copy of itself for the garbage collector to walk.
-    follower_rows = zip(
-        range(1, count + 1),
-        [t is not None for t in tags],
-        tag_lists(tags) if json_tags else repeat(None, count),
-        openids,
-        moments[0],
-        unionids,
-        moments[1],
-        *columns,
-        strict=True,
-    )
+    follower_rows = zip(*bound, strict=True)
     tag_rows: Iterable[tuple[str, str]] = ()
     if not json_tags:
         tag_rows = ((o, t) for o, ts in zip(openids, tags, strict=True) if ts for t in ts)
-    return BulkRows(typed, follower_rows, tag_rows)
+    return BulkRows(typed, lead, follower_rows, tag_rows)

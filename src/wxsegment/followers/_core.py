@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Final
 
 from wxsegment._model import AttributeValue
-from wxsegment.followers._bulk import LEAD, BulkRows
+from wxsegment.followers._bulk import BulkRows
 from wxsegment.followers._codec import (
     Param,
     column_value,
@@ -291,15 +291,17 @@ class SqlCore:
         *,
         replace: bool,
         known_only: bool,
-        lead: Sequence[str] = _LEAD,
+        loaded: Sequence[str] | None = None,
     ) -> ImportReport:
+        """Fill the load tables and merge them; ``loaded`` names the columns rows fill
+        (by default `_LEAD` then the typed columns)."""
         columns = [c.column for c in typed]
         for statement in self._load_ddl([(c.column, self._column_types[c.kind]) for c in typed]):
             cursor.execute(statement)
         self._load(
             cursor,
             "wxs_load_f",
-            [*lead, *columns],
+            [*_LEAD, *columns] if loaded is None else loaded,
             follower_rows,
         )
         self._load(
@@ -328,7 +330,7 @@ class SqlCore:
             [],
             replace=False,
             known_only=False,
-            lead=LEAD,
+            loaded=bulk.columns,
         )
 
     def _merge(
@@ -367,7 +369,9 @@ class SqlCore:
 
         fields = ["subscribe_time", "unionid", "last_interaction_at", *(f'"{c}"' for c in columns)]
         inserted, updated = self._merge_followers(cursor, fields, unset, replace=replace)
-        cursor.execute(f"DELETE FROM {t} WHERE openid {self._among_loaded('has_tags')}")
+        # A row replaces its tags when it says so or brings them as a JSON array.
+        replaced = "has_tags OR tags IS NOT NULL"
+        cursor.execute(f"DELETE FROM {t} WHERE openid {self._among_loaded(replaced)}")
         if self._tags_as_json:
             cursor.execute(
                 f"INSERT INTO {t} (openid, tag) SELECT l.openid, j.value "
