@@ -95,9 +95,12 @@ def typed_columns(schema: AttributeSchema) -> dict[str, SqlColumn]:
 
 
 def column_value(value: AttributeValue | None, exact: bool) -> Param:
-    """An attribute as its typed column holds it (``None``: missing)."""
-    if value is None or isinstance(value, (str, bool)):
+    """An attribute as its typed column holds it (``None``: missing; booleans as 0 or 1)."""
+    if value is None or isinstance(value, str):
         return value
+    if isinstance(value, bool):
+        # An int binds directly; the sqlite3 module adapts a bool through a protocol lookup.
+        return int(value)
     if isinstance(value, datetime):
         return micros(value)
     return Decimal(value) if exact else value

@@ -269,6 +269,9 @@ class SqlCore:
                     if name not in every
                 )
         unset = [c.column for name, c in every.items() if name not in typed] if replace else []
+        loaded, follower_rows = _set_columns(
+            [*_LEAD, *(c.column for c in typed.values())], follower_rows, as_json
+        )
         return self._load_and_merge(
             cursor,
             list(typed.values()),
@@ -278,6 +281,7 @@ class SqlCore:
             unset,
             replace=replace,
             known_only=known_only,
+            loaded=loaded,
         )
 
     def _load_and_merge(
@@ -427,6 +431,30 @@ class SqlCore:
             self._sql(f"INSERT INTO {self._t('wxs_changes')} (openid) VALUES (?)"),
             [(o,) for o in openids],
         )
+
+
+def _set_columns(
+    names: list[str], rows: list[tuple[Param, ...]], as_json: bool
+) -> tuple[list[str], list[tuple[Param, ...]]]:
+    """The load columns some row sets, and the rows cut down to them.
+
+    An unbound load column reads as NULL, exactly what binding ``None`` in every row gives,
+    and the ``sqlite3`` module binds each ``None`` only after a protocol lookup. With tags as
+    JSON arrays ``has_tags`` is implied by ``tags IS NOT NULL`` and is left out too.
+    """
+    if not rows:
+        return names, rows
+    columns = list(zip(*rows, strict=True))
+    kept = [
+        i
+        for i, (name, column) in enumerate(zip(names, columns, strict=True))
+        if name in ("row_no", "openid")
+        or (name == "has_tags" and not as_json and any(column))
+        or (name != "has_tags" and any(v is not None for v in column))
+    ]
+    if len(kept) == len(names):
+        return names, rows
+    return [names[i] for i in kept], list(zip(*(columns[i] for i in kept), strict=True))
 
 
 def openid_list(openids: Iterable[str]) -> list[str]:
