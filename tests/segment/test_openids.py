@@ -153,3 +153,14 @@ def test_wechat_like_openids_are_packed() -> None:
     assert table._packed >= 4
     assert table.nbytes() < 18 * len(openids) + 64
     check(table, openids[::-1])
+
+
+@given(st.lists(B64, min_size=1, max_size=20), st.integers(4, 9))
+def test_one_key_packs_as_the_array_does(texts: list[str], width: int) -> None:
+    keys = np.array([(text * 9)[:width].encode() for text in texts], dtype=f"S{width}")
+    packed = openids_module._pack(keys)
+    for key, row in zip(keys.tolist(), packed.tolist(), strict=True):
+        assert openids_module._pack_one(key, width) == row.ljust(packed.dtype.itemsize, b"\0")
+        assert openids_module._unpack_one(row, width) == key
+    assert openids_module._pack_one(b"ab.d", 4) is None
+    assert openids_module._pack_one(b"abc", 4) is None

@@ -301,19 +301,29 @@ class _Slice:
         for name, (values, _) in parsed.items():
             columns[name].add_parsed(values, masks.get(columns[name].sql), self.count)
         for name, values in zip(
-            by_rows, self._rows([columns[n].sql for n in by_rows]), strict=True
+            by_rows,
+            self._rows(
+                [columns[n].sql for n in by_rows],
+                floats=all(columns[n].kind == "float" for n in by_rows),
+            ),
+            strict=True,
         ):
             columns[name].add_values(values)
 
-    def _rows(self, sql: list[str]) -> list[Any]:
-        """The slice's values of each expression in ``sql``, as object arrays."""
+    def _rows(self, sql: list[str], *, floats: bool = False) -> list[Any]:
+        """The slice's values of each expression in ``sql``, as object arrays.
+
+        ``floats``: all of them are float columns, read straight into float64 (None is NaN)
+        without an object array between.
+        """
         if not sql:
             return []
         self.cursor.execute(
             f"SELECT {', '.join(sql)} FROM {self.table} WHERE rowid >= ? AND rowid < ?",
             self.bounds,
         )
-        table = np.array(self.cursor.fetchall(), dtype=object).reshape(-1, len(sql))
+        dtype = np.float64 if floats else object
+        table = np.array(self.cursor.fetchall(), dtype=dtype).reshape(-1, len(sql))
         return [table[:, at] for at in range(len(sql))]
 
     def _presence(self, sql: list[str]) -> dict[str, Any]:

@@ -152,6 +152,35 @@ def _unpack(packed: Any, width: int) -> Any:
     return keys.view(f"S{width}").ravel()
 
 
+#: `_CODES` as a list, for one key at a time in plain Python (cheaper than numpy's calls).
+_CODE_LIST: Final = _CODES.tolist()
+
+
+def _pack_one(key: bytes, width: int) -> bytes | None:
+    """One key as `_pack` would pack it, or None if it is not packable at ``width``."""
+    if len(key) != width:
+        return None
+    value = 0
+    for byte in key:
+        code = _CODE_LIST[byte]
+        if code == 255:
+            return None
+        value = value << 6 | code
+    size = -(-6 * width // 8)
+    return (value << (8 * size - 6 * width)).to_bytes(size, "big")
+
+
+def _unpack_one(packed: bytes, width: int) -> bytes:
+    """One row `_pack` made (given without numpy's trailing NULs), as its ``width`` bytes."""
+    size = -(-6 * width // 8)
+    value = int.from_bytes(packed.ljust(size, b"\x00"), "big") >> (8 * size - 6 * width)
+    characters = bytearray(width)
+    for at in range(width - 1, -1, -1):
+        characters[at] = _ALPHABET[value & 0x3F]
+        value >>= 6
+    return bytes(characters)
+
+
 class OpenidTable:
     """Openids by row: a fixed-width sorted (or permuted) base, then a tail of later rows."""
 
@@ -303,7 +332,9 @@ class OpenidTable:
         """The openid of ``row``."""
         first = self._base.shape[0]
         if row < first:
-            key = bytes(self._plain(np.array([row]))[0])
+            key = bytes(self._base[row])
+            if self._packed:
+                key = _unpack_one(key, self._packed)
             return (self._prefix + key).decode(ENCODING, ERRORS)
         at = row - first
         offsets = self._offsets
@@ -327,12 +358,11 @@ class OpenidTable:
         searchable = bool(base.shape[0]) and whole.startswith(self._prefix)
         searchable = searchable and not whole.endswith(b"\x00")
         if searchable and self._packed:
-            fits = len(key) == self._packed
-            packed = _pack(np.array([key], dtype=f"S{self._packed}")) if fits else None
+            packed = _pack_one(key, self._packed)
             searchable = packed is not None
             if packed is not None:
                 # As numpy reads every S row: without trailing NULs (rows compare the same).
-                key = bytes(packed[0])
+                key = packed.rstrip(b"\x00")
         if searchable and len(key) <= base.dtype.itemsize:
             order = self._order
             start = int(np.searchsorted(base, key, side="left", sorter=order))
