@@ -256,17 +256,14 @@ def _concatenated_members(store: SqlFollowerStore, cursor: Any, name: str, np: A
     """
     if store._dialect is not Dialect.SQLITE:
         return None
+    from wxsegment.followers._sqlite_columns import fixed_width
+
     cursor.execute(
-        "SELECT COUNT(*), MIN(LENGTH(openid)), MAX(LENGTH(openid)), group_concat(openid, '') "
-        f"FROM {store._tags} WHERE tag = ?",
+        f"SELECT COUNT(*), group_concat(openid, char(0)) FROM {store._tags} WHERE tag = ?",
         (name,),
     )
-    members, shortest, longest, text = cursor.fetchone()
-    if not members or shortest != longest or not text.isascii():
-        return None
-    if len(text) != members * longest:  # pragma: no cover - equal widths add up
-        return None
-    return np.frombuffer(text.encode("ascii"), dtype=f"S{longest}")
+    members, text = cursor.fetchone()
+    return fixed_width(text, members) if members else None
 
 
 def _loose(

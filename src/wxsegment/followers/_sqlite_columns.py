@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import numpy as np
 
-__all__ = ["read_followers"]
+__all__ = ["fixed_width", "read_followers"]
 
 _NAT: Final = -(2**63)
 #: Rowids per slice: big enough that a statement per slice costs nothing per follower, small
@@ -263,7 +263,7 @@ class _Slice:
         self.cursor, self.table, self.bounds = cursor, table, bounds
         self.count, keys, times = result[:3]
         self.result = result
-        self.keys = _fixed_width(keys, self.count) if self.count else None
+        self.keys = fixed_width(keys, self.count) if self.count else None
         self.times = _integers(times, self.count) if self.count else None
         self.fetched: Any = None
         self.fetched_sql: list[str] = []
@@ -341,7 +341,7 @@ class _Slice:
         }
 
 
-def _fixed_width(joined: str, count: int) -> Any:
+def fixed_width(joined: str, count: int) -> Any:
     """NUL-separated ASCII openids of one width as an ``S`` array, or None if they are not.
 
     No openid holds a NUL, so NULs at every ``width + 1``-th place are exactly the separators.
