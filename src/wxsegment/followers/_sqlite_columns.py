@@ -42,9 +42,10 @@ class _Column:
         self.lookup: dict[Any, int] = {None: -1}
         self.strings: list[str | None] = []
         self.filled = False
-        #: Whether slices concatenate this column's values (once some slice held one: a
-        #: never-set column costs each slice only its count).
+        #: Whether slices concatenate this column's values (once some slice held one).
         self.active = False
+        #: Whether slices count this column's values on their own (float columns always).
+        self.counted = kind == "float"
 
     # -- a slice read as text ----------------------------------------------------------------
 
@@ -240,18 +241,27 @@ def read_followers(
 
 
 def _slice_statement(table: str, columns: dict[str, _Column]) -> str:
-    """One aggregate over a rowid slice: count, openids, subscribe times, then per column."""
-    parts = [
-        "COUNT(*)",
-        "group_concat(openid, char(0))",
-        "group_concat(subscribe_time)",
-    ]
+    """One aggregate over a rowid slice: openids, subscribe times, then the optional columns.
+
+    Columns no slice has held a value of yet share one ``COUNT(coalesce(...))``: a never-set
+    column (most WeChat profile ones in a CRM-fed store) then costs each row one test.
+    """
+    parts = ["group_concat(openid, char(0))", "group_concat(subscribe_time)"]
     for column in columns.values():
-        parts.append(f"COUNT({column.sql})")
+        if column.counted:
+            parts.append(f"COUNT({column.sql})")
         if column.active:
             separator = ", char(0)" if column.kind in ("str", "strings") else ""
             parts.append(f"group_concat({column.sql}{separator})")
+    parts.append(_any_of([column.sql for column in columns.values() if not column.counted]))
     return f"SELECT {', '.join(parts)} FROM {table} WHERE rowid >= ? AND rowid < ?"
+
+
+def _any_of(sql: list[str]) -> str:
+    """How many rows hold a value in any of ``sql``."""
+    if not sql:
+        return "0"
+    return f"COUNT({sql[0]})" if len(sql) == 1 else f"COUNT(coalesce({', '.join(sql)}))"
 
 
 class _Slice:
@@ -261,12 +271,12 @@ class _Slice:
         self, cursor: Any, table: str, bounds: tuple[int, int], result: Sequence[Any]
     ) -> None:
         self.cursor, self.table, self.bounds = cursor, table, bounds
-        self.count, keys, times = result[:3]
+        keys, times = result[:2]
+        # Openids are never NULL and never hold a NUL: the separators count the rows.
+        self.count = 0 if keys is None else keys.count(_SEP) + 1
         self.result = result
         self.keys = fixed_width(keys, self.count) if self.count else None
         self.times = _integers(times, self.count) if self.count else None
-        self.fetched: Any = None
-        self.fetched_sql: list[str] = []
 
     def openids(self, encode: Callable[[Sequence[str]], Any]) -> Any:
         if self.keys is not None:
@@ -280,22 +290,33 @@ class _Slice:
 
     def columns(self, columns: dict[str, _Column]) -> None:
         """Add this slice's part to each optional column."""
-        at = 3
+        at = 2
         parsed: dict[str, Any] = {}
         by_rows: list[str] = []
+        counts: dict[str, int] = {}
         for name, column in columns.items():
-            filled = int(self.result[at])
-            joined = self.result[at + 1] if column.active else None
-            at += 2 if column.active else 1
-            if not filled:
+            if column.counted:
+                counts[name] = int(self.result[at])
+                at += 1
+            joined = self.result[at] if column.active else None
+            at += column.active
+            if column.counted and counts[name]:
+                values = None if joined is None else column.parse(joined, counts[name])
+                if values is None:
+                    by_rows.append(name)
+                else:
+                    parsed[name] = (values, counts[name])
+        uncounted = [name for name, column in columns.items() if not column.counted]
+        if int(self.result[at]):
+            counts.update(self._counts(uncounted, columns))
+            by_rows += [name for name in uncounted if counts[name]]
+        for name, column in columns.items():
+            if not counts.get(name, 0):
                 column.add_empty(self.count)
-                continue
-            values = None if joined is None else column.parse(joined, filled)
-            if values is None:
-                by_rows.append(name)
-                column.active = column.kind != "float"
-            else:
-                parsed[name] = (values, filled)
+        for name in by_rows:
+            # Concatenated from the next slice on (floats are always read as rows).
+            columns[name].counted = True
+            columns[name].active = columns[name].kind != "float"
         gappy = [columns[name].sql for name, (_, filled) in parsed.items() if filled < self.count]
         masks = self._presence(gappy)
         for name, (values, _) in parsed.items():
@@ -309,6 +330,14 @@ class _Slice:
             strict=True,
         ):
             columns[name].add_values(values)
+
+    def _counts(self, names: list[str], columns: dict[str, _Column]) -> dict[str, int]:
+        """Each column's count of values in the slice, for columns not counted one by one."""
+        counts = ", ".join(f"COUNT({columns[name].sql})" for name in names)
+        self.cursor.execute(
+            f"SELECT {counts} FROM {self.table} WHERE rowid >= ? AND rowid < ?", self.bounds
+        )
+        return dict(zip(names, map(int, self.cursor.fetchone()), strict=True))
 
     def _rows(self, sql: list[str], *, floats: bool = False) -> list[Any]:
         """The slice's values of each expression in ``sql``, as object arrays.

@@ -40,7 +40,7 @@ _CODES: Final = np.full(256, 255, dtype=np.uint8)
 _CODES[np.frombuffer(_ALPHABET, dtype=np.uint8)] = np.arange(64, dtype=np.uint8)
 _CHARACTERS: Final = np.frombuffer(_ALPHABET, dtype=np.uint8)
 #: Rows packed or unpacked per numpy pass, bounding the temporary arrays.
-_PACK_ROWS: Final = 1 << 20
+_PACK_ROWS: Final = 1 << 18
 
 
 def _fits(keys: Sequence[bytes], width: int) -> bool:
