@@ -1,8 +1,9 @@
 """Building a `SegmentIndex` straight from the store's tables, in chunks of numpy columns.
 
-No `Follower` and no per-follower dict is made: the followers table is read once, in openid
-order and only for the columns some row fills, ``fetchmany`` at a time into numpy arrays; the
-openids stay UTF-8 bytes in one fixed-width array, which the index keeps as its openid table.
+No `Follower` and no per-follower dict is made: the followers table is read once, on SQLite a
+column at a time by rowid slices (``_sqlite_columns``), elsewhere in openid order and only for
+the columns some row fills, ``fetchmany`` at a time into numpy arrays; the openids stay UTF-8
+bytes in one fixed-width array, which the index keeps as its openid table.
 Each tag's members come from the tags table's ``(tag, openid)`` index and find their rows by
 binary search in that array. Automatic garbage collection is paused meanwhile: the build
 makes no cycles, and the collector would otherwise rescan the chunks again and again.

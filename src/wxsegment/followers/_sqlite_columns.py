@@ -3,10 +3,10 @@
 One aggregate statement per slice of rowids returns each column as one string
 (``group_concat``) that numpy parses in C, so most values never become Python objects and
 no pass over the table is spent finding which columns hold anything (each slice counts its
-own). What text cannot carry exactly is read as rows, as the generic reader does: REAL values
-(SQLite's text of a double is not always one that reads back as the same double), and in a
-slice where a check fails, the column concerned (an openid of another width or not ASCII, a
-separator inside a text value, a non-integer in an integer column). Both ways give the same
+own). What text cannot carry exactly is read as rows, as the generic reader does: float
+columns (SQLite's text of a double is not guaranteed to read back as the same double), and,
+in a slice where a check fails, the column concerned (openids of several widths or not ASCII,
+a non-integer in an integer column, a boolean other than 0 or 1). Both ways give the same
 typed parts, so the index is the same whichever way a slice was read.
 """
 
@@ -26,6 +26,14 @@ _NAT: Final = -(2**63)
 _SLICE: Final = 1 << 15
 #: Ints up to this magnitude are exact as float64, so an int column with gaps can be a float one.
 _EXACT: Final = 1 << 53
+#: The array type of each kind's parts (categories as int32 codes, -1 for missing).
+_DTYPES: Final = {
+    "float": np.float64,
+    "datetime": np.int64,
+    "bool": np.int8,
+    "str": np.int32,
+    "int": np.int64,
+}
 #: Between the text values of a slice: no stored text holds a NUL, so splitting is exact.
 _SEP: Final = "\x00"
 
@@ -81,7 +89,7 @@ class _Column:
             self.strings.extend([None] * count)
             return
         filler = {"float": np.nan, "datetime": _NAT, "bool": -1, "str": -1, "int": 0}
-        dtype = _dtypes()[self.kind]
+        dtype = _DTYPES[self.kind]
         self.values.append(np.full(count, filler[self.kind], dtype=dtype))
         self.missing.append(np.ones(count, dtype=bool))
 
@@ -193,16 +201,6 @@ class _Column:
         renumber[-1] = -1
         codes = renumber[np.concatenate(self.values)]
         return codes, [seen[i] for i in order]
-
-
-def _dtypes() -> dict[str, Any]:
-    return {
-        "float": np.float64,
-        "datetime": np.int64,
-        "bool": np.int8,
-        "str": np.int32,
-        "int": np.int64,
-    }
 
 
 def read_followers(
