@@ -7,18 +7,22 @@ hand-write); then counts a segment with ``store.count`` (in the database) beside
 ``SegmentIndex.count`` on ``store.index()``, and times the index build.
 
     PYTHONPATH=src python benchmarks/followers_store.py [--rows 1000000] [--postgres DSN]
-        [--dir /tmp] [--skip-sqlite]
+        [--dir /tmp] [--skip-sqlite] [--openids sequential|random]
 
 ``--index-only --reuse PATH`` times only ``store.index()`` (through ``IndexedStore``) and one
 ``refresh()`` after ``--changed`` followers were rewritten, on the SQLite store at PATH: filled
 with ``--rows`` rows on the first run (in batches, so 10M rows fit in memory) and kept for the
 next runs. Peak RSS is the whole process's; run the first, filling run apart from the timed one.
+``--openids random`` makes WeChat-like openids (28 base64url characters sharing only the first
+6) instead of ``o`` and 27 digits; a reused file keeps the openids it was filled with.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import gc
+import hashlib
 import os
 import random
 import resource
@@ -45,10 +49,25 @@ SEGMENT = (
 )
 
 
+#: How openids look: ``sequential`` (``o`` and 27 digits, sharing 21 leading bytes) or
+#: ``random`` (WeChat-like: 28 base64url characters sharing only the account's first 6).
+OPENIDS = ["sequential"]
+#: The first characters every random openid of the benchmark's account starts with.
+ACCOUNT = "oX3a_Q"
+
+
+def openid_of(i: int) -> str:
+    """Openid number ``i`` in the shape `OPENIDS` names; the same ``i`` always gives the same."""
+    if OPENIDS[0] == "sequential":
+        return f"o{i:027d}"
+    digest = hashlib.blake2b(i.to_bytes(8, "little"), digest_size=17).digest()
+    return ACCOUNT + base64.urlsafe_b64encode(digest).decode("ascii")[:22]
+
+
 def row(i: int, pick: random.Random) -> dict[str, Any]:
     """Synthetic CRM row number ``i``, drawn from ``pick``."""
     return {
-        "openid": f"o{i:027d}",
+        "openid": openid_of(i),
         "subscribe_time": NOW - timedelta(seconds=pick.randrange(0, 3 * 365 * 86400)),
         "city": pick.choice(CITIES),
         "spend": round(pick.uniform(0, 500), 2),
@@ -338,7 +357,9 @@ def main() -> None:
     parser.add_argument("--index-only", action="store_true")
     parser.add_argument("--reuse", help="SQLite file to fill once and reuse (--index-only)")
     parser.add_argument("--changed", type=int, default=10_000)
+    parser.add_argument("--openids", choices=["sequential", "random"], default="sequential")
     args = parser.parse_args()
+    OPENIDS[0] = args.openids
     if args.index_only:
         path = args.reuse or os.path.join(args.dir, f"wxsegment-bench-{args.rows}.sqlite3")
         bench_index(path, args.rows, args.batch, args.changed)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.followers.conftest import StoreFactory
 from tests.followers.test_conformance import NOW, STORE_SETTINGS, reset
 from wxsegment import Follower
-from wxsegment.segment import Segment, attr, tag
+from wxsegment.followers import _sqlite_columns
+from wxsegment.segment import Segment, SegmentIndex, attr, tag
 
 KINDS = {"level": "int", "flag": "bool", "city": "str", "seen": "datetime", "spend": "float"}
 EXTREMES = [2**53 + 1, -(2**60), -(2**63), 2**63 - 1]
@@ -73,3 +77,110 @@ def test_typed_columns_with_gaps_and_huge_ints_agree_with_sql(
         expected = store.select(audience, now=NOW)
         # Rows in openid order, whatever order the followers went in.
         assert index.evaluate(audience, now=NOW).openids() == expected
+
+
+# -- the bulk read equals a build from the stored followers ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
+    """A monkeypatch that hypothesis examples may share (undone after the module)."""
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+#: Base64url openids of one width (the packed, text-read path) or any text without NUL:
+#: commas, separators, other widths and non-ASCII send a slice through rows.
+B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=5)
+OPENIDS = st.one_of(
+    st.text(st.sampled_from(B64), min_size=8, max_size=8).map(lambda s: "oAcct_" + s),
+    TEXT.map(lambda s: "o" + s),
+    st.sampled_from(["o,1", "o\x1f2", "o 3", "o账号", "o\t5", "o6,,"]),
+)
+FLOATS = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([-0.0, 0.0, 5e-324, -2.2250738585072014e-308, 1e308, -1e308, 0.1, 1e16]),
+)
+RANDOM_KINDS = {
+    "level": "int",
+    "flag": "bool",
+    "city": "str",
+    "seen": "datetime",
+    "spend": "float",
+    "note": "str",
+}
+
+
+def _audiences(followers: list[Follower]) -> list[Segment]:
+    """Segments that tell any difference in a stored value apart: equality on each value."""
+    found: list[Segment] = [tag("t"), tag("u"), attr("unionid").exists()]
+    for name in RANDOM_KINDS:
+        found += [attr(name).exists(), ~attr(name).exists()]
+    for follower in followers:
+        for name, value in follower.attributes.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                found += [attr(name) == value, attr(name) < value]
+            else:
+                found.append(attr(name) == value)
+        if follower.unionid is not None:
+            found.append(attr("unionid") == follower.unionid)
+        found.append(attr("subscribe_time") <= follower.subscribe_time)
+    return found
+
+
+@STORE_SETTINGS
+@given(
+    rows=st.lists(
+        st.tuples(
+            OPENIDS,
+            st.none() | st.integers(-(2**63), 2**63 - 1) | st.integers(-3, 3),
+            st.none() | st.booleans(),
+            st.none() | TEXT,
+            st.none() | st.integers(0, 10**6),
+            st.none() | FLOATS,
+            st.none() | TEXT,
+            st.none() | st.sampled_from(["u,1", "u\x1f", "", "uu"]),
+            st.integers(0, 3),
+        ),
+        max_size=14,
+        unique_by=lambda row: row[0],
+    ),
+    slice_=st.sampled_from([1, 3, 1 << 15]),
+)
+def test_bulk_read_equals_a_build_from_stored_followers(
+    make_store: StoreFactory,
+    rows: list[tuple[Any, ...]],
+    slice_: int,
+    monkeypatch_module: Any,
+) -> None:
+    """Random values (NULLs, extreme floats, any text, openids off the packable alphabet)."""
+    monkeypatch_module.setattr(_sqlite_columns, "_SLICE", slice_)
+    store = make_store(attributes=RANDOM_KINDS)
+    reset(store)
+    followers = []
+    for openid, level, flag, city, seconds, spend, note, unionid, tags in rows:
+        values = {"level": level, "flag": flag, "city": city, "spend": spend, "note": note}
+        if seconds is not None:
+            values["seen"] = NOW - timedelta(seconds=seconds, microseconds=seconds)
+        present = {name: value for name, value in values.items() if value is not None}
+        tagged = [{"t"}, {"u"}, {"t", "u"}, set()][tags]
+        followers.append(
+            Follower(
+                openid, NOW - timedelta(days=tags), tags=tagged, attributes=present, unionid=unionid
+            )
+        )
+    store.upsert(followers)
+    # Some rows deleted and written again: gaps in the rowids, rows out of openid order.
+    store.delete([follower.openid for follower in followers[::3]])
+    store.upsert(followers[::3])
+    stored = store.followers(store.openids())
+    expected = SegmentIndex.build(stored.values())
+    index = store.index()
+    everyone = attr("subscribe_time").exists()
+    assert sorted(index.evaluate(everyone, now=NOW).openids()) == sorted(stored)
+    assert len(index) == len(expected) == len(stored)
+    for audience in _audiences(list(stored.values())):
+        # Sorted: on PostgreSQL rows keep the database's collation, a build sorts by bytes.
+        got = sorted(index.evaluate(audience, now=NOW).openids())
+        assert got == sorted(expected.evaluate(audience, now=NOW).openids()), audience

@@ -18,8 +18,20 @@ from wxsegment.testing.strategies import DEFAULT_NOW
 TEXT = st.text(min_size=1, max_size=6)
 #: Openids WeChat-like (one width, a shared start), arbitrary Unicode (NUL and lone
 #: surrogates too), or sharing a long start that later rows do not (the shared part shrinks).
+#: Random WeChat-like openids: the packed base (6 bits a character) when all share one width.
+B64 = st.text(
+    st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+    min_size=4,
+    max_size=9,
+)
 OPENIDS = st.one_of(
     st.lists(st.from_regex(r"oAbC[a-f0-9]{3}", fullmatch=True), unique=True, max_size=30),
+    st.lists(B64.map(lambda text: "oX3a_Q" + text), unique=True, max_size=30),
+    st.lists(
+        st.text(st.sampled_from("-0_Azaz9"), min_size=5, max_size=5).map(lambda t: "o" + t),
+        unique=True,
+        max_size=30,
+    ),
     st.lists(TEXT, unique=True, max_size=30),
     st.lists(TEXT.map(lambda text: "账号-acct-" + text), unique=True, max_size=30),
 )
@@ -43,7 +55,7 @@ def check(table: OpenidTable, model: list[str]) -> None:
         assert sorted(table.rows_named(openid)) == expected
 
 
-@given(bulk=OPENIDS, later=st.lists(TEXT, max_size=25), sort=st.booleans())
+@given(bulk=OPENIDS, later=st.lists(TEXT | B64, max_size=25), sort=st.booleans())
 def test_table_agrees_with_a_list(bulk: list[str], later: list[str], sort: bool) -> None:
     """Bulk rows, then single rows (merged into the base along the way), then a save cycle."""
     if sort:
@@ -106,3 +118,49 @@ def test_bad_encoded_openids_are_refused(keys: object, error: type[Exception]) -
             openids=keys,  # type: ignore[arg-type]
             subscribe_time=np.zeros(2, dtype="datetime64[us]"),
         )
+
+
+@given(st.lists(B64, min_size=1, max_size=40), st.integers(4, 9))
+def test_packing_round_trips_and_keeps_the_order(texts: list[str], width: int) -> None:
+    """Packed rows read back exactly and compare, as bytes, as the openids do."""
+    keys = np.array([(text * 9)[:width].encode() for text in texts], dtype=f"S{width}")
+    packed = openids_module._pack(keys)
+    assert packed is not None
+    assert packed.dtype.itemsize == -(-6 * width // 8)
+    assert openids_module._unpack(packed, width).tolist() == keys.tolist()
+    assert np.argsort(packed, kind="stable").tolist() == np.argsort(keys, kind="stable").tolist()
+    assert (packed[:, None] == packed[None, :]).tolist() == (
+        keys[:, None] == keys[None, :]
+    ).tolist()
+
+
+def test_rows_outside_the_alphabet_or_shorter_are_not_packed() -> None:
+    assert openids_module._pack(np.array([b"abcd", b"ab.d"], dtype="S4")) is None
+    assert openids_module._pack(np.array([b"abcd", b"abc"], dtype="S4")) is None
+    assert openids_module._pack(np.array([b"abc"], dtype="S3")) is None
+    table = OpenidTable()
+    table.extend([f"oX3a_Q{n:08d}" for n in range(50)] + ["oX3a_Q0000000."])
+    table.seal()
+    assert table.rows_named("oX3a_Q0000000.") == [50]
+    assert table.openid(50) == "oX3a_Q0000000."
+
+
+def test_wechat_like_openids_are_packed() -> None:
+    openids = [f"oX3a_Q{n:022d}" for n in range(0, 5000, 7)]
+    table = OpenidTable()
+    table.extend(openids[::-1])
+    table.seal()
+    assert table._packed >= 4
+    assert table.nbytes() < 18 * len(openids) + 64
+    check(table, openids[::-1])
+
+
+@given(st.lists(B64, min_size=1, max_size=20), st.integers(4, 9))
+def test_one_key_packs_as_the_array_does(texts: list[str], width: int) -> None:
+    keys = np.array([(text * 9)[:width].encode() for text in texts], dtype=f"S{width}")
+    packed = openids_module._pack(keys)
+    for key, row in zip(keys.tolist(), packed.tolist(), strict=True):
+        assert openids_module._pack_one(key, width) == row.ljust(packed.dtype.itemsize, b"\0")
+        assert openids_module._unpack_one(row, width) == key
+    assert openids_module._pack_one(b"ab.d", 4) is None
+    assert openids_module._pack_one(b"abc", 4) is None

@@ -1,8 +1,9 @@
 """Building a `SegmentIndex` straight from the store's tables, in chunks of numpy columns.
 
-No `Follower` and no per-follower dict is made: the followers table is read once, in openid
-order and only for the columns some row fills, ``fetchmany`` at a time into numpy arrays; the
-openids stay UTF-8 bytes in one fixed-width array, which the index keeps as its openid table.
+No `Follower` and no per-follower dict is made: the followers table is read once, on SQLite a
+column at a time by rowid slices (``_sqlite_columns``), elsewhere in openid order and only for
+the columns some row fills, ``fetchmany`` at a time into numpy arrays; the openids stay UTF-8
+bytes in one fixed-width array, which the index keeps as its openid table.
 Each tag's members come from the tags table's ``(tag, openid)`` index and find their rows by
 binary search in that array. Automatic garbage collection is paused meanwhile: the build
 makes no cycles, and the collector would otherwise rescan the chunks again and again.
@@ -32,6 +33,8 @@ _STRETCH: Final = 1 << 14
 #: Ints up to this magnitude are exact as float64, so an int column with gaps can be a float one.
 _EXACT: Final = 1 << 53
 
+#: Reader kinds of ``_sqlite_columns`` by attribute kind (other kinds are categories).
+_SQLITE_KINDS: Final = {"float": "float", "datetime": "datetime", "int": "int", "bool": "bool"}
 #: One typed column being read: ``add`` takes a chunk's values, ``finish`` the whole column.
 _Reader = tuple[Callable[[Any], None], Callable[[], Any]]
 
@@ -52,52 +55,21 @@ def _build(store: SqlFollowerStore, cursor: Any, schema: AttributeSchema) -> Any
 
     from wxsegment.segment import SegmentIndex
 
-    f = store._followers
     typed = store._layout(schema).columns
     optional = {
         "unionid": "unionid",
         "last_interaction_at": "last_interaction_at",
         **{name: f'"{column.column}"' for name, column in typed.items()},
     }
-    # One pass counting in the database is cheaper than carrying never-set columns (most of
-    # the WeChat profile ones in a CRM-fed store) through every fetched row.
-    cursor.execute(f"SELECT {', '.join(f'COUNT({c})' for c in optional.values())} FROM {f}")
-    filled = [name for name, n in zip(optional, cursor.fetchone(), strict=True) if n]
-    readers: dict[str, _Reader] = {}
-    for name in filled:
-        if name == "unionid":
-            readers[name] = _strings()
-        elif name == "last_interaction_at":
-            readers[name] = _moments(np)
-        else:
-            readers[name] = _reader(schema.kinds[name], np)
-    selected = "".join(f", {optional[name]}" for name in filled)
+    if store._dialect is Dialect.SQLITE:
+        openids, stamps, columns_by_name = _sqlite_columns(store, cursor, schema, optional)
+    else:
+        openids, stamps, columns_by_name = _row_columns(store, cursor, schema, optional)
+    count = int(openids.shape[0])
     # SQLite's BINARY collation is byte order, numpy's too: reading in table order and sorting
     # here (nothing to do when rows went in in openid order) spares a row lookup per follower
-    # through the openid index. Other databases sort in their own collation, as before.
+    # through the openid index.
     in_table_order = store._dialect is Dialect.SQLITE
-    order_by = "" if in_table_order else " ORDER BY openid"
-    cursor.execute(f"SELECT openid, subscribe_time{selected} FROM {f}{order_by}")
-    keys: list[Any] = []
-    subscribed: list[Any] = []
-    adders = [readers[name][0] for name in filled]
-    while True:
-        rows = cursor.fetchmany(_CHUNK)
-        if not rows:
-            break
-        # One 2-d object array costs a third less than zip(*rows); its columns are views.
-        table = np.array(rows, dtype=object)
-        del rows
-        keys.append(_encoded(table[:, 0].tolist(), np))
-        subscribed.append(table[:, 1].astype(np.int64))
-        for at, add in enumerate(adders, 2):
-            add(table[:, at])
-        del table
-    openids: Any = np.concatenate(keys) if keys else np.empty(0, dtype="S1")
-    del keys
-    count = int(openids.shape[0])
-    stamps = np.concatenate(subscribed) if subscribed else np.empty(0, dtype=np.int64)
-    del subscribed
     shuffled = None
     if in_table_order and count > 1 and not bool(np.all(openids[1:] > openids[:-1])):
         shuffled = np.argsort(openids, kind="stable")
@@ -144,7 +116,9 @@ def _build(store: SqlFollowerStore, cursor: Any, schema: AttributeSchema) -> Any
         return found
 
     tags = _tag_rows(store, cursor, rows_of, np)
-    columns_by_name = {name: _permuted(readers[name][1](), shuffled) for name in filled}
+    columns_by_name = {
+        name: _permuted(column, shuffled) for name, column in columns_by_name.items()
+    }
     unionid = columns_by_name.pop("unionid", None)
     seen = columns_by_name.pop("last_interaction_at", None)
     attributes: dict[str, Any] = columns_by_name
@@ -157,6 +131,68 @@ def _build(store: SqlFollowerStore, cursor: Any, schema: AttributeSchema) -> Any
         unionid=unionid,
         last_interaction_at=seen,
     )
+
+
+def _sqlite_columns(
+    store: SqlFollowerStore, cursor: Any, schema: AttributeSchema, optional: dict[str, str]
+) -> tuple[Any, Any, dict[str, Any]]:
+    """On SQLite: the followers table read a column at a time (see ``_sqlite_columns``)."""
+    from wxsegment.followers._sqlite_columns import read_followers
+
+    kinds = {name: _SQLITE_KINDS.get(schema.kinds.get(name, ""), "str") for name in optional}
+    kinds.update({"unionid": "strings", "last_interaction_at": "datetime"})
+    return read_followers(cursor, store._followers, optional, kinds, _text_keys)
+
+
+def _text_keys(openids: Sequence[str]) -> Any:
+    import numpy as np
+
+    return _encoded(openids, np)
+
+
+def _row_columns(
+    store: SqlFollowerStore, cursor: Any, schema: AttributeSchema, optional: dict[str, str]
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Other databases: the filled columns of the followers table, ``fetchmany`` at a time."""
+    import numpy as np
+
+    f = store._followers
+    # One pass counting in the database is cheaper than carrying never-set columns (most of
+    # the WeChat profile ones in a CRM-fed store) through every fetched row.
+    cursor.execute(f"SELECT {', '.join(f'COUNT({c})' for c in optional.values())} FROM {f}")
+    filled = [name for name, n in zip(optional, cursor.fetchone(), strict=True) if n]
+    readers: dict[str, _Reader] = {}
+    for name in filled:
+        if name == "unionid":
+            readers[name] = _strings()
+        elif name == "last_interaction_at":
+            readers[name] = _moments(np)
+        else:
+            readers[name] = _reader(schema.kinds[name], np)
+    selected = "".join(f", {optional[name]}" for name in filled)
+    # The database sorts in its own collation; rows keep that order (see ``rows_of``).
+    cursor.execute(f"SELECT openid, subscribe_time{selected} FROM {f} ORDER BY openid")
+    keys: list[Any] = []
+    subscribed: list[Any] = []
+    adders = [readers[name][0] for name in filled]
+    while True:
+        rows = cursor.fetchmany(_CHUNK)
+        if not rows:
+            break
+        # One 2-d object array costs a third less than zip(*rows); its columns are views.
+        table = np.array(rows, dtype=object)
+        del rows
+        keys.append(_encoded(table[:, 0].tolist(), np))
+        subscribed.append(table[:, 1].astype(np.int64))
+        for at, add in enumerate(adders, 2):
+            add(table[:, at])
+        del table
+    openids: Any = np.concatenate(keys) if keys else np.empty(0, dtype="S1")
+    del keys
+    stamps = np.concatenate(subscribed) if subscribed else np.empty(0, dtype=np.int64)
+    del subscribed
+    columns = {name: readers[name][1]() for name in filled}
+    return openids, stamps, columns
 
 
 def _permuted(column: Any, order: Any) -> Any:
@@ -221,17 +257,14 @@ def _concatenated_members(store: SqlFollowerStore, cursor: Any, name: str, np: A
     """
     if store._dialect is not Dialect.SQLITE:
         return None
+    from wxsegment.followers._sqlite_columns import fixed_width
+
     cursor.execute(
-        "SELECT COUNT(*), MIN(LENGTH(openid)), MAX(LENGTH(openid)), group_concat(openid, '') "
-        f"FROM {store._tags} WHERE tag = ?",
+        f"SELECT COUNT(*), group_concat(openid, char(0)) FROM {store._tags} WHERE tag = ?",
         (name,),
     )
-    members, shortest, longest, text = cursor.fetchone()
-    if not members or shortest != longest or not text.isascii():
-        return None
-    if len(text) != members * longest:  # pragma: no cover - equal widths add up
-        return None
-    return np.frombuffer(text.encode("ascii"), dtype=f"S{longest}")
+    members, text = cursor.fetchone()
+    return fixed_width(text, members) if members else None
 
 
 def _loose(
