@@ -230,3 +230,13 @@ def test_the_intersect_path_cuts_a_widened_bin(monkeypatch: pytest.MonkeyPatch) 
     assert index.count(segment, now=NOW) == sum(1 for i in range(3000) if i % 97 >= 40.5)
     assert calls
     assert max(calls) <= _columns.FINE_BIN
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 300_000), max_size=30), max_size=30))
+def test_union_of_any_number_of_bitmaps(parts: list[list[int]]) -> None:
+    """Pairwise for a few bitmaps, all at once for many: the same set, and never an input."""
+    bitmaps = [BitMap(part) for part in parts]
+    merged = _columns.union(bitmaps)
+    assert merged == BitMap(row for part in parts for row in part)
+    assert all(merged is not bitmap for bitmap in bitmaps)

@@ -8,7 +8,9 @@ it. A value range is a rank range ``[i, j)``: the difference of the prefixes nea
 and ``j``, corrected by the bins between each boundary and its prefix (added or taken away)
 and two boundary slices of fewer than `FINE_BIN` rows, or the bins between ``i`` and ``j``
 when that is fewer. A range reaching the top of the column is thus the complement of the rows
-below it, and no range costs more than about one prefix spacing of bin unions.
+below it, and no range costs more than about one prefix spacing of bin unions. Inside a
+conjunction a range is instead widened to whole bins, intersected with the candidates and cut
+back by reading the values of the candidates in the widened bins (`RangeColumn.intersect`).
 
 Exactness: datetimes are stored as int64 microseconds since the epoch (the resolution of
 `datetime`, so exact). Numbers are stored as float64 when that is exact (every float, every int
@@ -68,7 +70,7 @@ FINE_PER_COARSE: Final = 128
 #: that its ranges too cost at most about half a spacing of bin unions per boundary, while the
 #: prefixes keep about the same share of the column's memory as at 10M rows (a quarter of its
 #: values' bytes). At 1M rows, spacing 128 (one prefix) gave 0.56 ms for a half-column range
-#: and 16 gave 0.14 ms, for 1.9 MiB of prefixes.
+#: and 16 gave 0.14 ms, for 2.0 MiB of prefixes.
 PREFIX_COUNT: Final = 16
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -106,7 +108,7 @@ def union(bitmaps: Iterable[Any]) -> Any:
     if len(parts) > _PAIRWISE_UNION_MAX:
         return BitMap.union(*parts)
     # A few sparse bitmaps (a range's boundary bins): pairwise ORs in a balanced tree took
-    # half the time of pyroaring's many-way union, which wins only from about 16 of them.
+    # up to half the time of pyroaring's many-way union, which was faster from 16 of them.
     while len(parts) > 1:
         paired = [left | right for left, right in zip(parts[::2], parts[1::2], strict=False)]
         if len(parts) % 2:
