@@ -167,17 +167,22 @@ def from_columns(population: Population) -> SegmentIndex:
     )
 
 
-def timed(function: Callable[[], Any], runs: int, warmup: int = 1) -> tuple[float, Any]:
-    """The median wall time in seconds of ``runs`` calls, and the last result."""
+def timed(function: Callable[[], Any], runs: int, warmup: int = 1) -> tuple[float, float, Any]:
+    """The median wall time and the median CPU time (all threads of the process) in seconds
+    of ``runs`` calls, and the last result. On a shared machine the CPU time is the figure
+    that compares between runs; polars and DuckDB may spend it on several cores at once."""
     result = None
     for _ in range(warmup):
         result = function()
     times = []
+    cpu = []
     for _ in range(runs):
         start = time.perf_counter()
+        start_cpu = time.process_time()
         result = function()
+        cpu.append(time.process_time() - start_cpu)
         times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+    return statistics.median(times), statistics.median(cpu), result
 
 
 def rss_bytes() -> int:
@@ -309,7 +314,7 @@ def main() -> None:
         f"peak RSS so far: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:.0f} MiB"
     )
 
-    results: dict[str, tuple[float, int]] = {}
+    results: dict[str, tuple[float, float, int]] = {}
     results["index count"] = timed(lambda: index.count(segment, now=NOW), args.runs, warmup=3)
     results["index evaluate"] = timed(
         lambda: len(index.evaluate(segment, now=NOW)), args.runs, warmup=1
@@ -348,13 +353,16 @@ def main() -> None:
             lambda: streamed.count(segment, now=NOW), args.runs, warmup=3
         )
 
-    counts = {result for _, result in results.values()}
+    counts = {result for _, _, result in results.values()}
     assert len(counts) == 1, f"evaluators disagree: {results}"
-    base = results["index count"][0]
-    print(f"\nmatching followers: {counts.pop():,}")
-    print(f"{'evaluator':<28}{'median':>12}{'vs index count':>18}")
-    for name, (seconds, _) in results.items():
-        print(f"{name:<28}{seconds * 1000:>10.2f} ms{seconds / base:>17.1f}x")
+    base, base_cpu, _ = results["index count"]
+    print(f"\nmatching followers: {counts.pop():,}  load: {os.getloadavg()[0]:.1f}")
+    print(f"{'evaluator':<28}{'median':>12}{'vs index count':>18}{'CPU':>12}{'CPU vs index':>16}")
+    for name, (seconds, cpu, _) in results.items():
+        print(
+            f"{name:<28}{seconds * 1000:>10.2f} ms{seconds / base:>17.1f}x"
+            f"{cpu * 1000:>10.2f} ms{cpu / max(base_cpu, 1e-9):>15.1f}x"
+        )
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:.0f} MiB")
 
 

@@ -3,9 +3,14 @@
 Rows are dense ``uint32`` ids. A `CategoricalColumn` keeps one roaring bitmap per distinct
 value (strings, bools). A `RangeColumn` (numbers, datetimes) keeps the value of every row in a
 numpy array plus the rows sorted by value, cut into fixed-size bins: each bin is a bitmap, and
-every `FINE_PER_COARSE` bins a *prefix* bitmap holds all rows ranked before it. A value range
-is a rank range ``[i, j)``; it costs one prefix difference, at most ``2 * FINE_PER_COARSE``
-bin unions and two boundary slices of fewer than `FINE_BIN` rows, whatever the range's size.
+at a few evenly spaced ranks (and at the end) a *prefix* bitmap holds all rows ranked before
+it. A value range is a rank range ``[i, j)``: the difference of the prefixes nearest to ``i``
+and ``j``, corrected by the bins between each boundary and its prefix (added or taken away)
+and two boundary slices of fewer than `FINE_BIN` rows, or the bins between ``i`` and ``j``
+when that is fewer. A range reaching the top of the column is thus the complement of the rows
+below it, and no range costs more than about one prefix spacing of bin unions. Inside a
+conjunction a range is instead widened to whole bins, intersected with the candidates and cut
+back by reading the values of the candidates in the widened bins (`RangeColumn.intersect`).
 
 Exactness: datetimes are stored as int64 microseconds since the epoch (the resolution of
 `datetime`, so exact). Numbers are stored as float64 when that is exact (every float, every int
@@ -16,6 +21,7 @@ that float64 cannot represent are turned into the adjacent float bounds.
 from __future__ import annotations
 
 import array
+import bisect
 import math
 import sys
 from collections.abc import Callable, Iterable
@@ -38,12 +44,14 @@ __all__ = [
     "EPOCH",
     "FINE_BIN",
     "FINE_PER_COARSE",
+    "PREFIX_COUNT",
     "CategoricalColumn",
     "Interval",
     "RangeColumn",
     "bitmap_of",
     "micros",
     "number_bounds",
+    "prefix_spacing",
     "rows_of",
     "union",
 ]
@@ -53,11 +61,17 @@ if array.array("I").itemsize != 4:  # pragma: no cover - no mainstream platform
 
 #: Rows per fine bin; a range query decodes at most two partial bins of this size.
 FINE_BIN: Final = 4096
-#: Fine bins per prefix bitmap; a range query unions at most twice this many fine bins.
-#: Prefix bitmaps are mostly dense (8 KiB per 65,536 rows whatever they hold): at 10M rows,
-#: 64 made them 45 MiB a column, 128 makes them 23 MiB for about the same range query time
-#: (both under 2.5 ms for any range of 10M random values).
+#: The widest spacing of prefix bitmaps, in fine bins. Prefix bitmaps are mostly dense (8 KiB
+#: per 65,536 rows whatever they hold): at 10M rows, 64 made them 45 MiB a column, 128 makes
+#: them 23 MiB for about the same range query time (both under 2.5 ms for any range of 10M
+#: random values).
 FINE_PER_COARSE: Final = 128
+#: Prefix bitmaps a column aims at: a smaller column spaces them closer (down to one bin), so
+#: that its ranges too cost at most about half a spacing of bin unions per boundary, while the
+#: prefixes keep about the same share of the column's memory as at 10M rows (a quarter of its
+#: values' bytes). At 1M rows, spacing 128 (one prefix) gave 0.56 ms for a half-column range
+#: and 16 gave 0.14 ms, for 2.0 MiB of prefixes.
+PREFIX_COUNT: Final = 16
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICRO: Final = timedelta(microseconds=1)
@@ -65,6 +79,11 @@ _INT_MIN: Final = int(np.iinfo(np.int64).min)
 _INT_MAX: Final = int(np.iinfo(np.int64).max)
 #: Marks "no datetime here" in an int64 value column; no datetime maps to it.
 DT_MISSING: Final = _INT_MIN
+#: Up to this many bitmaps, `union` ORs them pairwise instead of all at once.
+_PAIRWISE_UNION_MAX: Final = 12
+#: A difference of two prefix bitmaps costs about as much as a bin union of this fraction of
+#: the column's rows (their containers are mostly dense, so it walks the whole column).
+_PREFIX_DIFFERENCE_ROWS: Final = 64
 #: Boundary ranks a range column remembers before it starts over.
 _RANK_CACHE_SIZE: Final = 256
 
@@ -83,18 +102,33 @@ def union(bitmaps: Iterable[Any]) -> Any:
     if not parts:
         return BitMap()
     if len(parts) == 1:
-        return BitMap(parts[0])
-    return BitMap.union(*parts)
+        # A plain copy: pyroaring's default run optimisation scans every container again
+        # (ten times the copy for a dense one), and a union of several is not optimised either.
+        return BitMap(parts[0], optimize=False)
+    if len(parts) > _PAIRWISE_UNION_MAX:
+        return BitMap.union(*parts)
+    # A few sparse bitmaps (a range's boundary bins): pairwise ORs in a balanced tree took
+    # up to half the time of pyroaring's many-way union, which was faster from 16 of them.
+    while len(parts) > 1:
+        paired = [left | right for left, right in zip(parts[::2], parts[1::2], strict=False)]
+        if len(parts) % 2:
+            paired.append(parts[-1])
+        parts = paired
+    return parts[0]
 
 
-def bitmap_of(rows: Any) -> Any:
-    """A bitmap from a numpy array (or any iterable) of row ids."""
+def bitmap_of(rows: Any, *, optimize: bool = True) -> Any:
+    """A bitmap from a numpy array (or any iterable) of row ids.
+
+    ``optimize`` looks for runs of consecutive rows, which pays for a bitmap that is kept but
+    not for one a query uses once.
+    """
     if isinstance(rows, np.ndarray):
         # pyroaring loads a sorted array.array of C unsigned ints in bulk, several times faster
         # than it iterates a numpy array or an unsorted one.
         ordered = np.sort(np.asarray(rows, dtype=np.uint32))
-        return BitMap(array.array("I", ordered.tobytes()))
-    return BitMap(rows)
+        return BitMap(array.array("I", ordered.tobytes()), optimize=optimize)
+    return BitMap(rows, optimize=optimize)
 
 
 def rows_of(bitmap: Any) -> Any:
@@ -165,6 +199,7 @@ class RangeColumn:
         "kind",
         "marks",
         "prefix",
+        "prefix_ranks",
         "tail_blocks",
         "tail_rows",
     )
@@ -179,7 +214,10 @@ class RangeColumn:
         self.base_rows: Any = np.empty(0, dtype=np.uint32)
         self.marks: Any = np.empty(0, dtype=self.dtype)
         self.fine: list[Any] = []
+        #: ``prefix[k]`` holds the base rows ranked below ``prefix_ranks[k]``: ranks 0, one
+        #: spacing, two spacings ... and, last, every base row.
         self.prefix: list[Any] = [BitMap()]
+        self.prefix_ranks: list[int] = [0]
         self.tail_rows: list[int] = []
         #: Rows added in bulk since the last seal (only during a build, which seals them).
         self.tail_blocks: list[Any] = []
@@ -280,10 +318,20 @@ class RangeColumn:
         # One sort of every bin at once (rows by id within a bin), then bulk loads.
         bins = np.sort(rows[: count * FINE_BIN].reshape(count, FINE_BIN), axis=1)
         self.fine = [BitMap(array.array("I", part.tobytes())) for part in bins]
+        spacing = prefix_spacing(count)
         self.prefix = [BitMap()]
-        for start in range(0, count - FINE_PER_COARSE + 1, FINE_PER_COARSE):
-            block = union(self.fine[start : start + FINE_PER_COARSE])
+        self.prefix_ranks = [0]
+        for start in range(0, count - spacing + 1, spacing):
+            block = union(self.fine[start : start + spacing])
             self.prefix.append(self.prefix[-1] | block)
+            self.prefix_ranks.append((start + spacing) * FINE_BIN)
+        if self.prefix_ranks[-1] < rows.shape[0]:
+            # The whole base as the last prefix: a range reaching the top of the column is
+            # then its complement, the rows below it taken away.
+            rest = self.fine[self.prefix_ranks[-1] // FINE_BIN : count]
+            tail = bitmap_of(rows[count * FINE_BIN :])
+            self.prefix.append(BitMap.union(self.prefix[-1], tail, *rest))
+            self.prefix_ranks.append(rows.shape[0])
 
     def restore(self, base_rows: Any) -> None:
         """Rebuild the bins from loaded sorted rows (``by_row`` already set)."""
@@ -336,25 +384,164 @@ class RangeColumn:
         return total
 
     def _ranks(self, i: int, j: int) -> Any:
-        """The rows ranked in ``[i, j)`` of the sealed base, as a bitmap."""
-        if i >= j:
+        """The rows ranked in ``[i, j)`` of the sealed base, as a new bitmap."""
+        high, low, added, taken = self._rank_pieces(i, j)
+        if high is None:
+            return BitMap() if added is None else added
+        result = self.prefix[high] - self.prefix[low]
+        if added is not None:
+            result |= added
+        if taken is not None:
+            result -= taken
+        return result
+
+    def _ranks_within(self, candidates: Any, interval: Interval) -> Any:
+        """The rows of ``candidates`` whose value lies in ``interval`` among the sealed base.
+
+        The range is widened to whole bins, so that it is built from bin and prefix bitmaps
+        only, and cut down afterwards in the one or two bins it was widened into: only the
+        candidates there (about a bin's share of them) have their values read. Sorting the
+        boundary rows into a bitmap instead cost as much as the rest of the range.
+        """
+        wide_i, wide_j, widened = self._widened(interval)
+        if wide_i >= wide_j:
             return BitMap()
+        result = candidates & self._ranks(wide_i, wide_j)
+        for number in widened:
+            outside = self._outside(result & self.fine[number], interval)
+            if outside.size:
+                result -= BitMap(array.array("I", outside.tobytes()), optimize=False)
+        return result
+
+    def _widened(self, interval: Interval) -> tuple[int, int, set[int]]:
+        """The ranks of ``interval`` widened to whole bins, and the bins it was widened into."""
+        i, j = self._rank_range(interval)
+        if i >= j:
+            return i, i, set()
+        whole = len(self.fine) * FINE_BIN
+        # Rows past the last whole bin belong to no bin: a boundary there stays exact.
+        wide_i = i - i % FINE_BIN if i < whole else i
+        wide_j = min(j + (-j) % FINE_BIN, whole) if j <= whole else j
+        widened = set()
+        if wide_i < i:
+            widened.add(wide_i // FINE_BIN)
+        if j < wide_j:
+            widened.add(wide_j // FINE_BIN - 1)
+        return wide_i, wide_j, widened
+
+    def _outside(self, rows: Any, interval: Interval) -> Any:
+        """The rows of a bitmap of base rows whose value lies outside ``interval`` (numpy)."""
+        if not rows:
+            return np.empty(0, dtype=np.uint32)
+        found = rows_of(rows)
+        return found[~self._mask(self.by_row[found], interval)]
+
+    def count_within(
+        self, candidates: Any, intervals: list[Interval], huge_test: Callable[[int], bool]
+    ) -> int:
+        """How many of ``candidates`` `intersect` would keep, without building the result."""
+        if len(intervals) != 1:  # intervals of an `In` may overlap: count their union
+            return len(self.intersect(candidates, intervals, huge_test))
+        (interval,) = intervals
+        total = 0
+        for part in self._unsorted(intervals, huge_test):
+            total += int(candidates.intersection_cardinality(part))
+        wide_i, wide_j, widened = self._widened(interval)
+        if wide_i >= wide_j:
+            return total
+        total += int(candidates.intersection_cardinality(self._ranks(wide_i, wide_j)))
+        for number in widened:
+            total -= self._outside(candidates & self.fine[number], interval).size
+        return int(total)
+
+    def _rank_pieces(self, i: int, j: int) -> tuple[int | None, int, Any, Any]:
+        """Ranks ``[i, j)`` as ``prefix[high] - prefix[low] | added - taken``.
+
+        ``high`` is None when the bins between ``i`` and ``j`` are cheaper than any prefix:
+        then ``added`` alone holds the range. ``added`` and ``taken`` are None when empty.
+        """
+        if i >= j:
+            return None, 0, None, None
+        plan = self._prefix_plan(i, j)
+        if plan is None:
+            return None, 0, self._span_bitmap([(i, j)]), None
+        low, high = plan
+        lower, upper = self.prefix_ranks[low], self.prefix_ranks[high]
+        # [i, j) = [lower, upper) + the rows between a boundary and its prefix when the prefix
+        # lies outside the range - those between them when it lies inside; the plan keeps
+        # lower <= upper, so this is exact.
+        added = [(i, lower)] if i < lower else []
+        taken = [(lower, i)] if lower < i else []
+        if upper < j:
+            added.append((upper, j))
+        elif j < upper:
+            taken.append((j, upper))
+        return high, low, self._span_bitmap(added), self._span_bitmap(taken)
+
+    def _span_bitmap(self, spans: list[tuple[int, int]]) -> Any:
+        """The rows ranked in any of ``spans`` (each ``[i, j)``), or None when there are none."""
+        if not spans:
+            return None
         rows = self.base_rows
-        first = -(-i // FINE_BIN)
-        last = j // FINE_BIN
-        if first > last:
-            return bitmap_of(rows[i:j])
-        edges = np.concatenate([rows[i : first * FINE_BIN], rows[last * FINE_BIN : j]])
-        pieces: list[Any] = [bitmap_of(edges)]
-        low = -(-first // FINE_PER_COARSE)
-        high = last // FINE_PER_COARSE
-        if low < high:
-            pieces.append(self.prefix[high] - self.prefix[low])
-            pieces.extend(self.fine[first : low * FINE_PER_COARSE])
-            pieces.extend(self.fine[high * FINE_PER_COARSE : last])
-        else:
+        pieces: list[Any] = []
+        edges: list[Any] = []
+        for i, j in spans:
+            first = -(-i // FINE_BIN)
+            last = min(j // FINE_BIN, len(self.fine))
+            if first >= last:
+                edges.append(rows[i:j])
+                continue
+            edges.append(rows[i : first * FINE_BIN])
+            edges.append(rows[last * FINE_BIN : j])
             pieces.extend(self.fine[first:last])
+        boundary = np.concatenate(edges)
+        if boundary.size:
+            pieces.append(bitmap_of(boundary, optimize=False))
         return union(pieces)
+
+    def _prefix_plan(self, i: int, j: int) -> tuple[int, int] | None:
+        """The prefixes ``(low, high)`` to answer ``[i, j)`` by, or None to union its bins."""
+        best = _span_cost(i, j)
+        plan = None
+        # Each boundary's nearest prefix is under half a spacing away; the prefixes win when
+        # the rows between them and the boundaries, plus one pass over two mostly dense
+        # bitmaps, come to fewer than the range's own rows.
+        overhead = self.base_rows.shape[0] // _PREFIX_DIFFERENCE_ROWS
+        for low in self._nearest_prefixes(i):
+            for high in self._nearest_prefixes(j):
+                lower, upper = self.prefix_ranks[low], self.prefix_ranks[high]
+                if lower > upper:
+                    continue
+                cost = overhead + _span_cost(min(i, lower), max(i, lower))
+                cost += _span_cost(min(j, upper), max(j, upper))
+                if cost < best:
+                    best, plan = cost, (low, high)
+        return plan
+
+    def _nearest_prefixes(self, rank: int) -> tuple[int, ...]:
+        """The prefixes next to ``rank`` below and above it (one when it falls on one)."""
+        ranks = self.prefix_ranks
+        below = bisect.bisect_right(ranks, rank) - 1
+        if ranks[below] == rank or below + 1 == len(ranks):
+            return (below,)
+        return below, below + 1
+
+    def select_cost(self, intervals: list[Interval]) -> int:
+        """About how many rows `select` or `intersect` touches for ``intervals``."""
+        total = len(self.tail_rows) + len(self.huge)
+        for interval in intervals:
+            i, j = self._rank_range(interval)
+            if i >= j:
+                continue
+            plan = self._prefix_plan(i, j)
+            if plan is None:
+                total += _span_cost(i, j)
+                continue
+            total += self.base_rows.shape[0] // _PREFIX_DIFFERENCE_ROWS
+            for rank, prefix in zip((i, j), plan, strict=True):
+                other = self.prefix_ranks[prefix]
+                total += _span_cost(min(rank, other), max(rank, other))
+        return total
 
     def _mask(self, values: Any, interval: Interval) -> Any:
         lo, lo_incl, hi, hi_incl = interval
@@ -365,15 +552,31 @@ class RangeColumn:
     def select(self, intervals: list[Interval], huge_test: Callable[[int], bool]) -> Any:
         """The rows whose value lies in any of ``intervals`` (a new bitmap)."""
         pieces = [self._ranks(*self._rank_range(interval)) for interval in intervals]
+        pieces.extend(self._unsorted(intervals, huge_test))
+        return pieces[0] if len(pieces) == 1 else union(pieces)
+
+    def intersect(
+        self, candidates: Any, intervals: list[Interval], huge_test: Callable[[int], bool]
+    ) -> Any:
+        """The subset of ``candidates`` whose value lies in any of ``intervals`` (a new
+        bitmap), by bitmap operations on the candidates (see `filter` for reading values)."""
+        pieces = [self._ranks_within(candidates, interval) for interval in intervals]
+        pieces.extend(candidates & part for part in self._unsorted(intervals, huge_test))
+        return pieces[0] if len(pieces) == 1 else union(pieces)
+
+    def _unsorted(self, intervals: list[Interval], huge_test: Callable[[int], bool]) -> list[Any]:
+        """The matching rows outside the sealed base: the tail and the huge ints."""
+        pieces = []
         if self.tail_rows:
             tail_rows = np.asarray(self.tail_rows, dtype=np.uint32)
             tail_values = self.by_row[tail_rows]
             mask = np.zeros(tail_rows.shape[0], dtype=bool)
             for interval in intervals:
                 mask |= self._mask(tail_values, interval)
-            pieces.append(bitmap_of(tail_rows[mask]))
-        pieces.append(BitMap(row for row, value in self.huge.items() if huge_test(value)))
-        return union(pieces)
+            pieces.append(bitmap_of(tail_rows[mask], optimize=False))
+        if self.huge:
+            pieces.append(BitMap(row for row, value in self.huge.items() if huge_test(value)))
+        return pieces
 
     def filter(
         self, candidates: Any, intervals: list[Interval], huge_test: Callable[[int], bool]
@@ -387,7 +590,7 @@ class RangeColumn:
         for interval in intervals[1:]:
             mask |= self._mask(values, interval)
         # A subset of ascending rows is ascending: no sort needed before the bulk load.
-        result = BitMap(array.array("I", rows[mask].tobytes()))
+        result = BitMap(array.array("I", rows[mask].tobytes()), optimize=False)
         for row, value in self.huge.items():
             if row in candidates and huge_test(value):
                 result.add(row)
@@ -398,6 +601,17 @@ class RangeColumn:
         if self.kind == "number":
             return -math.inf, math.inf
         return _INT_MIN + 1, _INT_MAX
+
+
+def prefix_spacing(bins: int) -> int:
+    """Fine bins between prefix bitmaps for a column of ``bins`` fine bins (a power of two)."""
+    wanted = max(1, -(-bins // PREFIX_COUNT))
+    return min(FINE_PER_COARSE, 1 << (wanted - 1).bit_length())
+
+
+def _span_cost(i: int, j: int) -> int:
+    """The work of materialising ranks ``[i, j)`` from bins, in rows."""
+    return j - i
 
 
 def _float_exact(value: int) -> bool:
