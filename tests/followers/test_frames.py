@@ -98,3 +98,50 @@ def test_other_objects_are_refused(store: SqlFollowerStore) -> None:
     """A list of dicts is not a frame: use import_rows."""
     with pytest.raises(TypeError, match="DataFrame"):
         store.import_frame([{"openid": "o1"}])
+
+
+@pytest.mark.parametrize(
+    "lists",
+    [
+        [["vip", "90后"], [], None, ["😀", "a,b", "[]"]],  # plain names: JSON arrays on SQLite
+        [["vip", "vip"], ["a"], None, []],  # a repeated name: tag rows
+        [['say "hi"'], ["back\\slash"], ["tab\there"], ["\u2028"]],  # escapes: tag rows
+    ],
+)
+def test_frame_tags_read_back_whichever_way_they_travel(
+    store: SqlFollowerStore, lists: list[list[str] | None]
+) -> None:
+    """Tag lists land as given (repeats once), replacing stored tags; a null list keeps them."""
+    openids = [f"o{i}" for i in range(len(lists))]
+    store.upsert(Follower(o, NOW, tags={"old"}) for o in openids)
+    table = pa.table(
+        {
+            "openid": openids,
+            "tags": pa.array(lists, pa.list_(pa.string())),
+            "member": [True, None, False, None],
+        }
+    )
+    assert store.import_frame(table) == ImportReport(inserted=0, updated=len(lists))
+    for openid, names in zip(openids, lists, strict=True):
+        follower = store.get(openid)
+        assert follower is not None
+        assert follower.tags == (frozenset({"old"}) if names is None else frozenset(names))
+    assert store.select(attr("member") == True, now=NOW) == ["o0"]  # noqa: E712
+    assert store.select(attr("member") == False, now=NOW) == ["o2"]  # noqa: E712
+
+
+def test_only_plain_distinct_names_become_json_arrays() -> None:
+    """Arrow writes the JSON arrays only where joining names between quotes is exact JSON."""
+    from wxsegment.followers._frames import frame_columns
+    from wxsegment.followers._schema import AttributeSchema
+
+    def arrays(lists: list[list[str] | None]) -> list[str | None] | None:
+        openids = [f"o{i}" for i in range(len(lists))]
+        table = pa.table({"openid": openids, "tags": pa.array(lists, pa.list_(pa.string()))})
+        return frame_columns(table, AttributeSchema(), exact=False).tag_json
+
+    assert arrays([["vip", "90后"], [], None]) == ['["vip","90后"]', "[]", None]
+    assert arrays([["vip", "vip"]]) is None
+    assert arrays([['a"b']]) is None
+    assert arrays([["a\\b"]]) is None
+    assert arrays([["a\nb"]]) is None

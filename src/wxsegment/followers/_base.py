@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from itertools import repeat
 from typing import Any
 
 import attrs
@@ -156,22 +155,39 @@ class SqlFollowerStore(SqlCore):
             columns = frame_columns(frame, schema, exact=self._exact_numbers)
             checked_kinds(schema, columns.typed)
             every = self._layout(schema).columns
-            typed = [every[name] for name in columns.typed]
             fields = columns.fields
-            rows = zip(
-                range(1, columns.count + 1),
-                fields["openid"],
-                fields["subscribe_time"],
-                fields["unionid"],
-                fields["last_interaction_at"],
-                columns.has_tags,
-                repeat(None, columns.count),  # its tags travel as rows (Arrow explodes them)
-                *columns.typed.values(),
-                strict=True,
-            )
-            tags = zip(*columns.tags, strict=True) if columns.tags else iter(())
+            # As for import_rows: only columns some row sets are bound (unbound ones read as
+            # NULL, "leave the stored value"), booleans as ints, tags as JSON arrays when the
+            # store takes them and the frame's tag lists could be written as such.
+            loaded: list[str] = ["row_no", "openid"]
+            bound: list[Any] = [range(1, columns.count + 1), fields["openid"]]
+            for name in ("subscribe_time", "unionid", "last_interaction_at"):
+                if any(v is not None for v in fields[name]):
+                    loaded.append(name)
+                    bound.append(fields[name])
+            tags: Any = iter(())
+            if self._tags_as_json and columns.tag_json is not None:
+                loaded.append("tags")
+                bound.append(columns.tag_json)
+            elif any(columns.has_tags):
+                loaded.append("has_tags")
+                bound.append(columns.has_tags)
+                tags = zip(*columns.tags, strict=True) if columns.tags else iter(())
+            typed = []
+            for name, values in columns.typed.items():
+                if all(v is None for v in values):
+                    continue
+                column = every[name]
+                typed.append(column)
+                loaded.append(column.column)
+                bound.append(
+                    [v if v is None else int(v) for v in values]
+                    if column.kind == "bool"
+                    else values
+                )
+            rows = zip(*bound, strict=True)
             return self._load_and_merge(
-                cursor, typed, rows, tags, [], [], replace=False, known_only=False
+                cursor, typed, rows, tags, [], [], replace=False, known_only=False, loaded=loaded
             )
 
     def mark_unsubscribed(

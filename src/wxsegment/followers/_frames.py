@@ -61,6 +61,9 @@ class FrameColumns:
         self.typed: dict[str, list[Any]] = {}
         self.tags: tuple[list[Any], list[Any]] | None = None
         self.has_tags: list[bool] = []
+        #: Each row's tags as a JSON array (``None``: no tags given), when every name could
+        #: be written unescaped and no list repeats a name; else ``None``.
+        self.tag_json: list[str | None] | None = None
 
 
 def _text(table: Any, name: str, *, required: bool) -> list[Any]:
@@ -179,8 +182,34 @@ def frame_columns(frame: Any, schema: AttributeSchema, *, exact: bool) -> FrameC
         pairs = pa.table({"openid": owners, "tag": flat}).group_by(["openid", "tag"]).aggregate([])
         result.tags = (pairs.column("openid").to_pylist(), pairs.column("tag").to_pylist())
         result.has_tags = pc.invert(pc.is_null(column)).to_pylist()
+        result.tag_json = _tag_json(column, flat, pairs.num_rows)
     else:
         result.has_tags = [False] * len(openids)
+    return result
+
+
+#: Characters a JSON string must escape: names holding one travel as rows instead.
+_JSON_ESCAPED: Final = r'["\\\x00-\x1f]'
+
+
+def _tag_json(column: Any, flat: Any, distinct: int) -> list[str | None] | None:
+    """Each list of ``column`` as a JSON array of its names, built by Arrow kernels.
+
+    Only when no name needs escaping (joining the names between quotes is then exact JSON)
+    and no list names a tag twice (the database would see a repeated tag row); else ``None``.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if distinct != len(flat) or _first(pc.match_substring_regex(flat, _JSON_ESCAPED)) is not None:
+        return None
+    text = flat.type  # string or large_string, as the lists hold (polars gives large ones)
+    joined = pc.binary_join(column, pa.scalar('","', text))
+    wrapped = pc.binary_join_element_wise(
+        pa.scalar('["', text), joined, pa.scalar('"]', text), pa.scalar("", text)
+    )
+    empty = pc.equal(pc.list_value_length(column), 0)
+    result: list[str | None] = pc.if_else(empty, pa.scalar("[]", text), wrapped).to_pylist()
     return result
 
 
