@@ -295,17 +295,16 @@ class SqlCore:
         *,
         replace: bool,
         known_only: bool,
-        loaded: Sequence[str] | None = None,
+        loaded: Sequence[str],
     ) -> ImportReport:
-        """Fill the load tables and merge them; ``loaded`` names the columns rows fill
-        (by default `_LEAD` then the typed columns)."""
+        """Fill the load tables and merge them; ``loaded`` names the columns rows fill."""
         columns = [c.column for c in typed]
         for statement in self._load_ddl([(c.column, self._column_types[c.kind]) for c in typed]):
             cursor.execute(statement)
         self._load(
             cursor,
             "wxs_load_f",
-            [*_LEAD, *columns] if loaded is None else loaded,
+            loaded,
             follower_rows,
         )
         self._load(
