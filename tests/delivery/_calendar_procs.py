@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from wxsegment import FixedClock
 from wxsegment._clock import SHANGHAI
@@ -30,14 +31,23 @@ def calendar() -> Calendar:
     )
 
 
-def minute_loop(base_url: str, ledger_path: str, openids: list[str], minutes: int) -> int:
-    """Call run_due once per simulated minute; returns the followers this process sent to."""
+def minute_loop(
+    base_url: str, ledger_path: str, openids: list[str], minutes: int, barrier: Any
+) -> int:
+    """Call run_due once per simulated minute; returns the followers this process sent to.
+
+    Both processes pass ``barrier`` before each minute, as hosts share the time of day: a
+    process left minutes behind by a busy machine would otherwise find its campaign lease
+    expired by the other's clock (correctly: `LeaseLostError`) and the test would measure
+    the machine's load instead of `run_due`.
+    """
     clock = FixedClock(START)
     ledger = SQLiteLedger(ledger_path, account=APPID)
     sent = 0
     everyone = {c.id: openids for c in calendar().campaigns}
     with Client(APPID, SECRET, base_url=base_url, clock=clock, mass_per_minute=None) as client:
         for _ in range(minutes):
+            barrier.wait(timeout=120)
             for report in run_due(
                 client, ledger, calendar(), everyone, now=clock.now(), clock=clock
             ):

@@ -46,8 +46,11 @@ def test_two_processes_send_every_campaign_exactly_once(
     openids = sorted(fake.followers)
     ledger = str(tmp_path / "ledger.sqlite3")
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(2) as pool:
-        results = [pool.apply_async(minute_loop, (base, ledger, openids, 16)) for _ in range(2)]
+    with ctx.Manager() as manager, ctx.Pool(2) as pool:
+        barrier = manager.Barrier(2)
+        results = [
+            pool.apply_async(minute_loop, (base, ledger, openids, 16, barrier)) for _ in range(2)
+        ]
         sent = [r.get(timeout=240) for r in results]
     assert sum(sent) == 3 * len(openids)
     waves = Counter()
