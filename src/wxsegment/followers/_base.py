@@ -20,6 +20,7 @@ from wxsegment.followers._codec import (
     decode_column,
     from_micros,
     micros,
+    set_columns,
 )
 from wxsegment.followers._core import (
     NEXT_OPENID_KEY,
@@ -159,33 +160,25 @@ class SqlFollowerStore(SqlCore):
             # As for import_rows: only columns some row sets are bound (unbound ones read as
             # NULL, "leave the stored value"), booleans as ints, tags as JSON arrays when the
             # store takes them and the frame's tag lists could be written as such.
-            loaded: list[str] = ["row_no", "openid"]
-            bound: list[Any] = [range(1, columns.count + 1), fields["openid"]]
-            for name in ("subscribe_time", "unionid", "last_interaction_at"):
-                if any(v is not None for v in fields[name]):
-                    loaded.append(name)
-                    bound.append(fields[name])
+            named: list[tuple[str, Sequence[Any]]] = [
+                ("row_no", range(1, columns.count + 1)),
+                *((name, fields[name]) for name in fields),
+            ]
             tags: Any = iter(())
             if self._tags_as_json and columns.tag_json is not None:
-                loaded.append("tags")
-                bound.append(columns.tag_json)
-            elif any(columns.has_tags):
-                loaded.append("has_tags")
-                bound.append(columns.has_tags)
+                named.append(("tags", columns.tag_json))
+            else:
+                named.append(("has_tags", [1 if given else None for given in columns.has_tags]))
                 tags = zip(*columns.tags, strict=True) if columns.tags else iter(())
             typed = []
             for name, values in columns.typed.items():
-                if all(v is None for v in values):
-                    continue
                 column = every[name]
-                typed.append(column)
-                loaded.append(column.column)
-                bound.append(
-                    [v if v is None else int(v) for v in values]
-                    if column.kind == "bool"
-                    else values
-                )
-            rows = zip(*bound, strict=True)
+                if column.kind == "bool":
+                    values = [v if v is None else int(v) for v in values]
+                if any(v is not None for v in values):
+                    typed.append(column)
+                    named.append((column.column, values))
+            loaded, rows = set_columns(named)
             return self._load_and_merge(
                 cursor, typed, rows, tags, [], [], replace=False, known_only=False, loaded=loaded
             )

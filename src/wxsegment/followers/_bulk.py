@@ -18,7 +18,7 @@ from itertools import repeat
 from operator import attrgetter
 from typing import Any, Final, NamedTuple
 
-from wxsegment.followers._codec import tag_lists
+from wxsegment.followers._codec import set_columns, tag_lists
 from wxsegment.followers._rows import MAX_OPENID_LENGTH
 from wxsegment.followers._schema import AttributeSchema
 from wxsegment.segment import SqlColumn
@@ -140,39 +140,34 @@ def bulk_rows(
     lengths = list(map(len, openids))
     if min(lengths) < 1 or max(lengths) > MAX_OPENID_LENGTH or not _texts_storable(openids):
         return None
-    # Only columns some row sets are bound: the driver adapts every None (and bool) it binds
-    # through a protocol lookup that costs as much as binding a string, and a CRM batch
-    # leaves most fields unset. Unbound load columns read as NULL: "leave the stored value".
-    lead: list[str] = ["row_no", "openid"]
-    bound: list[Any] = [range(1, count + 1), openids]
+    named: list[tuple[str, Sequence[Any]]] = [
+        ("row_no", range(1, count + 1)),
+        ("openid", openids),
+    ]
     for name in ("subscribe_time", "last_interaction_at"):
         if name in names:
             moment = _moments(list(map(dict.get, rows, repeat(name))))
             if moment is None:
                 return None
-            if any(v is not None for v in moment):
-                lead.append(name)
-                bound.append(moment)
+            named.append((name, moment))
     if "unionid" in names:
         unionids = list(map(dict.get, rows, repeat("unionid")))
         if not set(map(type, unionids)) <= _TEXT:
             return None
-        present = [u for u in unionids if u is not None]
-        if not _texts_storable(present):
+        if not _texts_storable([u for u in unionids if u is not None]):
             return None
-        if present:
-            lead.append("unionid")
-            bound.append(unionids)
+        named.append(("unionid", unionids))
     tags: list[frozenset[str] | None] = [None] * count
     if "tags" in names:
         checked = _tags(list(map(dict.get, rows, repeat("tags"))))
         if checked is None:
             return None
         tags = checked
-    if any(t is not None for t in tags):
-        # With JSON arrays, ``tags IS NOT NULL`` says the row replaces its tags.
-        lead.append("tags" if json_tags else "has_tags")
-        bound.append(tag_lists(tags) if json_tags else [t is not None for t in tags])
+    if json_tags:
+        # ``tags IS NOT NULL`` then says the row replaces its tags.
+        named.append(("tags", tag_lists(tags)))
+    else:
+        named.append(("has_tags", [None if t is None else 1 for t in tags]))
     typed: list[SqlColumn] = []
     for name in attributes:
         values = list(map(dict.get, rows, repeat(name)))
@@ -182,11 +177,8 @@ def bulk_rows(
             return None
         if any(v is not None for v in values):
             typed.append(every[name])
-            lead.append(every[name].column)
-            bound.append(column)
-    # Streamed, not listed: a tuple the driver has bound is freed at once, so a big batch
-    # never holds a second copy of itself for the garbage collector to walk.
-    follower_rows = zip(*bound, strict=True)
+            named.append((every[name].column, column))
+    lead, follower_rows = set_columns(named)
     tag_rows: Iterable[tuple[str, str]] = ()
     if not json_tags:
         tag_rows = ((o, t) for o, ts in zip(openids, tags, strict=True) if ts for t in ts)

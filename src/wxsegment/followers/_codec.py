@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from wxsegment._model import AttributeValue, value_kind
 from wxsegment.segment import SqlColumn
@@ -21,6 +21,7 @@ __all__ = [
     "from_micros",
     "micros",
     "number_of",
+    "set_columns",
     "tag_lists",
     "typed_columns",
     "value_columns",
@@ -137,3 +138,21 @@ def tag_lists(tag_sets: Iterable[frozenset[str] | None]) -> list[str | None]:
             text = memo[tags] = json.dumps(sorted(tags), ensure_ascii=False)
         encoded.append(text)
     return encoded
+
+
+def set_columns(
+    named: Iterable[tuple[str, Sequence[Any]]],
+) -> tuple[list[str], Iterator[tuple[Any, ...]]]:
+    """The load columns some row sets (``row_no`` and ``openid`` always), and their rows.
+
+    An unbound load column reads as NULL, exactly what binding ``None`` in every row gives,
+    and the ``sqlite3`` module binds each ``None`` (and each ``bool``: flags come as 1 or
+    ``None``) only after a protocol lookup that costs as much as binding a string. The rows
+    are streamed: a tuple the driver has bound is freed at once.
+    """
+    kept = [
+        (name, values)
+        for name, values in named
+        if name in ("row_no", "openid") or any(v is not None for v in values)
+    ]
+    return [name for name, _ in kept], zip(*(values for _, values in kept), strict=True)

@@ -21,6 +21,7 @@ from wxsegment.followers._codec import (
     from_micros,
     micros,
     number_of,
+    set_columns,
     tag_lists,
     typed_columns,
     value_columns,
@@ -255,7 +256,7 @@ class SqlCore:
                     None if w.subscribe_time is None else micros(w.subscribe_time),
                     w.unionid,
                     None if w.last_interaction_at is None else micros(w.last_interaction_at),
-                    w.tags is not None,
+                    None if as_json or w.tags is None else 1,
                     next(tag_texts),
                     *[column_value(values.get(name), exact) for name in names],
                 )
@@ -269,13 +270,17 @@ class SqlCore:
                     if name not in every
                 )
         unset = [c.column for name, c in every.items() if name not in typed] if replace else []
-        loaded, follower_rows = _set_columns(
-            [*_LEAD, *(c.column for c in typed.values())], follower_rows, as_json
+        loaded, loaded_rows = set_columns(
+            zip(
+                [*_LEAD, *(c.column for c in typed.values())],
+                zip(*follower_rows, strict=True),
+                strict=True,
+            )
         )
         return self._load_and_merge(
             cursor,
             list(typed.values()),
-            follower_rows,
+            loaded_rows,
             tag_rows,
             attribute_rows,
             unset,
@@ -430,30 +435,6 @@ class SqlCore:
             self._sql(f"INSERT INTO {self._t('wxs_changes')} (openid) VALUES (?)"),
             [(o,) for o in openids],
         )
-
-
-def _set_columns(
-    names: list[str], rows: list[tuple[Param, ...]], as_json: bool
-) -> tuple[list[str], list[tuple[Param, ...]]]:
-    """The load columns some row sets, and the rows cut down to them.
-
-    An unbound load column reads as NULL, exactly what binding ``None`` in every row gives,
-    and the ``sqlite3`` module binds each ``None`` only after a protocol lookup. With tags as
-    JSON arrays ``has_tags`` is implied by ``tags IS NOT NULL`` and is left out too.
-    """
-    if not rows:
-        return names, rows
-    columns = list(zip(*rows, strict=True))
-    kept = [
-        i
-        for i, (name, column) in enumerate(zip(names, columns, strict=True))
-        if name in ("row_no", "openid")
-        or (name == "has_tags" and not as_json and any(column))
-        or (name != "has_tags" and any(v is not None for v in column))
-    ]
-    if len(kept) == len(names):
-        return names, rows
-    return [names[i] for i in kept], list(zip(*(columns[i] for i in kept), strict=True))
 
 
 def openid_list(openids: Iterable[str]) -> list[str]:
