@@ -50,9 +50,12 @@ __all__ = [
     "RangeColumn",
     "bitmap_of",
     "micros",
+    "missing_value",
     "number_bounds",
     "prefix_spacing",
     "rows_of",
+    "store_value",
+    "unbounded_bounds",
     "union",
 ]
 
@@ -228,7 +231,7 @@ class RangeColumn:
     @property
     def missing(self) -> float | int:
         """The filler for rows without a stored value."""
-        return math.nan if self.kind == "number" else DT_MISSING
+        return missing_value(self.kind)
 
     def _reserve(self, rows: int) -> None:
         if rows <= self.by_row.shape[0]:
@@ -242,12 +245,7 @@ class RangeColumn:
 
     def store(self, value: AttributeValue) -> float | int | None:
         """The stored form of a value of this column's kind, or None for a huge int."""
-        if self.kind == "datetime":
-            assert isinstance(value, datetime)
-            return micros(value)
-        if isinstance(value, int) and not _float_exact(value):
-            return None
-        return float(value)  # type: ignore[arg-type]
+        return store_value(self.kind, value)
 
     def add(self, row: int, value: AttributeValue) -> None:
         """Record ``value`` for a new row, in the tail."""
@@ -598,9 +596,30 @@ class RangeColumn:
 
     def unbounded(self) -> tuple[float | int, float | int]:
         """The widest interval bounds of this column (they exclude missing rows)."""
-        if self.kind == "number":
-            return -math.inf, math.inf
-        return _INT_MIN + 1, _INT_MAX
+        return unbounded_bounds(self.kind)
+
+
+def missing_value(kind: str) -> float | int:
+    """The filler a value column of ``kind`` holds for rows without a value."""
+    return math.nan if kind == "number" else DT_MISSING
+
+
+def store_value(kind: str, value: AttributeValue) -> float | int | None:
+    """The stored form of a value of ``kind`` (``number`` or ``datetime``), or None for an int
+    that float64 cannot represent exactly."""
+    if kind == "datetime":
+        assert isinstance(value, datetime)
+        return micros(value)
+    if isinstance(value, int) and not _float_exact(value):
+        return None
+    return float(value)  # type: ignore[arg-type]
+
+
+def unbounded_bounds(kind: str) -> tuple[float | int, float | int]:
+    """The widest interval bounds of a column of ``kind`` (they exclude missing rows)."""
+    if kind == "number":
+        return -math.inf, math.inf
+    return _INT_MIN + 1, _INT_MAX
 
 
 def prefix_spacing(bins: int) -> int:

@@ -50,6 +50,7 @@ from wxsegment.segment._columns import (
     union,
 )
 from wxsegment.segment._evaluate import compare_values
+from wxsegment.segment._levels import LevelColumn, Ranged
 from wxsegment.segment._nodes import (
     And,
     Between,
@@ -125,7 +126,7 @@ class UnknownFollowerError(LookupError):
     """No follower with this openid is in the index."""
 
 
-_Plan = tuple["RangeColumn | None", list[Interval], Callable[[Any], bool]]
+_Plan = tuple["Ranged | None", list[Interval], Callable[[Any], bool]]
 
 _MICRO: Final = timedelta(microseconds=1)
 _OPENID: Final = attrgetter("openid")
@@ -278,7 +279,7 @@ class SegmentIndex:
         self._tags: dict[str, Any] = {}
         self._present: dict[str, Any] = {}
         self._categorical: dict[tuple[str, str], CategoricalColumn] = {}
-        self._ranges: dict[tuple[str, str], RangeColumn] = {}
+        self._ranges: dict[tuple[str, str], Ranged] = {}
         self._present_pending: dict[str, array.array[int]] = {}
 
     # -- size and membership ------------------------------------------------------------------
@@ -300,6 +301,9 @@ class SegmentIndex:
             bitmaps.append(categorical.has)
             bitmaps.extend(categorical.values.values())
         for column in self._ranges.values():
+            if isinstance(column, LevelColumn):
+                bitmaps.extend(column.bitmaps())
+                continue
             bitmaps.extend([column.has, *column.fine, *column.prefix])
             arrays.extend([column.by_row, column.base_rows, column.marks])
         total = self._openids.nbytes()
@@ -447,9 +451,11 @@ class SegmentIndex:
             self._flush()
 
     def _range_column(self, name: str, kind: str) -> RangeColumn:
+        """The range column of an index being built (none has turned into levels yet)."""
         column = self._ranges.get((name, kind))
         if column is None:
             column = self._ranges[(name, kind)] = RangeColumn(kind)
+        assert isinstance(column, RangeColumn)
         return column
 
     @classmethod
@@ -546,7 +552,7 @@ class SegmentIndex:
             present.append(rows)
             kind = value_kind(value)
             if kind in _RANGE_KINDS:
-                ranged = self._ranges.setdefault((name, kind), RangeColumn(kind))
+                ranged = self._range_column(name, kind)
                 for row in rows.tolist():
                     ranged.append(row, value)
             else:
@@ -590,12 +596,12 @@ class SegmentIndex:
                 back = stored.astype(np.int64)
             inexact = np.flatnonzero((stored >= 2.0**63) | (back != wide))
             valid[inexact] = False
-            huge = self._ranges.setdefault((name, range_kind), RangeColumn(range_kind))
+            huge = self._range_column(name, range_kind)
             for row in inexact.tolist():
                 huge.append(row, int(wide[row]))
         if required and not valid.all():
             raise ValueError(f"{name} is missing for some rows")
-        target = self._ranges.setdefault((name, range_kind), RangeColumn(range_kind))
+        target = self._range_column(name, range_kind)
         if bool(valid.all()):
             target.extend_all(stored)
         else:
@@ -648,8 +654,10 @@ class SegmentIndex:
                 column = self._ranges[(name, kind)] = RangeColumn(kind)
             if buffered:
                 column.append(row, value)
-            else:
-                column.add(row, value)
+                return
+            column.add(row, value)
+            if isinstance(column, LevelColumn) and column.overgrown():
+                self._ranges[(name, kind)] = column.to_range()
             return
         categorical = self._categorical.get((name, kind))
         if categorical is None:
@@ -673,8 +681,12 @@ class SegmentIndex:
 
     def _seal(self) -> None:
         self._flush()
-        for column in self._ranges.values():
-            column.seal()
+        for key, column in self._ranges.items():
+            levels = LevelColumn.from_range(column) if isinstance(column, RangeColumn) else None
+            if levels is None:
+                column.seal()
+            else:
+                self._ranges[key] = levels
         repeated = self._openids.seal()
         if repeated is not None:
             raise DuplicateFollowerError(f"openid {repeated!r} appears more than once")
@@ -816,9 +828,8 @@ class SegmentIndex:
             _, (ranged_column, intervals, test) = sized.pop(self._next_range(result, sized))
             assert ranged_column is not None
             column = ranged_column
-            large = column.by_row.shape[0] > _LARGE_COLUMN_ROWS
-            ratio = _LARGE_FILTER_RATIO if large else _FILTER_RATIO
-            if len(result) * ratio < column.select_cost(intervals):
+            cost = column.select_cost(intervals)
+            if cost and len(result) * _filter_ratio(column) < cost:
                 result = column.filter(result, intervals, test)
             elif counting and not sized and not negated:
                 return column.count_within(result, intervals, test)
@@ -998,7 +1009,15 @@ def _never(_value: Any) -> bool:
     return False
 
 
-def _interval(column: RangeColumn, op: Op, constant: AttributeValue) -> Interval | None:
+def _filter_ratio(column: Ranged) -> int:
+    """How many times fewer than the rows a range touches the candidates must be to be
+    filtered through the column's values instead."""
+    if isinstance(column, RangeColumn) and column.by_row.shape[0] > _LARGE_COLUMN_ROWS:
+        return _LARGE_FILTER_RATIO
+    return _FILTER_RATIO
+
+
+def _interval(column: Ranged, op: Op, constant: AttributeValue) -> Interval | None:
     """The stored-value interval for ``column op constant``; None when it selects nothing."""
     low, high = column.unbounded()
     exact: float | int
@@ -1081,16 +1100,22 @@ class _Writer:
             "ranges": [],
         }
         for (name, kind), column in index._ranges.items():
-            if column.tail_rows:
-                column.seal()
+            # Level columns are written as the range columns they stand for (values and rows
+            # sorted by value), so that files stay one format; reading turns them back.
+            if isinstance(column, LevelColumn):
+                by_row, base_rows = column.arrays(rows)
+            else:
+                if column.tail_rows:
+                    column.seal()
+                by_row, base_rows = _padded(column, rows), column.base_rows
             dtype = "<f8" if kind == "number" else "<i8"
             header["ranges"].append(
                 [
                     name,
                     kind,
                     self._bitmap(column.has),
-                    self._array(_padded(column, rows), dtype),
-                    self._array(column.base_rows, "<u4"),
+                    self._array(by_row, dtype),
+                    self._array(base_rows, "<u4"),
                     [[row, str(value)] for row, value in column.huge.items()],
                 ]
             )
@@ -1186,6 +1211,8 @@ def _restore(
         base = numbers(base_rows, "<u4")
         if column.by_row.shape[0] != rows or (base.size and int(base.max()) >= rows):
             raise IndexFormatError(f"range column {name!r} is inconsistent")
-        column.restore(base)
-        index._ranges[(str(name), str(kind))] = column
+        levels = LevelColumn.from_values(kind, base, column.by_row[base], column.has, column.huge)
+        if levels is None:
+            column.restore(base)
+        index._ranges[(str(name), str(kind))] = column if levels is None else levels
     return index
