@@ -164,3 +164,28 @@ def test_one_key_packs_as_the_array_does(texts: list[str], width: int) -> None:
         assert openids_module._unpack_one(row, width) == key
     assert openids_module._pack_one(b"ab.d", 4) is None
     assert openids_module._pack_one(b"abc", 4) is None
+
+
+#: Byte rows for `byte_order`: few distinct bytes (so rows share starts and repeat), NULs
+#: inside and as padding, rows wider than its eight-byte window and narrower.
+_ROWS = st.lists(st.binary(min_size=0, max_size=14).map(lambda b: b.replace(b"\x02", b"\x00")))
+
+
+@given(_ROWS, st.sampled_from([b"", b"oAbC", b"\x01" * 9]))
+def test_byte_order_is_the_stable_sort_of_the_bytes(rows: list[bytes], start: bytes) -> None:
+    keys = np.array([start + row for row in rows], dtype=f"S{max(1, len(start) + 14)}")
+    got = openids_module.byte_order(keys)
+    assert got.tolist() == np.argsort(keys, kind="stable").tolist()
+
+
+def test_byte_order_of_many_random_openids() -> None:
+    rng = np.random.default_rng(5)
+    alphabet = np.frombuffer(
+        b"-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz", np.uint8
+    )
+    chars = alphabet[rng.integers(0, 64, (200_000, 28))]
+    chars[:, :6] = np.frombuffer(b"oX3a_Q", np.uint8)
+    chars[1000:1100, 6:14] = chars[7, 6:14]  # ties in the eight-byte window settle on the rest
+    keys = np.ascontiguousarray(chars).view("S28").ravel()
+    keys[5000:5010] = keys[3]  # repeated openids keep their order
+    assert np.array_equal(openids_module.byte_order(keys), np.argsort(keys, kind="stable"))

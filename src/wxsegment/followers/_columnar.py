@@ -54,6 +54,7 @@ def _build(store: SqlFollowerStore, cursor: Any, schema: AttributeSchema) -> Any
     import numpy as np
 
     from wxsegment.segment import SegmentIndex
+    from wxsegment.segment._openids import byte_order
 
     typed = store._layout(schema).columns
     optional = {
@@ -72,14 +73,14 @@ def _build(store: SqlFollowerStore, cursor: Any, schema: AttributeSchema) -> Any
     in_table_order = store._dialect is Dialect.SQLITE
     shuffled = None
     if in_table_order and count > 1 and not bool(np.all(openids[1:] > openids[:-1])):
-        shuffled = np.argsort(openids, kind="stable")
+        shuffled = byte_order(openids)
         openids = openids[shuffled]
         stamps = stamps[shuffled]
     # The database's collation may not be byte order (PostgreSQL's often is not): rows keep
     # the database's order, lookups then go through a sorting permutation.
     sorter = None
     if count > 1 and not bool(np.all(openids[1:] > openids[:-1])):
-        sorter = np.argsort(openids, kind="stable")
+        sorter = byte_order(openids)
 
     def rows_of(chunk: Sequence[str] | Any) -> Any:
         """The row of each openid (strings, or their UTF-8 as an ``S`` array), -1 if not stored."""
