@@ -25,6 +25,7 @@ from pyroaring import BitMap
 
 from wxsegment._model import AttributeValue
 from wxsegment.segment._columns import (
+    DT_MISSING,
     Interval,
     RangeColumn,
     missing_value,
@@ -105,6 +106,17 @@ class LevelColumn:
     @classmethod
     def from_range(cls, column: RangeColumn) -> LevelColumn | None:
         """Levels for a range column about to be sealed (its base and tail), or None."""
+        if len(column.has) - len(column.huge) < LEVEL_MIN_ROWS:
+            return None
+        # A column of many values is turned down on a sample, before its rows are gathered.
+        values = column.by_row
+        sample = values[:: max(1, values.shape[0] // _SAMPLE)]
+        if column.kind == "number":
+            sample = sample[~np.isnan(sample)]
+        else:
+            sample = sample[sample != DT_MISSING]
+        if np.unique(sample).shape[0] > LEVELS_MAX:
+            return None
         tail = [np.asarray(column.tail_rows, dtype=np.uint32), *column.tail_blocks]
         rows = np.concatenate([column.base_rows, *tail])
         return cls.from_values(column.kind, rows, column.by_row[rows], column.has, column.huge)
