@@ -12,7 +12,8 @@ makes no cycles, and the collector would otherwise rescan the chunks again and a
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final
 
 from wxsegment.followers._codec import from_micros, number_of
@@ -116,7 +117,6 @@ def _build(store: SqlFollowerStore, cursor: Any, schema: AttributeSchema) -> Any
         found[short] = matched
         return found
 
-    tags = _tag_rows(store, cursor, rows_of, np)
     columns_by_name = {
         name: _permuted(column, shuffled) for name, column in columns_by_name.items()
     }
@@ -124,14 +124,38 @@ def _build(store: SqlFollowerStore, cursor: Any, schema: AttributeSchema) -> Any
     seen = columns_by_name.pop("last_interaction_at", None)
     attributes: dict[str, Any] = columns_by_name
     attributes.update(_loose(store, cursor, schema, rows_of, count, np))
-    return SegmentIndex.from_columns(
-        openids=openids,
-        subscribe_time=stamps.view("datetime64[us]"),
-        tags=tags,
-        attributes=attributes,
-        unionid=unionid,
-        last_interaction_at=seen,
-    )
+    # The tags are read on this transaction's cursor in a thread while the index sorts its
+    # columns: the database builds its strings and numpy sorts without holding the GIL, so on
+    # two cores the two overlap (``from_columns`` takes the tags after sealing).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        tags = pool.submit(_tag_rows, store, cursor, rows_of, np)
+        return SegmentIndex.from_columns(
+            openids=openids,
+            subscribe_time=stamps.view("datetime64[us]"),
+            tags=_Awaited(tags),
+            attributes=attributes,
+            unionid=unionid,
+            last_interaction_at=seen,
+        )
+
+
+class _Awaited(Mapping[str, Any]):
+    """The tag rows a thread is still reading, waited for on first use."""
+
+    def __init__(self, future: Future[dict[str, Any]]) -> None:
+        self._future = future
+
+    def _rows(self) -> dict[str, Any]:
+        return self._future.result()
+
+    def __getitem__(self, name: str) -> Any:
+        return self._rows()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows())
+
+    def __len__(self) -> int:
+        return len(self._rows())
 
 
 def _sqlite_columns(

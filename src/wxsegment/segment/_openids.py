@@ -136,20 +136,21 @@ def _prepend(keys: Any, head: bytes) -> Any:
     return matrix.view(f"S{len(head) + width}").ravel()
 
 
-def _pack(keys: Any) -> Any:
-    """``keys`` (``S<width>``) at 6 bits a character, or None if some row is not packable.
+def _pack(keys: Any, skip: int = 0) -> Any:
+    """``keys`` (``S<width>``) without their first ``skip`` bytes, at 6 bits a character, or
+    None if some row is not packable.
 
     Four characters make three bytes, the first character in the highest bits: packed rows
     compare, as bytes, as the rows did. Only rows of the full width qualify (a shorter row
     ends in NUL padding, outside the alphabet), so the padding bits never tell rows apart.
     """
-    count, width = keys.shape[0], keys.dtype.itemsize
+    count, width = keys.shape[0], keys.dtype.itemsize - skip
     if width < 4 or not count:
         return None
     size = -(-6 * width // 8)
     groups = -(-width // 4)
     packed = np.empty((count, size), dtype=np.uint8)
-    chars = keys.view(np.uint8).reshape(count, width)
+    chars = keys.view(np.uint8).reshape(count, width + skip)[:, skip:]
     codes = np.zeros((min(count, _PACK_ROWS), groups * 4), dtype=np.uint8)
     for start in range(0, count, _PACK_ROWS):
         part = chars[start : start + _PACK_ROWS]
@@ -325,11 +326,11 @@ class OpenidTable:
             self._prefix = shared[: keys.dtype.itemsize - 1]
         else:
             self._prefix = b""
-        self._base = _strip(keys, len(self._prefix))
-        packed = _pack(self._base)
-        self._packed = 0 if packed is None else self._base.dtype.itemsize
-        if packed is not None:
-            self._base = packed
+        # Packed straight from the whole openids: a stripped copy of ten million of them
+        # would be one more array of their size at the build's peak of memory.
+        packed = _pack(keys, len(self._prefix))
+        self._packed = 0 if packed is None else keys.dtype.itemsize - len(self._prefix)
+        self._base = _strip(keys, len(self._prefix)) if packed is None else packed
 
     def _plain(self, rows: Any = None) -> Any:
         """The base's rows (all, or ``rows`` of them) as ``S`` bytes after the prefix."""
