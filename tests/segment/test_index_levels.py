@@ -28,6 +28,7 @@ from tests.segment.test_index import (  # noqa: F401
     test_save_load_with_sparse_columns,
 )
 from tests.segment.test_index_ranges import (  # noqa: F401
+    _expected,
     test_conjunctions_agree_with_matches_after_changes,
 )
 from wxsegment import Follower
@@ -48,17 +49,6 @@ def _levels_everywhere(request: pytest.FixtureRequest) -> Iterator[None]:
         patch.setattr(_levels, "LEVEL_MIN_ROWS", 1)
         patch.setattr(_levels, "LEVELS_GROWN", request.param)
         yield
-
-
-def _matching(values: list[float | int | None], interval: Interval) -> BitMap:
-    lo, lo_incl, hi, hi_incl = interval
-    return BitMap(
-        row
-        for row, value in enumerate(values)
-        if value is not None
-        and (value >= lo if lo_incl else value > lo)
-        and (value <= hi if hi_incl else value < hi)
-    )
 
 
 @st.composite
@@ -93,10 +83,10 @@ def test_level_queries_agree_with_comparisons(
     comparable = [None if v is None or abs(v) > 2**53 else float(v) for v in raw]
     want = BitMap()
     for interval in wanted:
-        want |= _matching(comparable, interval)
+        want |= _expected(comparable, interval)
 
     def huge_test(value: int) -> bool:
-        return any(bool(_matching([value], interval)) for interval in wanted)
+        return any(bool(_expected([value], interval)) for interval in wanted)
 
     for row, value in enumerate(raw):
         if value is not None and abs(value) > 2**53 and huge_test(value):
