@@ -184,3 +184,25 @@ def test_bulk_read_equals_a_build_from_stored_followers(
         # Sorted: on PostgreSQL rows keep the database's collation, a build sorts by bytes.
         got = sorted(index.evaluate(audience, now=NOW).openids())
         assert got == sorted(expected.evaluate(audience, now=NOW).openids()), audience
+
+
+def test_an_error_reading_the_tags_reaches_the_caller_and_leaves_the_store_usable(
+    make_store: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tags are read in a second thread: its failure is raised by `store.index()`, after
+    which the read transaction is over and the store reads and writes as before."""
+    from wxsegment.followers import _columnar
+
+    store = make_store(attributes=KINDS)
+    reset(store)
+    store.upsert([Follower(f"o{i}", NOW, tags={"t"} if i % 2 else set()) for i in range(5)])
+
+    def failing(*_args: object) -> dict[str, Any]:
+        raise RuntimeError("tag read failed")
+
+    monkeypatch.setattr(_columnar, "_tag_rows", failing)
+    with pytest.raises(RuntimeError, match="tag read failed"):
+        store.index()
+    monkeypatch.undo()
+    store.upsert([Follower("o9", NOW, tags={"t"})])
+    assert store.index().count(tag("t"), now=NOW) == 3
