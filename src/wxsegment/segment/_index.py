@@ -1010,7 +1010,9 @@ def _never(_value: Any) -> bool:
 
 def _sealed(column: Ranged) -> Ranged:
     """A built column ready for queries: its levels, or the column itself sealed."""
-    levels = LevelColumn.from_range(column) if isinstance(column, RangeColumn) else None
+    if isinstance(column, LevelColumn):
+        return column
+    levels = LevelColumn.from_range(column)
     if levels is not None:
         return levels
     column.seal()

@@ -166,20 +166,6 @@ class LevelColumn:
         """As `add` (levels need no re-sealing)."""
         self.add(row, value)
 
-    def extend(self, rows: Any, values: Any) -> None:
-        """Record stored values (numpy) for many new rows."""
-        for row, value in zip(rows.tolist(), values.tolist(), strict=True):
-            self.has.add(row)
-            k = bisect.bisect_left(self.levels, value)
-            if k < len(self.levels) and self.levels[k] == value:
-                self.members[k].add(row)
-            else:
-                self.levels.insert(k, value)
-                self.members.insert(k, BitMap([row]))
-
-    def seal(self) -> None:
-        """Nothing to do: levels are always current."""
-
     # -- queries ------------------------------------------------------------------------------
 
     def _selected(self, intervals: list[Interval]) -> list[int]:
